@@ -1,0 +1,1 @@
+"""The live network: namespaces, links and netem shaping driven by the topology time series."""

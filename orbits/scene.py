@@ -1,0 +1,125 @@
+"""The :class:`Scene`: every satellite and ground station of a run, as numbered nodes.
+
+Nodes are numbered satellites first (in the order given), then ground
+stations.  Node groups let link rules name sets of nodes: a shell name
+(``leo``, ``bds3``), a layer (``LEO``, ``MEO``, ``IGSO``, ``GEO``, any case),
+or ``ground``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from .propagation import Propagator
+from .satellite import LAYERS, Satellite
+from .stations import GroundStation, local_up, station_positions_km
+from .timebase import TimeAxis
+
+
+class UnknownGroup(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+class Scene:
+    """Satellites and ground stations as one numbered node set.
+
+    ``positions_km(t)`` gives ITRS km positions of all nodes, shape
+    (time, node, 3): satellites propagated, stations fixed.
+    """
+
+    def __init__(self, satellites: list[Satellite], stations: list[GroundStation]):
+        self.satellites = list(satellites)
+        self.stations = list(stations)
+        self.propagator = Propagator(self.satellites)
+        names = self.node_names
+        if len(set(n.lower() for n in names)) != len(names):
+            dup = sorted({n for n in names if sum(m.lower() == n.lower() for m in names) > 1})
+            raise ValueError(f"duplicate node names: {', '.join(dup[:5])}")
+        self._index = {n.lower(): i for i, n in enumerate(names)}
+
+    @property
+    def n_sats(self) -> int:
+        return len(self.satellites)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.satellites) + len(self.stations)
+
+    @cached_property
+    def node_names(self) -> list[str]:
+        return [s.node for s in self.satellites] + [g.name for g in self.stations]
+
+    @cached_property
+    def node_layer(self) -> list[str]:
+        """LEO/MEO/IGSO/GEO for satellites, GROUND for stations."""
+        return [s.layer for s in self.satellites] + ["GROUND"] * len(self.stations)
+
+    @cached_property
+    def node_shell(self) -> list[str]:
+        return [s.shell for s in self.satellites] + ["ground"] * len(self.stations)
+
+    @cached_property
+    def ground_indices(self) -> np.ndarray:
+        return np.arange(self.n_sats, self.n_nodes)
+
+    @cached_property
+    def station_positions_km(self) -> np.ndarray:
+        """ITRS km of the stations, shape (station, 3)."""
+        return station_positions_km(self.stations)
+
+    @cached_property
+    def station_up(self) -> np.ndarray:
+        """Unit local vertical of each station, ITRS, shape (station, 3)."""
+        lat = np.radians([g.lat_deg for g in self.stations])
+        lon = np.radians([g.lon_deg for g in self.stations])
+        return local_up(lat, lon).reshape(-1, 3)
+
+    def index(self, name: str) -> int:
+        """Node index of a satellite node name or station name (case ignored)."""
+        try:
+            return self._index[name.lower()]
+        except KeyError:
+            raise UnknownGroup(f"unknown node {name!r}") from None
+
+    def shells(self) -> list[str]:
+        return list(dict.fromkeys(s.shell for s in self.satellites))
+
+    def group_names(self) -> list[str]:
+        """Every name a link rule may use for a group of nodes."""
+        layers = [l.lower() for l in LAYERS if l in set(self.node_layer)]
+        return self.shells() + layers + ["ground"]
+
+    def group(self, name: str) -> np.ndarray:
+        """Node indices of a group: a shell, a layer, ``ground`` or ``shell:LAYER``."""
+        key = name.lower()
+        shell, _, layer = key.partition(":")
+        shells = [s.lower() for s in self.node_shell]
+        layers = [l.lower() for l in self.node_layer]
+        if layer:
+            idx = [i for i in range(self.n_nodes) if shells[i] == shell and layers[i] == layer]
+        elif key == "ground":
+            idx = list(self.ground_indices)
+        elif key in (l.lower() for l in LAYERS):
+            idx = [i for i in range(self.n_sats) if layers[i] == key]
+        else:
+            idx = [i for i in range(self.n_sats) if shells[i] == key]
+        if not idx:
+            raise UnknownGroup(
+                f"unknown or empty node group {name!r}; groups here: {', '.join(self.group_names())}"
+            )
+        return np.array(idx, dtype=np.int64)
+
+    def positions_km(self, t) -> np.ndarray:
+        """ITRS km of all nodes at Skyfield Time t, shape (time, node, 3)."""
+        sat = self.propagator.positions_km(t)
+        ground = np.broadcast_to(self.station_positions_km, (sat.shape[0],) + self.station_positions_km.shape)
+        return np.concatenate([sat, ground], axis=1)
+
+    def chunks(self, axis: TimeAxis, chunk_steps: int = 128):
+        """Yield (steps slice, positions (len, node, 3) km) over the axis."""
+        for k0 in range(0, axis.n_steps, chunk_steps):
+            sl = slice(k0, min(k0 + chunk_steps, axis.n_steps))
+            yield sl, self.positions_km(axis.skyfield(sl))

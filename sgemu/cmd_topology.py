@@ -1,0 +1,174 @@
+"""Commands that need no root: ``presets``, ``stations``, ``links``, ``route``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .cli import UsageError, add_scenario_args, scenario_from_args
+from .progress import progress_bar
+
+
+def register(sub) -> None:
+    p = sub.add_parser("presets", help="list the built-in constellation presets")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("stations", help="list the built-in ground stations")
+    p.add_argument("--match", help="only names containing this text")
+    p.set_defaults(func=cmd_stations)
+
+    p = sub.add_parser("links", help="compute the link series of a scenario and write it with a summary")
+    add_scenario_args(p)
+    p.add_argument("--out", default="out/links", help="output directory (default: out/links)")
+    p.set_defaults(func=cmd_links)
+
+    p = sub.add_parser("route", help="predicted RTT, hops and path changes between two ground stations")
+    add_scenario_args(p)
+    p.add_argument("--src", required=True, help="source ground station")
+    p.add_argument("--dst", required=True, help="destination ground station")
+    p.add_argument("--out", default="out/route", help="output directory for the CSV (default: out/route)")
+    p.set_defaults(func=cmd_route)
+
+
+def cmd_presets(args) -> int:
+    from orbits.presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        print(f"{name:14s} {preset.description}")
+    return 0
+
+
+def cmd_stations(args) -> int:
+    from orbits.stations import builtin_stations
+
+    for st in builtin_stations().values():
+        if args.match and args.match.lower() not in st.name.lower():
+            continue
+        print(f"{st.name:14s} {st.country:3s} {st.lat_deg:8.3f} {st.lon_deg:9.3f} {st.alt_m:6.0f} m")
+    return 0
+
+
+def compute_series(scen, quiet: bool):
+    """Bind the scenario and build its link series with a progress bar."""
+    from topologies.builder import build_series
+
+    scene, rules = scen.bind()
+    axis = scen.axis
+    with progress_bar("links", axis.n_steps, quiet) as advance:
+        series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance)
+    return scene, series
+
+
+def write_events_csv(path: Path, events: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "event", "kind", "a", "b", "station", "from", "to"])
+        for e in events:
+            w.writerow([e["t_s"], e["event"], e.get("kind", ""), e.get("a", ""), e.get("b", ""),
+                        e.get("station", ""), " ".join(e.get("from", [])), " ".join(e.get("to", []))])
+
+
+def cmd_links(args) -> int:
+    scen = scenario_from_args(args)
+    out = Path(args.out)
+    scene, series = compute_series(scen, args.quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    series.save(out / "links.npz")
+    events = series.events()
+    write_events_csv(out / "events.csv", events)
+    summary = series.summary()
+    summary["events"] = {k: sum(e["event"] == k for e in events) for k in ("up", "down", "handover")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
+    if not args.quiet:
+        _print_links_summary(summary)
+    print(f"wrote {out / 'links.npz'}, events.csv, summary.json")
+    return 0
+
+
+def _print_links_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{summary['nodes']} nodes ({summary['satellites']} satellites, "
+                    f"{summary['ground_stations']} stations), {summary['n_steps']} steps of {summary['step_s']:g} s")
+    for col in ("kind", "distinct links", "up/step (mean)", "delay ms min", "mean", "max"):
+        t.add_column(col, justify="right")
+    for kind, k in summary["kinds"].items():
+        t.add_row(kind, str(k["distinct_links"]), f"{k['up_per_step_mean']:.1f}",
+                  f"{k['delay_ms_min']:.2f}", f"{k['delay_ms_mean']:.2f}", f"{k['delay_ms_max']:.2f}")
+    Console().print(t)
+    ev = summary["events"]
+    print(f"events: {ev['up']} links up, {ev['down']} down, {ev['handover']} ground handovers")
+
+
+def _ground_node(series, name: str, flag: str) -> int:
+    try:
+        i = series.index(name)
+    except KeyError:
+        names = [n for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"]
+        raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(names)}") from None
+    if series.node_layer[i] != "GROUND":
+        raise UsageError(f"{flag}: {name!r} is a satellite; give a ground station")
+    return i
+
+
+def cmd_route(args) -> int:
+    from topologies.routing import route_pair
+
+    scen = scenario_from_args(args)
+    # check the names before the (possibly long) link computation
+    names = [s if isinstance(s, str) else s.get("name") for s in scen.stations]
+    for flag, name in (("--src", args.src), ("--dst", args.dst)):
+        if name.lower() not in {str(n).lower() for n in names}:
+            raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(map(str, names))}")
+    scene, series = compute_series(scen, args.quiet)
+    src, dst = _ground_node(series, args.src, "--src"), _ground_node(series, args.dst, "--dst")
+    path = route_pair(series, src, dst, scen.ground_transit)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"route-{series.node_names[src]}-{series.node_names[dst]}"
+    csv_path = out / f"{stem}.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "utc", "rtt_ms", "hops", "path_changed", "path"])
+        changes = set(path.change_steps().tolist())
+        for k in range(series.n_steps):
+            rtt = path.rtt_ms[k]
+            w.writerow([f"{series.axis.t_s[k]:g}", series.axis.utc(k).isoformat(),
+                        "" if np.isnan(rtt) else f"{rtt:.3f}", path.hops[k], int(k in changes),
+                        " ".join(path.path_names(k))])
+    summary = path.summary()
+    summary["changes"] = [{"t_s": float(series.axis.t_s[k]), "path": path.path_names(k)}
+                          for k in path.change_steps()]
+    (out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
+    series.save(out / "links.npz")
+    if not args.quiet:
+        _print_route_summary(summary, path)
+    print(f"wrote {csv_path}")
+    return 0
+
+
+def _fmt(v, spec=".1f"):
+    return "-" if v is None else format(v, spec)
+
+
+def _print_route_summary(s: dict, path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"predicted route {s['src']} -> {s['dst']} over {s['steps']} steps")
+    for col in ("RTT ms min", "mean", "max", "hops", "path changes", "unreachable s"):
+        t.add_column(col, justify="right")
+    hops = "-" if s["hops_min"] is None else f"{s['hops_min']}-{s['hops_max']}"
+    t.add_row(_fmt(s["rtt_ms_min"]), _fmt(s["rtt_ms_mean"]), _fmt(s["rtt_ms_max"]), hops,
+              str(s["path_changes"]), f"{s['unreachable_s']:g}")
+    Console().print(t)
+    first = next((k for k in range(len(path.paths)) if path.paths[k]), None)
+    if first is not None:
+        print("path at first reachable step:", " -> ".join(path.path_names(first)))

@@ -1,0 +1,104 @@
+"""From a scene and its link rules to a :class:`LinkSeries`, chunk by chunk.
+
+:func:`build_series` walks the time axis in chunks: propagates all nodes
+for the chunk (time, node, 3), asks every rule for its links, numbers new
+links as they first appear, and appends each step's sorted link ids and
+lengths.  Memory is bounded by the chunk, not by the run's duration.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .rules import KIND_CODE, LinkBatch, LinkParams, Rule
+from .series import LinkSeries
+
+
+def chunk_steps_for(scene, budget_elements: float = 6e6) -> int:
+    """A chunk length keeping the largest (time, station, sat) block near budget_elements."""
+    biggest = max(scene.n_sats * max(len(scene.stations), 1), scene.n_sats * 32, 1)
+    return int(np.clip(budget_elements // biggest, 1, 512))
+
+
+def build_series(
+    scene,
+    rules: list[Rule],
+    axis,
+    grazing_km: float = 80.0,
+    link_params: dict[str, LinkParams] | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk_steps: int | None = None,
+) -> LinkSeries:
+    """Evaluate every rule over the whole axis and collect the links.
+
+    ``link_params`` gives per-kind capacity and loss (a rule's own values
+    win).  ``progress(n)`` is called with the number of steps done after
+    each chunk.
+    """
+    link_params = link_params or {}
+    for rule in rules:
+        rule.bind(scene, axis, grazing_km)
+    n = scene.n_nodes
+    key_to_id: dict[int, int] = {}
+    link_a, link_b, link_kind, ms_per_km, cap, loss = [], [], [], [], [], []
+    step_ids, step_dist, counts = [], [], np.zeros(axis.n_steps, dtype=np.int64)
+    chunk = chunk_steps or chunk_steps_for(scene)
+    for sl, pos in scene.chunks(axis, chunk):
+        batches = []
+        for r_i, rule in enumerate(rules):
+            b = rule.links(sl.start, pos)
+            batches.append((r_i, b))
+        steps = np.concatenate([b.step for _, b in batches])
+        keys = np.concatenate([b.a.astype(np.int64) * n + b.b for _, b in batches])
+        dist = np.concatenate([b.distance_km for _, b in batches])
+        owner = np.concatenate([np.full(b.step.size, r_i) for r_i, b in batches])
+        # keep the first rule's entry for a pair produced twice at one step
+        order = np.lexsort((keys, steps))
+        steps, keys, dist, owner = steps[order], keys[order], dist[order], owner[order]
+        first = np.ones(steps.size, dtype=bool)
+        first[1:] = (steps[1:] != steps[:-1]) | (keys[1:] != keys[:-1])
+        steps, keys, dist, owner = steps[first], keys[first], dist[first], owner[first]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        uniq_owner = np.zeros(uniq.size, dtype=np.int64)
+        uniq_owner[inv] = owner
+        ids = np.empty(uniq.size, dtype=np.int64)
+        for j, (key, r_i) in enumerate(zip(uniq.tolist(), uniq_owner.tolist())):
+            lid = key_to_id.get(key)
+            if lid is None:
+                lid = key_to_id[key] = len(link_a)
+                rule = rules[r_i]
+                params = link_params.get(rule.kind, LinkParams())
+                link_a.append(key // n)
+                link_b.append(key % n)
+                link_kind.append(KIND_CODE[rule.kind])
+                ms_per_km.append(rule.ms_per_km)
+                c = rule.capacity_mbps if rule.capacity_mbps is not None else params.capacity_mbps
+                l_ = rule.loss_pct if rule.loss_pct is not None else params.loss_pct
+                cap.append(np.nan if c is None else c)
+                loss.append(np.nan if l_ is None else l_)
+            ids[j] = lid
+        link = ids[inv]
+        order = np.lexsort((link, steps))
+        step_ids.append(link[order].astype(np.int32))
+        step_dist.append(dist[order].astype(np.float32))
+        counts[sl] = np.bincount(steps - sl.start, minlength=sl.stop - sl.start)
+        if progress:
+            progress(sl.stop - sl.start)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return LinkSeries(
+        axis=axis,
+        node_names=scene.node_names,
+        node_layer=scene.node_layer,
+        node_shell=scene.node_shell,
+        link_a=np.array(link_a, dtype=np.int32),
+        link_b=np.array(link_b, dtype=np.int32),
+        link_kind=np.array(link_kind, dtype=np.int8),
+        ms_per_km=np.array(ms_per_km, dtype=np.float64),
+        capacity_mbps=np.array(cap, dtype=np.float64),
+        loss_pct=np.array(loss, dtype=np.float64),
+        indptr=indptr,
+        link_id=np.concatenate(step_ids) if step_ids else np.zeros(0, np.int32),
+        distance_km=np.concatenate(step_dist) if step_dist else np.zeros(0, np.float32),
+    )

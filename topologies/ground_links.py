@@ -1,0 +1,178 @@
+"""Ground-to-satellite links: which satellites each station's antennas point at.
+
+A station sees a satellite when its elevation is at least the mask (the
+station's own ``min_elevation_deg`` if it has one, else the rule's value,
+which may differ per layer) and, optionally, its slant range is at most
+``max_range_km``.  Among the visible satellites each of the station's
+antennas takes one, chosen by policy:
+
+``all-visible``        every visible satellite (antenna count ignored);
+``nearest``            the smallest slant range;
+``highest-elevation``  the highest in the sky;
+``longest-visible``    the one that stays in view longest from now
+                       (looking ahead ``lookahead_s``; ties by elevation).
+
+With ``sticky: true`` an antenna keeps its satellite until it drops below
+the mask, and only then takes the best free one: far fewer handovers, as
+real terminals behave.  Without it the choice is remade at every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from orbits.propagation import Propagator
+
+from .geometry import sin_elevation_and_range
+from .rules import LinkBatch, Rule
+from .shell_links import RuleError
+
+POLICIES = ("all-visible", "nearest", "highest-elevation", "longest-visible")
+
+
+@dataclass
+class GroundAccess(Rule):
+    """Ground stations to satellites of ``group`` through k antennas per station."""
+
+    kind: str = field(default="ground", init=False)
+    group: str = ""
+    stations: list | None = None
+    policy: str = "nearest"
+    sticky: bool = False
+    antennas: int = 1
+    min_elevation_deg: float | dict = 10.0
+    max_range_km: float = float("inf")
+    lookahead_s: float = 1800.0
+
+    def bind(self, scene, axis, grazing_km):
+        if self.policy not in POLICIES:
+            raise RuleError(f"links: ground policy {self.policy!r} is not one of {', '.join(POLICIES)}")
+        self._sats = scene.group(self.group)
+        if (self._sats >= scene.n_sats).any():
+            raise RuleError(f"links: ground rule group {self.group!r} must name satellites")
+        if self.stations is None:
+            st = np.arange(len(scene.stations))
+        else:
+            st = np.array([scene.index(n) - scene.n_sats for n in self.stations])
+            if (st < 0).any():
+                raise RuleError("links: ground rule `stations` must name ground stations")
+        self._st = st
+        self._node = scene.ground_indices[st]
+        self._sta = scene.station_positions_km[st]
+        self._up = scene.station_up[st]
+        layers = [scene.satellites[i].layer for i in self._sats]
+        if isinstance(self.min_elevation_deg, dict):
+            by_layer = {k.upper(): float(v) for k, v in self.min_elevation_deg.items()}
+            default = by_layer.get("DEFAULT", 10.0)
+            rule_mask = np.array([by_layer.get(l, default) for l in layers])
+        else:
+            rule_mask = np.full(len(layers), float(self.min_elevation_deg))
+        own = np.array([np.nan if scene.stations[i].min_elevation_deg is None
+                        else scene.stations[i].min_elevation_deg for i in st])
+        self._mask_deg = np.where(np.isnan(own)[:, None], rule_mask[None, :], own[:, None])  # (G, S)
+        self._sin_mask = np.sin(np.radians(self._mask_deg))
+        self._ant = np.array([scene.stations[i].antennas or self.antennas for i in st])
+        if (self._ant < 1).any():
+            raise RuleError("links: ground antennas must be >= 1")
+        self._held = np.full((len(st), int(self._ant.max())), -1)
+        self._axis = axis
+        self._scene = scene
+        self._lookahead_steps = int(np.ceil(self.lookahead_s / axis.step_s))
+
+    # -- scores ---------------------------------------------------------------
+    def _remaining_steps(self, k0, vis, sat_pos):
+        """Steps each visible (station, sat) stays visible from each step, (time, G, S)."""
+        c = vis.shape[0]
+        g_c, s_c = np.nonzero(vis.any(axis=0))
+        rem = np.zeros(vis.shape, dtype=np.float64)
+        if g_c.size == 0:
+            return rem
+        k_end = min(k0 + c + self._lookahead_steps, self._axis.n_steps)
+        sats_u, s_inv = np.unique(s_c, return_inverse=True)
+        pos = sat_pos[:, sats_u]
+        if k_end > k0 + c:
+            sub = Propagator([self._scene.satellites[i] for i in self._sats[sats_u]])
+            pos = np.concatenate([pos, sub.positions_km(self._axis.skyfield(slice(k0 + c, k_end)))], axis=0)
+        rel = pos[:, s_inv] - self._sta[g_c][None]  # (time', P, 3)
+        sin_el = np.einsum("tpk,pk->tp", rel, self._up[g_c]) / np.linalg.norm(rel, axis=-1)
+        ok = sin_el >= np.sin(np.radians(self._mask_deg[g_c, s_c]))[None]
+        ok &= np.linalg.norm(rel, axis=-1) <= self.max_range_km
+        n = ok.shape[0]
+        t_idx = np.arange(n, dtype=np.int32)[:, None]
+        first_gap = np.where(ok, n, t_idx)  # a gap at t marks the end of visibility
+        next_gap = np.minimum.accumulate(first_gap[::-1], axis=0)[::-1]
+        rem[:, g_c, s_c] = (next_gap - t_idx)[:c]
+        return rem
+
+    def _score(self, k0, sin_el, rng, vis, sat_pos):
+        if self.policy == "nearest":
+            return -rng
+        if self.policy == "highest-elevation":
+            return sin_el
+        return self._remaining_steps(k0, vis, sat_pos) + sin_el / 2.0  # longest-visible, ties by elevation
+
+    # -- selection ------------------------------------------------------------
+    def links(self, k0, pos_km):
+        sat_pos = pos_km[:, self._sats]
+        sin_el, rng = sin_elevation_and_range(self._sta, self._up, sat_pos)  # (time, G, S)
+        vis = sin_el >= self._sin_mask[None]
+        if np.isfinite(self.max_range_km):
+            vis &= rng <= self.max_range_km
+        if self.policy == "all-visible":
+            sel = vis
+        else:
+            score = np.where(vis, self._score(k0, sin_el, rng, vis, sat_pos), -np.inf)
+            sel = self._sticky(score, vis) if self.sticky else self._best(score)
+        t, g, s = np.nonzero(sel)
+        a, b = self._node[g], self._sats[s]
+        return LinkBatch(t + k0, np.minimum(a, b), np.maximum(a, b), rng[t, g, s])
+
+    def _best(self, score):
+        """Top-antennas satellites by score at every step, (time, G, S) bool."""
+        k = self._held.shape[1]
+        n_sat = score.shape[2]
+        top = np.argpartition(-score, k - 1, axis=2)[..., :k] if k < n_sat else \
+            np.broadcast_to(np.arange(n_sat), score.shape[:2] + (n_sat,))
+        top_score = np.take_along_axis(score, top, 2)
+        rank = np.argsort(np.argsort(-top_score, axis=2), axis=2)
+        keep = (top_score > -np.inf) & (rank < self._ant[None, :, None])
+        sel = np.zeros(score.shape, dtype=bool)
+        t, g, j = np.nonzero(keep)
+        sel[t, g, top[t, g, j]] = True
+        return sel
+
+    def _sticky(self, score, vis):
+        """Keep each antenna's satellite while visible; refill free antennas by score."""
+        held = self._held
+        n_g, k = held.shape
+        rows = np.arange(n_g)[:, None]
+        slot_ok = np.arange(k)[None, :] < self._ant[:, None]
+        sel = np.zeros(score.shape, dtype=bool)
+        for c in range(score.shape[0]):
+            keep = (held >= 0) & vis[c][rows, np.maximum(held, 0)]
+            held = np.where(keep, held, -1)
+            free = (held < 0) & slot_ok
+            need = np.flatnonzero(free.any(axis=1))
+            if need.size:
+                sc = score[c, need].copy()
+                taken = held[need]
+                r = np.arange(need.size)[:, None]
+                sc[r, np.maximum(taken, 0)] = np.where(taken >= 0, -np.inf, sc[r, np.maximum(taken, 0)])
+                kk = min(k, sc.shape[1])
+                top = np.argpartition(-sc, kk - 1, axis=1)[:, :kk] if kk < sc.shape[1] else \
+                    np.broadcast_to(np.arange(sc.shape[1]), (need.size, sc.shape[1]))
+                top_sc = np.take_along_axis(sc, top, 1)
+                order = np.argsort(-top_sc, axis=1)
+                top, top_sc = np.take_along_axis(top, order, 1), np.take_along_axis(top_sc, order, 1)
+                f = free[need]
+                rank = np.cumsum(f, axis=1) - 1  # j-th free antenna takes the j-th best candidate
+                rank_c = np.minimum(rank, kk - 1)
+                cand = np.take_along_axis(top, rank_c, 1)
+                ok = f & (rank < kk) & (np.take_along_axis(top_sc, rank_c, 1) > -np.inf)
+                held[need] = np.where(ok, cand, held[need])
+            g, j = np.nonzero(held >= 0)
+            sel[c, g, held[g, j]] = True
+        self._held = held
+        return sel

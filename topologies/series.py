@@ -1,0 +1,197 @@
+"""The :class:`LinkSeries`: every link of a run and when it is up, with its delay.
+
+Links are numbered once for the whole run (``link_a``, ``link_b``,
+``link_kind``: shape (link,)).  Which links are up at each step, and their
+length, are stored step by step in compressed sparse rows: the links of
+step ``k`` are ``link_id[indptr[k]:indptr[k+1]]`` with lengths
+``distance_km`` at the same positions.  A 1,700-node network over 5,700
+steps thus costs the links that are up, not (time x link) dense arrays.
+
+One-way delay is ``distance_km * ms_per_km[link]``: 1/c for space and
+ground links, 1.468/c for fibre.  Capacity and loss come per link from its
+rule (NaN = not shaped).  Series are saved to one ``.npz`` file plus a
+JSON header (:meth:`LinkSeries.save`) and load back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orbits.timebase import TimeAxis, parse_utc
+
+from .rules import KINDS
+
+
+@dataclass
+class LinkSeries:
+    """Links of a run step by step (CSR over steps); see the module docstring."""
+
+    axis: TimeAxis
+    node_names: list[str]
+    node_layer: list[str]
+    node_shell: list[str]
+    link_a: np.ndarray          # (link,) int32 node index, a < b
+    link_b: np.ndarray          # (link,) int32
+    link_kind: np.ndarray       # (link,) int8 code into KINDS
+    ms_per_km: np.ndarray       # (link,) float64
+    capacity_mbps: np.ndarray   # (link,) float64, NaN = unshaped
+    loss_pct: np.ndarray        # (link,) float64, NaN = none
+    indptr: np.ndarray          # (time + 1,) int64
+    link_id: np.ndarray         # (nnz,) int32, sorted within each step
+    distance_km: np.ndarray     # (nnz,) float32
+
+    # -- shape ----------------------------------------------------------------
+    @property
+    def n_steps(self) -> int:
+        return self.axis.n_steps
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_names)
+
+    @property
+    def n_links(self) -> int:
+        return int(self.link_a.size)
+
+    @property
+    def ground_indices(self) -> np.ndarray:
+        return np.array([i for i, l in enumerate(self.node_layer) if l == "GROUND"], dtype=np.int64)
+
+    def index(self, name: str) -> int:
+        """Node index of a node name, ignoring case (``KeyError`` if unknown)."""
+        low = {n.lower(): i for i, n in enumerate(self.node_names)}
+        try:
+            return low[name.lower()]
+        except KeyError:
+            raise KeyError(f"unknown node {name!r}") from None
+
+    # -- per step -------------------------------------------------------------
+    def active(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(link ids, one-way delay ms) of the links up at step k."""
+        sl = slice(self.indptr[k], self.indptr[k + 1])
+        ids = self.link_id[sl]
+        return ids, self.distance_km[sl].astype(np.float64) * self.ms_per_km[ids]
+
+    def delay_ms(self, k: int) -> np.ndarray:
+        """One-way delay of every link at step k, NaN where down, shape (link,)."""
+        out = np.full(self.n_links, np.nan)
+        ids, d = self.active(k)
+        out[ids] = d
+        return out
+
+    def active_mask(self) -> np.ndarray:
+        """Dense (time, link) bool: which links are up at each step (small runs only)."""
+        mask = np.zeros((self.n_steps, self.n_links), dtype=bool)
+        steps = np.repeat(np.arange(self.n_steps), np.diff(self.indptr))
+        mask[steps, self.link_id] = True
+        return mask
+
+    def links_per_step(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def link_name(self, i: int) -> str:
+        return f"{self.node_names[self.link_a[i]]}--{self.node_names[self.link_b[i]]}"
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.npz, arrays + JSON header); lossless round trip with :meth:`load`."""
+        path = Path(path)
+        header = {
+            "format": "sgemu-link-series/1",
+            "start": self.axis.start.isoformat(),
+            "step_s": self.axis.step_s,
+            "n_steps": self.axis.n_steps,
+            "node_names": self.node_names,
+            "node_layer": self.node_layer,
+            "node_shell": self.node_shell,
+            "kinds": list(KINDS),
+        }
+        arrays = {k: getattr(self, k) for k in (
+            "link_a", "link_b", "link_kind", "ms_per_km", "capacity_mbps", "loss_pct",
+            "indptr", "link_id", "distance_km")}
+        np.savez_compressed(path, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LinkSeries":
+        with np.load(Path(path)) as z:
+            header = json.loads(bytes(z["header"]).decode())
+            if header.get("format") != "sgemu-link-series/1":
+                raise ValueError(f"{path}: not an sgemu link series")
+            arrays = {k: z[k] for k in z.files if k != "header"}
+        axis = TimeAxis(parse_utc(header["start"]), header["step_s"], header["n_steps"])
+        return cls(axis, header["node_names"], header["node_layer"], header["node_shell"], **arrays)
+
+    # -- events ---------------------------------------------------------------
+    def events(self) -> list[dict]:
+        """Link up/down events and ground handovers, in time order.
+
+        Each event is a dict with ``t_s``, ``step``, ``event`` (``up``,
+        ``down`` or ``handover``) and the nodes involved.  A handover is a
+        station whose ground links changed at a step: it names the station
+        and the satellite(s) it left (``from``) and took (``to``).
+        """
+        out = []
+        is_ground = np.array([l == "GROUND" for l in self.node_layer])
+        prev = np.zeros(0, dtype=self.link_id.dtype)
+        for k in range(self.n_steps):
+            cur = self.link_id[self.indptr[k]:self.indptr[k + 1]]
+            if k > 0:
+                up = np.setdiff1d(cur, prev, assume_unique=True)
+                down = np.setdiff1d(prev, cur, assume_unique=True)
+                t_s = float(self.axis.t_s[k])
+                changes: dict[int, dict] = {}
+                for kind, ids in (("down", down), ("up", up)):
+                    for i in ids.tolist():
+                        a, b = int(self.link_a[i]), int(self.link_b[i])
+                        out.append({"t_s": t_s, "step": k, "event": kind, "kind": KINDS[self.link_kind[i]],
+                                    "a": self.node_names[a], "b": self.node_names[b]})
+                        if KINDS[self.link_kind[i]] == "ground":
+                            g, s = (a, b) if is_ground[a] else (b, a)
+                            rec = changes.setdefault(g, {"from": [], "to": []})
+                            rec["from" if kind == "down" else "to"].append(self.node_names[s])
+                for g, rec in changes.items():
+                    if rec["from"] and rec["to"]:
+                        out.append({"t_s": t_s, "step": k, "event": "handover", "station": self.node_names[g],
+                                    "from": rec["from"], "to": rec["to"]})
+            prev = cur
+        return out
+
+    def summary(self) -> dict:
+        """Counts per link kind and per step, for reports and ``sgemu links``."""
+        per_step = self.links_per_step()
+        ids_kind = self.link_kind[self.link_id]
+        steps = np.repeat(np.arange(self.n_steps), per_step)
+        kinds = {}
+        for code, name in enumerate(KINDS):
+            sel = ids_kind == code
+            if not (self.link_kind == code).any():
+                continue
+            counts = np.bincount(steps[sel], minlength=self.n_steps)
+            d = self.distance_km[sel] * self.ms_per_km[self.link_id[sel]]
+            kinds[name] = {
+                "distinct_links": int((self.link_kind == code).sum()),
+                "up_per_step_mean": float(counts.mean()),
+                "up_per_step_min": int(counts.min()),
+                "up_per_step_max": int(counts.max()),
+                "delay_ms_min": float(d.min()) if d.size else None,
+                "delay_ms_mean": float(d.mean()) if d.size else None,
+                "delay_ms_max": float(d.max()) if d.size else None,
+            }
+        return {
+            "start": self.axis.start.isoformat(),
+            "step_s": self.axis.step_s,
+            "n_steps": self.n_steps,
+            "duration_s": self.axis.duration_s,
+            "nodes": self.n_nodes,
+            "satellites": int(sum(l != "GROUND" for l in self.node_layer)),
+            "ground_stations": int(sum(l == "GROUND" for l in self.node_layer)),
+            "links_up_per_step_mean": float(per_step.mean()),
+            "kinds": kinds,
+        }
+
+
