@@ -19,6 +19,12 @@ from .timebase import TimeAxis
 
 
 class UnknownGroup(KeyError):
+    """A node or group name the scene does not have; ``name`` is the name asked for."""
+
+    def __init__(self, message: str, name: str | None = None):
+        super().__init__(message)
+        self.name = name
+
     def __str__(self):
         return self.args[0]
 
@@ -82,7 +88,7 @@ class Scene:
         try:
             return self._index[name.lower()]
         except KeyError:
-            raise UnknownGroup(f"unknown node {name!r}") from None
+            raise UnknownGroup(f"unknown node {name!r}", name) from None
 
     def shells(self) -> list[str]:
         return list(dict.fromkeys(s.shell for s in self.satellites))
@@ -90,7 +96,7 @@ class Scene:
     def group_names(self) -> list[str]:
         """Every name a link rule may use for a group of nodes."""
         layers = [l.lower() for l in LAYERS if l in set(self.node_layer)]
-        return self.shells() + layers + ["ground"]
+        return list(dict.fromkeys(self.shells() + layers + ["ground"]))  # a shell may be named like a layer
 
     def group(self, name: str) -> np.ndarray:
         """Node indices of a group: a shell, a layer, ``ground`` or ``shell:LAYER``."""
@@ -108,7 +114,7 @@ class Scene:
             idx = [i for i in range(self.n_sats) if shells[i] == key]
         if not idx:
             raise UnknownGroup(
-                f"unknown or empty node group {name!r}; groups here: {', '.join(self.group_names())}"
+                f"unknown or empty node group {name!r}; groups here: {', '.join(self.group_names())}", name
             )
         return np.array(idx, dtype=np.int64)
 

@@ -87,6 +87,10 @@ class WalkerShell:
     def __post_init__(self):
         if (self.altitude_km is None) == (self.mean_motion_rev_day is None):
             raise ValueError("give exactly one of altitude_km or mean_motion_rev_day")
+        if self.altitude_km is not None and not self.altitude_km > 0:
+            raise ValueError(f"altitude_km must be above the Earth's surface, got {self.altitude_km}")
+        if self.mean_motion_rev_day is not None and not self.mean_motion_rev_day > 0:
+            raise ValueError(f"mean_motion_rev_day must be positive, got {self.mean_motion_rev_day}")
         if self.planes < 1 or self.sats_per_plane < 1:
             raise ValueError("planes and sats_per_plane must be at least 1")
         if not 0 <= self.phasing < self.planes:

@@ -104,7 +104,12 @@ class Scenario:
     def build_scene(self) -> Scene:
         sats: list[Satellite] = []
         epoch = parse_utc(self.start)
+        seen = set()
         for i, spec in enumerate(self.constellations):
+            name = spec.get("name") if isinstance(spec, dict) else None
+            if isinstance(name, str) and name.lower() in seen:
+                raise ScenarioError(f"constellations[{i}].name", f"{name!r} is already the name of a constellation")
+            seen.add(name.lower() if isinstance(name, str) else name)
             sats += _satellites(spec, f"constellations[{i}]", epoch, self._base_dir, 90001 + 2000 * i)
         stations = [_station(s, f"stations[{i}]") for i, s in enumerate(self.stations)]
         try:
@@ -149,7 +154,9 @@ class Scenario:
             try:
                 rule.bind(scene, axis, self.grazing_km)
             except (RuleError, UnknownGroup, UnknownStation) as exc:
-                raise ScenarioError(f"links[{i}]", str(exc).removeprefix("links: ")) from None
+                key = _key_holding(self.links[i], getattr(exc, "name", None))
+                where = f"links[{i}].{key}" if key else f"links[{i}]"
+                raise ScenarioError(where, str(exc).removeprefix("links: ")) from None
         return scene, rules
 
     def with_overrides(self, start=None, duration_s=None, step_s=None) -> "Scenario":
@@ -159,6 +166,19 @@ class Scenario:
             if value is not None:
                 raw[key] = value
         return parse_scenario(raw, self._base_dir)
+
+
+def _key_holding(spec: dict, name: str | None) -> str | None:
+    """The key of a rule spec whose value is (or lists) name, to point an error at that field."""
+    if name is None:
+        return None
+
+    def holds(value) -> bool:
+        if isinstance(value, (list, tuple)):
+            return any(holds(v) for v in value)
+        return isinstance(value, str) and value.lower() == name.lower()
+
+    return next((k for k, v in spec.items() if k != "rule" and holds(v)), None)
 
 
 def _satellites(spec: dict, where: str, epoch, base_dir: Path, first_satnum: int) -> list[Satellite]:

@@ -16,9 +16,15 @@ from .rules import KIND_CODE, LinkBatch, LinkParams, Rule
 from .series import LinkSeries
 
 
-def chunk_steps_for(scene, budget_elements: float = 6e6) -> int:
-    """A chunk length keeping the largest (time, station, sat) block near budget_elements."""
-    biggest = max(scene.n_sats * max(len(scene.stations), 1), scene.n_sats * 32, 1)
+def chunk_steps_for(scene, budget_elements: float = 6e6, rules: list[Rule] = ()) -> int:
+    """A chunk length keeping the largest per-step block near budget_elements.
+
+    The blocks are (time, station, sat) for ground access and, for bound
+    rules that compare every pair of their nodes (nearest-k, inter-layer),
+    (time, A, B): a nearest-k over 1,584 satellites is 2.5 M elements a step.
+    """
+    biggest = max(scene.n_sats * max(len(scene.stations), 1), scene.n_sats * 32, 1,
+                  *(rule.block_elements() for rule in rules))
     return int(np.clip(budget_elements // biggest, 1, 512))
 
 
@@ -44,9 +50,9 @@ def build_series(
     key_to_id: dict[int, int] = {}
     link_a, link_b, link_kind, ms_per_km, cap, loss = [], [], [], [], [], []
     step_ids, step_dist, counts = [], [], np.zeros(axis.n_steps, dtype=np.int64)
-    chunk = chunk_steps or chunk_steps_for(scene)
+    chunk = chunk_steps or chunk_steps_for(scene, rules=rules)
     for sl, pos in scene.chunks(axis, chunk):
-        batches = []
+        batches = [(0, LinkBatch.empty())]  # so that a run without rules concatenates
         for r_i, rule in enumerate(rules):
             b = rule.links(sl.start, pos)
             batches.append((r_i, b))

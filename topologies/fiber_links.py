@@ -28,6 +28,8 @@ class Fiber(Rule):
     route_factor: float = 1.5
 
     def bind(self, scene, axis, grazing_km):
+        if any(not isinstance(p, (list, tuple)) or len(p) != 2 for p in self.pairs):
+            raise RuleError("links: fiber pairs are [station, station] lists")
         pairs = [tuple(p) for p in self.pairs]
         pairs += [(x, y) for i, x in enumerate(self.mesh) for y in self.mesh[i + 1:]]
         if not pairs:
@@ -39,6 +41,8 @@ class Fiber(Rule):
             i, j = scene.index(x), scene.index(y)
             if i < scene.n_sats or j < scene.n_sats:
                 raise RuleError(f"links: fiber joins ground stations, not satellites ({x!r}-{y!r})")
+            if i == j:
+                raise RuleError(f"links: fiber joins two different stations, not {x!r} to itself")
             sx, sy = scene.stations[i - scene.n_sats], scene.stations[j - scene.n_sats]
             a.append(min(i, j))
             b.append(max(i, j))

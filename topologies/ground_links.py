@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from orbits.propagation import Propagator
+from orbits.timebase import TimeAxis
 
 from .geometry import sin_elevation_and_range
 from .rules import LinkBatch, Rule
@@ -58,13 +59,19 @@ class GroundAccess(Rule):
             st = np.array([scene.index(n) - scene.n_sats for n in self.stations])
             if (st < 0).any():
                 raise RuleError("links: ground rule `stations` must name ground stations")
+        if st.size == 0:
+            raise RuleError("links: ground rule has no ground station to serve; add `stations` to the scenario")
         self._st = st
         self._node = scene.ground_indices[st]
         self._sta = scene.station_positions_km[st]
         self._up = scene.station_up[st]
         layers = [scene.satellites[i].layer for i in self._sats]
         if isinstance(self.min_elevation_deg, dict):
-            by_layer = {k.upper(): float(v) for k, v in self.min_elevation_deg.items()}
+            by_layer = {}
+            for k, v in self.min_elevation_deg.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise RuleError(f"links: ground min_elevation_deg.{k}: expected a number of degrees, got {v!r}")
+                by_layer[str(k).upper()] = float(v)
             default = by_layer.get("DEFAULT", 10.0)
             rule_mask = np.array([by_layer.get(l, default) for l in layers])
         else:
@@ -89,12 +96,14 @@ class GroundAccess(Rule):
         rem = np.zeros(vis.shape, dtype=np.float64)
         if g_c.size == 0:
             return rem
-        k_end = min(k0 + c + self._lookahead_steps, self._axis.n_steps)
+        # look ahead past the chunk and, if need be, past the end of the run
+        k_end = k0 + c + self._lookahead_steps
         sats_u, s_inv = np.unique(s_c, return_inverse=True)
         pos = sat_pos[:, sats_u]
         if k_end > k0 + c:
             sub = Propagator([self._scene.satellites[i] for i in self._sats[sats_u]])
-            pos = np.concatenate([pos, sub.positions_km(self._axis.skyfield(slice(k0 + c, k_end)))], axis=0)
+            ahead = TimeAxis(self._axis.start, self._axis.step_s, k_end).skyfield(slice(k0 + c, k_end))
+            pos = np.concatenate([pos, sub.positions_km(ahead)], axis=0)
         rel = pos[:, s_inv] - self._sta[g_c][None]  # (time', P, 3)
         sin_el = np.einsum("tpk,pk->tp", rel, self._up[g_c]) / np.linalg.norm(rel, axis=-1)
         ok = sin_el >= np.sin(np.radians(self._mask_deg[g_c, s_c]))[None]
@@ -103,7 +112,8 @@ class GroundAccess(Rule):
         t_idx = np.arange(n, dtype=np.int32)[:, None]
         first_gap = np.where(ok, n, t_idx)  # a gap at t marks the end of visibility
         next_gap = np.minimum.accumulate(first_gap[::-1], axis=0)[::-1]
-        rem[:, g_c, s_c] = (next_gap - t_idx)[:c]
+        # counted up to the lookahead only, so a step's score does not depend on where its chunk starts
+        rem[:, g_c, s_c] = np.minimum(next_gap - t_idx, self._lookahead_steps)[:c]
         return rem
 
     def _score(self, k0, sin_el, rng, vis, sat_pos):

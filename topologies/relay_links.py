@@ -35,6 +35,9 @@ class InterLayer(Rule):
         if self.k < 1:
             raise RuleError("links: inter-layer needs k >= 1")
 
+    def block_elements(self) -> int:
+        return len(self._lo) * len(self._up)
+
     def links(self, k0, pos_km):
         lo, up = pos_km[:, self._lo], pos_km[:, self._up]  # (time, L, 3), (time, U, 3)
         d, ok = pairwise_distance_and_clearance(lo, up, self.grazing_km)  # (time, L, U)

@@ -80,5 +80,9 @@ class Rule:
     def links(self, k0: int, pos_km: np.ndarray) -> LinkBatch:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def block_elements(self) -> int:
+        """Elements per step of the largest pairwise array :meth:`links` makes (once bound)."""
+        return 0
+
     def describe(self) -> str:
         return type(self).__name__

@@ -138,6 +138,9 @@ class NearestK(Rule):
         if self.k < 1:
             raise RuleError("links: nearest-k needs k >= 1")
 
+    def block_elements(self) -> int:
+        return len(self._idx) ** 2
+
     def links(self, k0, pos_km):
         p = pos_km[:, self._idx]  # (time, n, 3)
         n = p.shape[1]

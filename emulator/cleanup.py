@@ -1,0 +1,71 @@
+"""Removing what runs left behind: ``sgemu clean``.
+
+A run cleans up after itself on success, on error and on Ctrl-C; this is
+for runs that were killed.  Every namespace named ``sgemu-*`` is emptied
+(its processes killed: node shells, ping, iperf3, FRR) and removed; its
+veth ends vanish with it.  Idempotent: a second call finds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from pyroute2 import netns
+
+from .namespaces import PREFIX, our_namespaces
+
+
+def clean(prefix: str = PREFIX, verbose: bool = False) -> dict:
+    """Kill processes in sgemu namespaces (names starting with prefix) and remove them; return counts."""
+    names = [n for n in our_namespaces() if n.startswith(prefix)]
+    inodes = set()
+    for ns in names:
+        try:
+            inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
+        except FileNotFoundError:
+            pass
+    victims = []
+    if inodes:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                        victims.append(int(entry))
+                except OSError:
+                    continue
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while victims and time.monotonic() < deadline and any(_alive(p) for p in victims):
+        time.sleep(0.05)
+    removed = 0
+    for ns in names:
+        try:
+            netns.remove(ns)
+            removed += 1
+        except OSError:
+            pass
+    if verbose:
+        print(f"removed {removed} namespace(s), killed {len(victims)} process(es)")
+    return {"namespaces": removed, "processes": len(victims)}
+
+
+def _alive(pid: int) -> bool:
+    """True while pid runs; reaps it if it is our own exited child (zombies count as gone)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+

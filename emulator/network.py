@@ -1,0 +1,255 @@
+"""The live network: a :class:`~topologies.series.LinkSeries` made real in the kernel.
+
+:class:`EmulatedNetwork` turns every node into a Mininet host (its own
+network namespace, forwarding IPv4), every link into a veth pair with a /31
+and a netem qdisc on each end (delay = the link's one-way delay, so RTT =
+2 x one-way), and the predicted delay-shortest paths into static /32
+routes.  :meth:`EmulatedNetwork.apply_step` moves it to the next step of
+the series:
+
+- links that appear are created the first time and set *up* afterwards;
+  links that disappear are set *down* (both ends), so the kernel stops
+  forwarding on them at once and a veth is created only once per run;
+- every active link's delay is changed in place (netem change, batched per
+  namespace, loss and rate kept);
+- only the routes that changed are replaced or deleted (batched netlink).
+
+Everything is spoken over netlink from this one process: one socket per
+namespace, no ``ip``/``tc`` subprocess per link or route.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyroute2 import NetNS
+
+from topologies.routing import next_hops
+
+from . import addressing as addr
+from .namespaces import make_host, ns_name, raise_fd_limit, write_sysctl
+from .nlbatch import NetlinkBatch
+from .netem import NetemShaper
+
+
+@dataclass
+class StepStats:
+    """What one step changed and how long it took (seconds)."""
+
+    step: int
+    links_created: int = 0
+    links_up: int = 0
+    links_down: int = 0
+    delays_set: int = 0
+    routes_changed: int = 0
+    t_links_s: float = 0.0
+    t_delays_s: float = 0.0
+    t_routes_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_s(self) -> float:
+        return self.t_links_s + self.t_delays_s + self.t_routes_s
+
+
+class _Node:
+    """One node's namespace handles: pyroute2 socket, bulk socket, netem shaper."""
+
+    def __init__(self, index: int, name: str, host, ns: str, shaping: bool):
+        self.index, self.name, self.host, self.ns = index, name, host, ns
+        self.ipr = NetNS(ns)
+        self.batch = NetlinkBatch(ns)
+        self.shaper = NetemShaper(self.ipr) if shaping else None
+        self.lo_index = self.ipr.link_lookup(ifname="lo")[0]
+
+    def close(self):
+        for s in (self.ipr, self.batch):
+            try:
+                s.close()
+            except Exception:
+                pass
+
+
+class EmulatedNetwork:
+    """The series' network in namespaces; build with :meth:`start`, move with :meth:`apply_step`.
+
+    ``shaping=False`` skips netem (kernels without sch_netem: topology and
+    routes only, no delays).  ``routing="static"`` installs the predicted
+    shortest paths; ``"none"`` installs no routes (another daemon does).
+    """
+
+    def __init__(self, series, shaping: bool = True, routing: str = "static",
+                 ground_transit: bool = False, run_tag: str | None = None):
+        self.series = series
+        self.shaping = shaping
+        self.routing = routing
+        self.ground_transit = ground_transit
+        self.run_tag = run_tag or uuid.uuid4().hex[:6]
+        self.net = None
+        self.nodes: list[_Node] = []
+        self.created: dict[int, tuple[int, int]] = {}   # link -> (ifindex at a, ifindex at b)
+        self.up: set[int] = set()
+        self.delay_ms: dict[int, float] = {}
+        self.nh = None  # (node, node) next hops installed
+        self.step = None
+        is_ground = np.array([l == "GROUND" for l in series.node_layer])
+        self.is_ground = is_ground
+
+    # -- build / teardown ----------------------------------------------------
+    def start(self, k: int = 0, progress=None) -> StepStats:
+        """Create every node and the links, delays and routes of step k."""
+        from mininet.net import Mininet
+
+        raise_fd_limit()
+        self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
+                           autoStaticArp=False, waitConnected=False)
+        for i, name in enumerate(self.series.node_names):
+            host = make_host(self.net, name, self.run_tag)
+            ns = ns_name(self.run_tag, name)
+            node = _Node(i, name, host, ns, self.shaping)
+            self.nodes.append(node)
+            forward = "1" if (not self.is_ground[i] or self.ground_transit) else "0"
+            write_sysctl(ns, "net.ipv4.ip_forward", forward)
+            for key in ("net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"):
+                write_sysctl(ns, key, "0")
+            node.ipr.link("set", index=node.lo_index, state="up")
+            node.ipr.addr("add", index=node.lo_index, address=addr.loopback_ip(i), prefixlen=32)
+            if progress:
+                progress(1)
+        return self.apply_step(k)
+
+    def stop(self) -> None:
+        """Kill every node's processes and remove the namespaces (veths go with them)."""
+        from .cleanup import clean
+
+        for node in self.nodes:
+            node.close()
+        clean(prefix=ns_name(self.run_tag, ""))
+        self.nodes = []
+        self.net = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- one step ------------------------------------------------------------
+    def apply_step(self, k: int) -> StepStats:
+        st = StepStats(k)
+        ids, delay = self.series.active(k)
+        t0 = time.perf_counter()
+        self._links(ids, st)
+        t1 = time.perf_counter()
+        self._delays(ids, delay, st)
+        t2 = time.perf_counter()
+        if self.routing == "static":
+            self._routes(k, st)
+        t3 = time.perf_counter()
+        st.t_links_s, st.t_delays_s, st.t_routes_s = t1 - t0, t2 - t1, t3 - t2
+        self.step = k
+        return st
+
+    def _create_link(self, link: int) -> None:
+        s = self.series
+        a, b = int(s.link_a[link]), int(s.link_b[link])
+        na, nb = self.nodes[a], self.nodes[b]
+        name = addr.ifname(link)
+        na.ipr.link("add", ifname=name, kind="veth", peer={"ifname": name, "net_ns_fd": nb.ns})
+        ia = na.ipr.link_lookup(ifname=name)[0]
+        ib = nb.ipr.link_lookup(ifname=name)[0]
+        na.ipr.addr("add", index=ia, address=addr.link_ip(link, 0), prefixlen=31)
+        nb.ipr.addr("add", index=ib, address=addr.link_ip(link, 1), prefixlen=31)
+        self.created[link] = (ia, ib)
+        if self.shaping:
+            d = 0.0  # the step's delay is set by _delays right after
+            loss = s.loss_pct[link]
+            rate = s.capacity_mbps[link]
+            kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss),
+                  "rate_mbit": None if np.isnan(rate) else float(rate)}
+            na.shaper.add(ia, delay_ms=d, **kw)
+            nb.shaper.add(ib, delay_ms=d, **kw)
+
+    def _links(self, ids: np.ndarray, st: StepStats) -> None:
+        want = set(ids.tolist())
+        going_up = [l for l in want if l not in self.up]
+        going_down = [l for l in self.up if l not in want]
+        touched: set[int] = set()
+        for link in going_up:
+            if link not in self.created:
+                self._create_link(link)
+                st.links_created += 1
+        for link, state in [(l, True) for l in going_up] + [(l, False) for l in going_down]:
+            ia, ib = self.created[link]
+            a, b = int(self.series.link_a[link]), int(self.series.link_b[link])
+            self.nodes[a].batch.link_state(ia, state)
+            self.nodes[b].batch.link_state(ib, state)
+            touched.update((a, b))
+        for i in touched:
+            self.nodes[i].batch.flush()
+        st.links_up, st.links_down = len(going_up), len(going_down)
+        self.up = want
+        if going_down and self.nh is not None:
+            # the kernel drops routes through a link that goes down: forget them so they are re-added
+            a = self.series.link_a[going_down]
+            b = self.series.link_b[going_down]
+            self.nh[a] = np.where(self.nh[a] == b[:, None], -2, self.nh[a])
+            self.nh[b] = np.where(self.nh[b] == a[:, None], -2, self.nh[b])
+
+    def _delays(self, ids: np.ndarray, delay: np.ndarray, st: StepStats) -> None:
+        if not self.shaping:
+            return
+        per_node: dict[int, list[tuple[int, float]]] = {}
+        for link, d in zip(ids.tolist(), delay.tolist()):
+            old = self.delay_ms.get(link)
+            if old is not None and abs(old - d) < 1e-4:
+                continue
+            ia, ib = self.created[link]
+            per_node.setdefault(int(self.series.link_a[link]), []).append((ia, d))
+            per_node.setdefault(int(self.series.link_b[link]), []).append((ib, d))
+            self.delay_ms[link] = d
+            st.delays_set += 1
+        for i, items in per_node.items():
+            self.nodes[i].shaper.set_delays(items)
+
+    def _routes(self, k: int, st: StepStats) -> None:
+        s = self.series
+        _, nh = next_hops(s, k, self.ground_transit)
+        old = self.nh if self.nh is not None else np.full_like(nh, -1)
+        changed_i, changed_j = np.nonzero(nh != old)
+        if changed_i.size:
+            link_of = self._link_lookup()
+            touched = set()
+            for i, j in zip(changed_i.tolist(), changed_j.tolist()):
+                hop = nh[i, j]
+                node = self.nodes[i]
+                if hop < 0:
+                    if old[i, j] >= 0:
+                        node.batch.route_delete(addr.loopback_u32(j))
+                        touched.add(i)
+                    continue
+                link = link_of[(min(i, hop), max(i, hop))]
+                end = 0 if s.link_a[link] == i else 1
+                node.batch.route_replace(addr.loopback_u32(j), addr.link_u32(link, 1 - end), self.created[link][end])
+                touched.add(i)
+            for i in touched:
+                self.nodes[i].batch.flush(ignore_errno=(errno.ESRCH, errno.ENOENT))
+        st.routes_changed = int(changed_i.size)
+        self.nh = nh
+
+    def _link_lookup(self) -> dict[tuple[int, int], int]:
+        if getattr(self, "_pair_to_link", None) is None:
+            s = self.series
+            self._pair_to_link = {(int(a), int(b)): l for l, (a, b) in enumerate(zip(s.link_a, s.link_b))}
+        return self._pair_to_link
+
+    # -- access --------------------------------------------------------------
+    def host(self, name: str):
+        return self.nodes[self.series.index(name)].host
+
+    def address(self, name: str) -> str:
+        return addr.loopback_ip(self.series.index(name))

@@ -1,0 +1,47 @@
+"""What every sgemu figure shares: the Agg backend, colours per layer and link kind, saving.
+
+Figures are drawn off-screen with Matplotlib's Agg backend (no display is
+needed), so the commands run the same on a laptop, a server and CI.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+#: Colour of each satellite layer (and of ground stations).
+LAYER_COLORS = {"LEO": "#1f77b4", "MEO": "#2ca02c", "IGSO": "#d62728", "GEO": "#9467bd", "GROUND": "#222222"}
+#: Colour of each link kind (see ``topologies.rules.KINDS``).
+KIND_COLORS = {"isl": "#1f77b4", "inter-layer": "#9467bd", "ground": "#2ca02c", "fiber": "#ff7f0e"}
+#: Colour of a highlighted route.
+PATH_COLOR = "#e6194b"
+
+
+def save_figure(fig, path, dpi: int = 110) -> None:
+    """Write a figure to a PNG file and close it."""
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def png_bytes(fig, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for embedding in HTML); closes it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def duration_text(seconds: float) -> str:
+    """A window length for a title: ``90 s``, ``10 min``, ``1.5 h``, ``2 d``."""
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.3g} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"

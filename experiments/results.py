@@ -1,0 +1,117 @@
+"""Measured beside predicted: parsing tool output, results.csv, summary and plot.
+
+A ping sample sent at scenario time ``t_s`` is compared with the predicted
+RTT of the step in force at ``t_s`` (the delay-shortest path's RTT from
+:mod:`topologies.routing`).  A sample "agrees" when it is within
+``max(1 ms, 5 %)`` of the prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+_PING = re.compile(r"^\[(?P<ts>\d+\.\d+)\].*icmp_seq=(?P<seq>\d+).*time=(?P<rtt>[\d.]+) ms")
+_SENT = re.compile(r"(?P<tx>\d+) packets transmitted, (?P<rx>\d+) received")
+
+
+def parse_ping(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(reply Unix time, seq, rtt_ms) arrays and the number of requests sent."""
+    ts, seq, rtt, sent = [], [], [], 0
+    for line in Path(path).read_text(errors="replace").splitlines():
+        m = _PING.match(line)
+        if m:
+            ts.append(float(m["ts"]))
+            seq.append(int(m["seq"]))
+            rtt.append(float(m["rtt"]))
+        m = _SENT.search(line)
+        if m:
+            sent = int(m["tx"])
+    return np.array(ts), np.array(seq, dtype=int), np.array(rtt), sent or (max(seq) if seq else 0)
+
+
+def agrees(measured_ms, predicted_ms, abs_ms: float = 1.0, rel: float = 0.05):
+    return np.abs(np.asarray(measured_ms) - predicted_ms) <= np.maximum(abs_ms, rel * np.asarray(predicted_ms))
+
+
+def ping_rows(path: Path, src: str, dst: str, clock, predicted_rtt_ms: np.ndarray, step_s: float):
+    """Rows for results.csv: one per reply, at the scenario time the request was sent."""
+    ts, seq, rtt, sent = parse_ping(path)
+    rows = []
+    for t, q, r in zip(ts, seq, rtt):
+        t_s = clock.scenario_s(t - r / 1000.0)
+        k = int(np.clip(np.floor(t_s / step_s + 1e-9), 0, predicted_rtt_ms.size - 1))
+        rows.append({"t_s": t_s, "src": src, "dst": dst, "seq": int(q), "step": k,
+                     "rtt_ms_measured": r, "rtt_ms_predicted": float(predicted_rtt_ms[k])})
+    return rows, sent
+
+
+def write_results_csv(path: Path, rows: list[dict]) -> None:
+    cols = ["t_s", "src", "dst", "seq", "step", "rtt_ms_measured", "rtt_ms_predicted"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "t_s": f"{r['t_s']:.3f}", "rtt_ms_measured": f"{r['rtt_ms_measured']:.3f}",
+                        "rtt_ms_predicted": "" if np.isnan(r["rtt_ms_predicted"]) else f"{r['rtt_ms_predicted']:.3f}"})
+
+
+def pair_summary(rows: list[dict], sent: int, path_changes: int) -> dict:
+    m = np.array([r["rtt_ms_measured"] for r in rows])
+    p = np.array([r["rtt_ms_predicted"] for r in rows])
+    ok = np.isfinite(p)
+    stat = lambda a, f: float(f(a)) if a.size else None  # noqa: E731
+    return {
+        "sent": sent,
+        "received": int(m.size),
+        "loss_pct": float(100.0 * (1 - m.size / sent)) if sent else None,
+        "measured_ms_min": stat(m, np.min), "measured_ms_mean": stat(m, np.mean), "measured_ms_max": stat(m, np.max),
+        "predicted_ms_min": stat(p[ok], np.min), "predicted_ms_mean": stat(p[ok], np.mean),
+        "predicted_ms_max": stat(p[ok], np.max),
+        "agree_pct": float(100.0 * agrees(m[ok], p[ok]).mean()) if ok.any() else None,
+        "path_changes": path_changes,
+    }
+
+
+def iperf3_intervals(path: Path) -> list[dict]:
+    """Per-interval throughput (Mbit/s) from iperf3 -J output; [] if it failed."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (ValueError, OSError):
+        return []
+    out = []
+    for iv in data.get("intervals", []):
+        s = iv.get("sum", {})
+        out.append({"start_s": s.get("start"), "end_s": s.get("end"),
+                    "mbps": s.get("bits_per_second", 0) / 1e6, "lost_pct": s.get("lost_percent")})
+    return out
+
+
+def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray) -> Path:
+    """PNG: measured RTT samples (dots) over the predicted RTT (line), one panel per pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(pairs))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 3.2 * n), squeeze=False)
+    for ax, (src, dst) in zip(axes[:, 0], pairs):
+        pr = predicted[(src, dst)]
+        ax.step(t_axis, pr, where="post", color="tab:orange", lw=1.5, label="predicted (shortest path)")
+        sel = [r for r in rows if r["src"] == src and r["dst"] == dst]
+        ax.plot([r["t_s"] for r in sel], [r["rtt_ms_measured"] for r in sel], ".", ms=3,
+                color="tab:blue", label="measured (ping)")
+        ax.set_title(f"{src} -> {dst}")
+        ax.set_xlabel("scenario time (s)")
+        ax.set_ylabel("RTT (ms)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,150 @@
+"""One emulation run: build the network, follow the orbits in real time, measure, report.
+
+:func:`run_emulation` is what ``sgemu run`` does.  It checks the
+experiments before anything exists, builds the
+:class:`~emulator.network.EmulatedNetwork`, applies each step of the link
+series on time (the :class:`~emulator.clock.ScenarioClock`), starts the
+tools at their scenario times, and always tears the network down -- on
+success, on error, on Ctrl-C and on SIGTERM.  Then it writes the run
+directory::
+
+    scenario.yaml  links.npz  events.csv  steps.csv  raw/...
+    results.csv    throughput.csv  summary.json  rtt.png
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from emulator.clock import ScenarioClock, StepLog, StepRecord
+from emulator.network import EmulatedNetwork
+from topologies.routing import route_pair
+
+from . import results, tools
+from .spec import Command, Iperf3, Ping, check_experiments
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
+                  quiet: bool = False, progress_bar=None, log=print) -> dict:
+    """Run the emulation of ``series`` with experiments ``exps``; return the summary dict."""
+    axis = series.axis
+    ground = {n.lower() for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"}
+    check_experiments(exps, series.node_names, ground, axis.duration_s + axis.step_s)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "raw"
+    raw.mkdir(exist_ok=True)
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
+    series.save(out / "links.npz")
+    from sgemu.cmd_topology import write_events_csv
+
+    write_events_csv(out / "events.csv", series.events())
+
+    pairs = list(dict.fromkeys((e.src, e.dst) for e in exps if isinstance(e, Ping)))
+    predicted = {}
+    changes = {}
+    for src, dst in pairs:
+        p = route_pair(series, series.index(src), series.index(dst), scen.ground_transit)
+        predicted[(src, dst)] = p.rtt_ms
+        changes[(src, dst)] = int(p.change_steps().size)
+
+    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit)
+    clock = ScenarioClock(axis.step_s, speed)
+    steplog = StepLog(axis.step_s, speed)
+    running: list[tools.Running] = []
+    old = signal.signal(signal.SIGTERM, _sigterm)
+    interrupted = False
+    try:
+        bar = progress_bar or (lambda label, total: _null_bar())
+        with bar("build", series.n_nodes) as advance:
+            st0 = net.start(0, progress=advance)
+        build_s = st0.total_s
+        clock.begin()
+        steplog.add(StepRecord(0, 0.0, 0.0, st0.total_s, st0.links_up, 0, st0.delays_set, st0.routes_changed))
+        pending = sorted(enumerate(exps), key=lambda ie: ie[1].at_s if isinstance(ie[1], Command) else ie[1].start_s)
+        run_end_s = axis.duration_s + axis.step_s
+        with bar("emulate", axis.n_steps) as advance:
+            for k in range(axis.n_steps):
+                if k > 0:
+                    clock.wait_for(k)
+                    late = __import__("time").time() - clock.due(k)
+                    st = net.apply_step(k)
+                    steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
+                                           st.links_down, st.delays_set, st.routes_changed))
+                t_k = float(axis.t_s[k])
+                while pending:
+                    i, e = pending[0]
+                    start = e.at_s if isinstance(e, Command) else e.start_s
+                    if start > t_k + 1e-9:
+                        break
+                    pending.pop(0)
+                    running.append(tools.start(e, net, raw, run_end_s, speed, i))
+                advance(1)
+            clock.wait_for(axis.n_steps)  # the last step lasts one step too
+        tools.stop_all(running)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: tearing the network down")
+    finally:
+        for r in running:
+            for p in (r.proc, r.server):
+                if p is not None and p.poll() is None:
+                    p.kill()
+        signal.signal(signal.SIGTERM, old)
+        net.stop()
+    if interrupted:
+        raise KeyboardInterrupt
+
+    steplog.write_csv(out / "steps.csv")
+    rows, per_pair = [], {}
+    for r in running:
+        if isinstance(r.exp, Ping):
+            pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, clock, predicted[(r.exp.src, r.exp.dst)], axis.step_s)
+            rows += pr
+            per_pair[f"{r.exp.src}->{r.exp.dst}"] = results.pair_summary(pr, sent, changes[(r.exp.src, r.exp.dst)])
+    results.write_results_csv(out / "results.csv", rows)
+    thr = []
+    for r in running:
+        if isinstance(r.exp, Iperf3):
+            for iv in results.iperf3_intervals(r.out):
+                thr.append({"src": r.exp.src, "dst": r.exp.dst, "protocol": r.exp.protocol, **iv})
+    if thr:
+        import csv
+
+        with open(out / "throughput.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(thr[0]))
+            w.writeheader()
+            w.writerows(thr)
+    plot = results.plot_rtt(out / "rtt.png", rows, pairs, predicted, axis.t_s) if pairs else None
+    summary = {
+        "scenario": scen.name,
+        "routing": "static",
+        "shaping": "netem" if shaping else "none",
+        "speed": speed,
+        "nodes": series.n_nodes,
+        "steps": axis.n_steps,
+        "step_s": axis.step_s,
+        "build_s": build_s,
+        "clock": steplog.summary(),
+        "pairs": per_pair,
+        "throughput_mbps_mean": {f"{t['src']}->{t['dst']}": float(np.mean([x["mbps"] for x in thr if x["src"] == t["src"] and x["dst"] == t["dst"]])) for t in thr},
+        "plot": str(plot) if plot else None,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+class _null_bar:
+    def __enter__(self):
+        return lambda n=1: None
+
+    def __exit__(self, *exc):
+        return False

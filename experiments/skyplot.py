@@ -1,0 +1,126 @@
+"""Sky plots: the paths satellites trace across one station's sky over a time window.
+
+A sky plot is a polar chart of the sky seen from the ground: azimuth is the
+angle (north up, east to the right, clockwise as on a compass) and the
+distance from the centre is the zenith angle, so the zenith is the centre
+and the horizon the outer circle.  Each satellite's track is drawn in its
+layer's colour, solid above the elevation mask and faint between the
+horizon and the mask; the mask itself is the dashed ring with the shaded
+band beyond it.
+
+:func:`sky_tracks` computes the look angles (vectorised over time and
+satellite); :func:`skyplot` draws them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from orbits.scene import Scene
+from orbits.stations import GroundStation
+from orbits.timebase import TimeAxis
+
+from .lookangles import look_angles
+from .figures import LAYER_COLORS, duration_text, plt
+
+#: Above this many satellites in the sky, tracks are not labelled (they would be unreadable).
+LABEL_LIMIT = 40
+
+
+@dataclass
+class SkyTracks:
+    """Azimuth and elevation of satellites from one station; arrays (time, sat) in degrees."""
+
+    station: GroundStation
+    axis: TimeAxis
+    nodes: list[str]
+    layers: list[str]
+    az_deg: np.ndarray
+    el_deg: np.ndarray
+
+    def risen(self) -> np.ndarray:
+        """Indices of satellites above the horizon at some instant, (sat,)."""
+        return np.flatnonzero((self.el_deg >= 0).any(axis=0))
+
+    def visible_count(self, min_elevation_deg: float) -> np.ndarray:
+        """Satellites at or above the mask at each instant, (time,)."""
+        return (self.el_deg >= min_elevation_deg).sum(axis=1)
+
+
+def sky_tracks(scene: Scene, station: GroundStation, axis: TimeAxis, sat_indices=None,
+               chunk_steps: int = 2048) -> SkyTracks:
+    """Look angles of the scene's satellites (or ``sat_indices``) from station over the axis."""
+    idx = np.arange(scene.n_sats) if sat_indices is None else np.asarray(sat_indices)
+    from orbits.propagation import Propagator
+
+    prop = Propagator([scene.satellites[i] for i in idx])
+    az = np.empty((axis.n_steps, idx.size))
+    el = np.empty((axis.n_steps, idx.size))
+    for sl, pos in prop.chunks(axis, chunk_steps):
+        az[sl], el[sl], _ = look_angles(station, pos)
+    return SkyTracks(station, axis, [scene.satellites[i].node for i in idx],
+                     [scene.satellites[i].layer for i in idx], az, el)
+
+
+def short_name(node: str) -> str:
+    """A satellite's node name without its shell prefix (``bds3-M12`` -> ``M12``)."""
+    return node.split("-", 1)[1] if "-" in node else node
+
+
+def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | None = None, ax=None):
+    """Draw a sky plot of ``tracks``; returns the figure.
+
+    Every satellite that rises is drawn; tracks are labelled with the
+    satellite's short name at their last point above the horizon unless
+    more than :data:`LABEL_LIMIT` satellites rise.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.2, 7.6), subplot_kw={"projection": "polar"}, layout="constrained")
+    else:
+        fig = ax.figure
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(-1)
+    ax.set_rlim(0, 90)
+    ax.set_rticks([0, 15, 30, 45, 60, 75, 90], ["90°", "75°", "60°", "45°", "30°", "15°", "0°"], fontsize=7)
+    ax.set_rlabel_position(100)
+    ax.set_thetagrids(range(0, 360, 30), ["N", "30°", "60°", "E", "120°", "150°", "S", "210°", "240°", "W",
+                                          "300°", "330°"], fontsize=8)
+    theta = np.linspace(0, 2 * np.pi, 361)
+    ax.fill_between(theta, 90.0 - min_elevation_deg, 90.0, color="#bbbbbb", alpha=0.35, zorder=0)
+    ax.plot(theta, np.full(theta.shape, 90.0 - min_elevation_deg), "--", color="#c0392b", linewidth=1.2,
+            zorder=1, label="_mask")
+    risen = tracks.risen()
+    label = risen.size <= LABEL_LIMIT
+    lw = 1.6 if risen.size <= LABEL_LIMIT else 0.8
+    for s in risen:
+        color = LAYER_COLORS.get(tracks.layers[s], "#555555")
+        az = np.unwrap(np.radians(tracks.az_deg[:, s]))     # no jump at north
+        el = tracks.el_deg[:, s]
+        r = 90.0 - el
+        ax.plot(np.where(el >= 0, az, np.nan), np.where(el >= 0, r, np.nan), color=color, alpha=0.35,
+                linewidth=lw * 0.7, zorder=2)
+        ax.plot(np.where(el >= min_elevation_deg, az, np.nan), np.where(el >= min_elevation_deg, r, np.nan),
+                color=color, linewidth=lw, zorder=3, gid=f"track:{tracks.nodes[s]}")
+        up = np.flatnonzero(el >= 0)
+        last = up[-1]
+        ax.plot(az[last], r[last], "o", color=color, markersize=4 if label else 2.5, zorder=4,
+                gid=f"end:{tracks.nodes[s]}")
+        if label:
+            ax.annotate(short_name(tracks.nodes[s]), (az[last], r[last]), xytext=(3, 3),
+                        textcoords="offset points", fontsize=7, color=color, zorder=5)
+    layers = [l for l in ("LEO", "MEO", "IGSO", "GEO") if any(tracks.layers[s] == l for s in risen)]
+    handles = [Line2D([], [], color=LAYER_COLORS[l], linewidth=2, label=l) for l in layers]
+    handles.append(Line2D([], [], color="#c0392b", linestyle="--", label=f"mask {min_elevation_deg:g}°"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(-0.08, 1.08), fontsize=8, framealpha=0.9)
+    st = tracks.station
+    if title is None:
+        ax0 = tracks.axis
+        title = (f"Sky over {st.name} ({st.lat_deg:.2f}°, {st.lon_deg:.2f}°)\n"
+                 f"{ax0.start:%Y-%m-%d %H:%M} UTC + {duration_text(ax0.duration_s)}, "
+                 f"{risen.size} satellites rise, dot = last position")
+    ax.set_title(title, fontsize=10)
+    return fig
+

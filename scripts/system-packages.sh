@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages sgemu needs, only those that are missing.
+#   scripts/system-packages.sh [core|vm|all]
+# core: what emulation needs (mnexec from mininet, iproute2, ping, iperf3, traceroute, FRR)
+# vm:   the kernel-test lane (a stock Debian kernel with sch_netem, QEMU, busybox for virtme-ng)
+# Without root it only reports what is missing.
+set -euo pipefail
+what=${1:-all}
+core=(mininet iproute2 iputils-ping iperf3 traceroute frr)
+vm=(qemu-system-x86 linux-image-amd64 busybox-static)
+web=(chromium)
+case "$what" in
+  core) want=("${core[@]}") ;;
+  vm) want=("${vm[@]}") ;;
+  all) want=("${core[@]}" "${vm[@]}" "${web[@]}") ;;
+  *) echo "usage: $0 [core|vm|all]" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
+  exit 0
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,178 @@
+"""Commands that build live networks (root): ``run``, ``cli``, ``clean``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from .cli import UsageError, add_scenario_args, scenario_from_args
+from .progress import progress_bar
+
+EXIT_CAPABILITY = 3
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="emulate the scenario live (root; netem) and measure")
+    add_scenario_args(p)
+    p.add_argument("--speed", type=float, default=1.0, help="scenario seconds per wall second (default 1)")
+    p.add_argument("--out", help="run directory (default: runs/<scenario>-<UTC time>)")
+    p.add_argument("--ping", action="append", metavar="SRC:DST", help="ping between two ground stations")
+    p.add_argument("--iperf3", action="append", metavar="SRC:DST[:udp]", help="iperf3 between two ground stations")
+    p.add_argument("--vm", action="store_true", help="run inside a throwaway VM with Debian's kernel (netem)")
+    p.add_argument("--no-netem", action="store_true",
+                   help="no delay shaping (kernels without sch_netem): topology and routes only")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cli", help="build the network at the scenario's start and open Mininet's CLI")
+    add_scenario_args(p)
+    p.add_argument("--time", type=float, default=0.0, metavar="T_S", help="scenario second to build (default 0)")
+    p.add_argument("--no-netem", action="store_true", help="no delay shaping")
+    p.set_defaults(func=cmd_cli)
+
+    p = sub.add_parser("clean", help="remove namespaces and processes left by killed runs")
+    p.set_defaults(func=cmd_clean)
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        print(f"sgemu: error: `sgemu {what}` needs root (it creates network namespaces): run it with sudo",
+              file=sys.stderr)
+        raise SystemExit(EXIT_CAPABILITY)
+
+
+def _need_netem(no_netem: bool) -> bool:
+    from emulator.kernel import modprobe_netem, netem_available
+
+    if no_netem:
+        return False
+    modprobe_netem()
+    if not netem_available():
+        print("sgemu: error: this kernel has no sch_netem qdisc, so link delays cannot be emulated; "
+              "use `sgemu run --vm` (a VM with Debian's kernel), install your distribution's kernel "
+              "modules (`modprobe sch_netem`), or pass --no-netem for topology and routes only",
+              file=sys.stderr)
+        raise SystemExit(EXIT_CAPABILITY)
+    return True
+
+
+def _experiments(scen, args):
+    from experiments.spec import ExperimentError, check_experiments, from_cli, parse_experiments
+
+    try:
+        exps = parse_experiments(scen.experiments) + from_cli(args.ping, args.iperf3)
+    except ExperimentError as exc:
+        raise UsageError(str(exc)) from None
+    if not exps:  # the default: ping between the first two stations
+        names = [s if isinstance(s, str) else s["name"] for s in scen.stations]
+        if len(names) >= 2:
+            from experiments.spec import Ping
+
+            exps = [Ping(names[0], names[1])]
+    names = [s if isinstance(s, str) else s["name"] for s in scen.stations]
+    ground = {n.lower() for n in names}
+    try:
+        # names are checked again on the series; this catches them before the link computation
+        check_experiments(exps, names, ground, scen.axis.duration_s + scen.axis.step_s)
+    except ExperimentError as exc:
+        raise UsageError(str(exc)) from None
+    return exps
+
+
+def cmd_run(args) -> int:
+    scen = scenario_from_args(args)
+    exps = _experiments(scen, args)
+    if args.speed <= 0:
+        raise UsageError("--speed: must be positive")
+    if args.vm:
+        from emulator.vm import VMError, run_in_vm
+
+        argv = [sys.executable, "-m", "sgemu"] + [a for a in sys.argv[1:] if a != "--vm"]
+        try:
+            return run_in_vm(argv)
+        except VMError as exc:
+            print(f"sgemu: error: {exc}", file=sys.stderr)
+            return EXIT_CAPABILITY
+    _need_root("run")
+    shaping = _need_netem(args.no_netem)
+    from experiments.run import run_emulation
+
+    from .cmd_topology import compute_series
+
+    _, series = compute_series(scen, args.quiet)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or f"runs/{scen.name}-{stamp}")
+    bar = (lambda label, total: progress_bar(label, total, args.quiet))
+    try:
+        summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar)
+    except Exception as exc:
+        from experiments.spec import ExperimentError
+
+        if isinstance(exc, ExperimentError):
+            raise UsageError(str(exc)) from None
+        raise
+    if not args.quiet:
+        _print_run_summary(summary)
+    print(f"run directory: {out}")
+    if summary.get("plot"):
+        print(f"plot: {summary['plot']}")
+    return 0
+
+
+def _print_run_summary(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"measured vs predicted RTT ({s['nodes']} nodes, {s['steps']} steps, speed {s['speed']:g}x, "
+                    f"shaping {s['shaping']})")
+    for col in ("pair", "sent", "loss %", "measured ms min/mean/max", "predicted ms min/mean/max",
+                "agree %", "path changes"):
+        t.add_column(col, justify="right")
+    f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for pair, p in s["pairs"].items():
+        t.add_row(pair, str(p["sent"]), f(p["loss_pct"]),
+                  f"{f(p['measured_ms_min'])}/{f(p['measured_ms_mean'])}/{f(p['measured_ms_max'])}",
+                  f"{f(p['predicted_ms_min'])}/{f(p['predicted_ms_mean'])}/{f(p['predicted_ms_max'])}",
+                  f(p["agree_pct"]), str(p["path_changes"]))
+    Console().print(t)
+    c = s["clock"]
+    kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
+    print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
+          f"max {c.get('apply_ms_max', 0):.1f} ms, lateness max {c.get('late_ms_max', 0):.1f} ms: {kept}")
+
+
+def cmd_cli(args) -> int:
+    scen = scenario_from_args(args)
+    _need_root("cli")
+    shaping = _need_netem(args.no_netem)
+    from mininet.cli import CLI
+
+    from emulator.network import EmulatedNetwork
+
+    from .cmd_topology import compute_series
+
+    _, series = compute_series(scen, args.quiet)
+    if not 0 <= args.time <= series.axis.duration_s:
+        raise UsageError(f"--time: {args.time:g} s is outside the run (0 to {series.axis.duration_s:g} s)")
+    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit)
+    try:
+        with progress_bar("build", series.n_nodes, args.quiet) as advance:
+            net.start(series.axis.index_of(args.time), progress=advance)
+        print("nodes are Mininet hosts; addresses: " + ", ".join(
+            f"{n}={net.address(n)}" for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"))
+        print("example: Beijing ping -c 3 " + (net.address("Kashi") if "kashi" in
+                                                 {n.lower() for n in series.node_names} else "<address>"))
+        CLI(net.net)
+    finally:
+        net.stop()
+    return 0
+
+
+def cmd_clean(args) -> int:
+    _need_root("clean")
+    from emulator.cleanup import clean
+
+    counts = clean()
+    print(f"removed {counts['namespaces']} namespace(s), killed {counts['processes']} process(es)")
+    return 0
