@@ -21,6 +21,7 @@ namespace, no ``ip``/``tc`` subprocess per link or route.
 from __future__ import annotations
 
 import errno
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class EmulatedNetwork:
         self.delay_ms: dict[int, float] = {}
         self.nh = None  # (node, node) next hops installed
         self.step = None
+        self._owner_pid = os.getpid()
         is_ground = np.array([l == "GROUND" for l in series.node_layer])
         self.is_ground = is_ground
 
@@ -126,6 +128,8 @@ class EmulatedNetwork:
         """Kill every node's processes and remove the namespaces (veths go with them)."""
         from .cleanup import clean
 
+        if os.getpid() != self._owner_pid:
+            return  # a forked child (library helper) must never tear down the parent's network
         for node in self.nodes:
             node.close()
         clean(prefix=ns_name(self.run_tag, ""))

@@ -15,9 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 #: Colour of each satellite layer (and of ground stations).
-LAYER_COLORS = {"LEO": "#1f77b4", "MEO": "#2ca02c", "IGSO": "#d62728", "GEO": "#9467bd", "GROUND": "#222222"}
+LAYER_COLORS = {"LEO": "#1f77b4", "MEO": "#2ca02c", "IGSO": "#ff7f0e", "GEO": "#9467bd", "GROUND": "#222222"}
 #: Colour of each link kind (see ``topologies.rules.KINDS``).
-KIND_COLORS = {"isl": "#1f77b4", "inter-layer": "#9467bd", "ground": "#2ca02c", "fiber": "#ff7f0e"}
+KIND_COLORS = {"isl": "#6baed6", "inter-layer": "#b39ddb", "ground": "#8c564b", "fiber": "#bcbd22"}
 #: Colour of a highlighted route.
 PATH_COLOR = "#e6194b"
 

@@ -15,6 +15,7 @@ directory::
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -29,7 +30,18 @@ from . import results, tools
 from .spec import Command, Iperf3, Ping, check_experiments
 
 
+_OWNER_PID = None
+
+
 def _sigterm(signum, frame):
+    """SIGTERM ends the run like Ctrl-C -- in this process only.
+
+    Libraries fork helpers (pyroute2 opens namespace sockets from a forked
+    child and stops it with SIGTERM); a forked child inherits this handler
+    and must simply exit, never unwind into our teardown code.
+    """
+    if os.getpid() != _OWNER_PID:
+        os._exit(0)
     raise KeyboardInterrupt
 
 
@@ -60,6 +72,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     clock = ScenarioClock(axis.step_s, speed)
     steplog = StepLog(axis.step_s, speed)
     running: list[tools.Running] = []
+    global _OWNER_PID
+    _OWNER_PID = os.getpid()
     old = signal.signal(signal.SIGTERM, _sigterm)
     interrupted = False
     try:

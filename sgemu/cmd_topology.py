@@ -122,7 +122,7 @@ def cmd_route(args) -> int:
 
     scen = scenario_from_args(args)
     # check the names before the (possibly long) link computation
-    names = [s if isinstance(s, str) else s.get("name") for s in scen.stations]
+    names = [s.name for s in scen.build_stations()]
     for flag, name in (("--src", args.src), ("--dst", args.dst)):
         if name.lower() not in {str(n).lower() for n in names}:
             raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(map(str, names))}")

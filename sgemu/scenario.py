@@ -111,11 +111,15 @@ class Scenario:
                 raise ScenarioError(f"constellations[{i}].name", f"{name!r} is already the name of a constellation")
             seen.add(name.lower() if isinstance(name, str) else name)
             sats += _satellites(spec, f"constellations[{i}]", epoch, self._base_dir, 90001 + 2000 * i)
-        stations = [_station(s, f"stations[{i}]") for i, s in enumerate(self.stations)]
+        stations = self.build_stations()
         try:
             return Scene(sats, stations)
         except ValueError as exc:
             raise ScenarioError("stations", str(exc)) from None
+
+    def build_stations(self) -> list[GroundStation]:
+        """The ground stations, checked (cheap: no satellite is built)."""
+        return [_station(s, f"stations[{i}]") for i, s in enumerate(self.stations)]
 
     def build_rules(self):
         rules = []

@@ -460,6 +460,8 @@ def test_link_series_survives_save_and_load_unchanged(mixed, tmp_path):
     assert (back.node_names, back.node_layer, back.node_shell) == (
         series.node_names, series.node_layer, series.node_shell)
     assert back.events() == series.events()
+    # numpy appends .npz to a bare name; save says where the file really is
+    assert LinkSeries.load(series.save(tmp_path / "bare")).n_links == series.n_links
 
 
 def test_replaying_the_events_reproduces_the_links_up_at_every_step(leo_sites):
@@ -498,6 +500,22 @@ def test_the_series_does_not_depend_on_how_time_is_chunked(leo_sites):
     for k in range(axis.n_steps):
         assert ({whole.link_name(i) for i in whole.active(k)[0]} ==
                 {pieces.link_name(i) for i in pieces.active(k)[0]})
+
+
+def test_nearest_k_over_a_full_starlink_shell_is_built_in_bounded_memory():
+    import tracemalloc
+
+    scene = Scene(PRESETS["starlink-550"].satellites("starlink", EPOCH), [])
+    axis = TimeAxis(EPOCH, 10.0, 4)
+    tracemalloc.start()
+    try:
+        series = build_series(scene, [NearestK(group="starlink", k=4)], axis)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    assert series.links_per_step().min() >= 1584 * 4 / 2
+    # one step of 1,584 x 1,584 distances is 20 MB; a chunk must not hold many of them at once
+    assert peak_mb < 400
 
 
 def test_a_scene_with_no_rules_has_no_links():

@@ -98,8 +98,13 @@ class LinkSeries:
 
     # -- persistence ----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (.npz, arrays + JSON header); lossless round trip with :meth:`load`."""
+        """Write ``path`` (.npz, arrays + JSON header); lossless round trip with :meth:`load`.
+
+        Returns the path written: numpy adds ``.npz`` to a name without it.
+        """
         path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
         header = {
             "format": "sgemu-link-series/1",
             "start": self.axis.start.isoformat(),

@@ -1,0 +1,130 @@
+"""The live network on this host's kernel, without delay shaping (needs root, not netem).
+
+Packets really cross namespaces here: routes, forwarding, link changes and
+cleanup are checked with ping and traceroute.  Delay accuracy needs netem
+and is checked in tests/kernel (the VM lane where the host lacks netem).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emulator import addressing as addr
+from emulator.namespaces import our_namespaces
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
+
+
+@pytest.fixture(scope="module")
+def series():
+    from sgemu.scenario import load_scenario
+    from topologies.builder import build_series
+
+    scen = load_scenario().with_overrides(duration_s=30)
+    scene, rules = scen.bind()
+    return build_series(scene, rules, scen.axis)
+
+
+@pytest.fixture
+def net(series):
+    from emulator.network import EmulatedNetwork
+
+    before = set(our_namespaces())
+    n = EmulatedNetwork(series, shaping=False)
+    yield n
+    n.stop()
+    assert set(our_namespaces()) == before, "the network left namespaces behind"
+
+
+def _hops(text: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(r"^\s*\d+\s+(\d+\.\d+\.\d+\.\d+)", text, re.M)]
+
+
+def test_traceroute_follows_the_predicted_path_through_link_changes(series, net):
+    from topologies.routing import route_pair
+
+    src, dst = series.index("Beijing"), series.index("Kashi")
+    predicted = route_pair(series, src, dst)
+    net.start(0)
+    host = net.host("Beijing")
+    for k in (0, 10, 29):
+        if k:
+            for j in range(net.step + 1, k + 1):
+                net.apply_step(j)
+        out = host.cmd("traceroute", "-n", "-q", "1", "-w", "1", "-s", net.address("Beijing"), net.address("Kashi"))
+        hops = [series.node_names[addr.node_of_address(ip, series.link_a, series.link_b)] for ip in _hops(out)]
+        assert ["Beijing"] + hops == predicted.path_names(k), out
+
+
+def test_a_link_that_goes_down_stops_carrying_packets(series, net):
+    net.start(0)
+    ids, _ = series.active(0)
+    link = int(ids[0])
+    a, b = int(series.link_a[link]), int(series.link_b[link])
+    ha = net.nodes[a].host
+    far = addr.link_ip(link, 1)
+    assert " 0% packet loss" in ha.cmd("ping", "-c", "1", "-W", "1", far)
+    net.nodes[a].batch.link_state(net.created[link][0], False)
+    net.nodes[a].batch.flush()
+    out = ha.cmd("ping", "-c", "1", "-W", "1", far)
+    assert "100% packet loss" in out or "unreachable" in out, out
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, "-m", "sgemu", *args], capture_output=True, text=True, **kw)
+
+
+def test_a_run_leaves_nothing_behind_and_writes_its_directory(tmp_path):
+    before = set(our_namespaces())
+    r = _run(["run", "--no-netem", "--duration", "4", "--ping", "Beijing:Kashi", "--out", str(tmp_path / "run"), "-q"],
+             timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert set(our_namespaces()) == before
+    for name in ("scenario.yaml", "links.npz", "steps.csv", "results.csv", "summary.json"):
+        assert (tmp_path / "run" / name).exists(), name
+    lines = (tmp_path / "run" / "results.csv").read_text().splitlines()
+    assert lines[0].startswith("t_s,src,dst") and len(lines) > 5
+
+
+def test_sigint_tears_the_network_down(tmp_path):
+    before = set(our_namespaces())
+    p = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--no-netem", "--duration", "120", "-q",
+                          "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(set(our_namespaces()) - before) < 80:
+        time.sleep(0.2)
+    assert len(set(our_namespaces()) - before) >= 80, "the network was never built"
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert set(our_namespaces()) == before
+
+
+def test_bad_experiment_fails_before_any_namespace_exists(tmp_path):
+    before = set(our_namespaces())
+    r = _run(["run", "--no-netem", "--duration", "4", "--ping", "Beijing:Atlantis"])
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Atlantis" in r.stderr and "Traceback" not in r.stderr
+    assert set(our_namespaces()) == before
+
+
+def test_clean_removes_what_a_killed_run_left():
+    from emulator.cleanup import clean
+    from pyroute2 import netns
+
+    name = "sgemu-killedrun-node"
+    netns.create(name)
+    proc = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "60"])
+    time.sleep(0.3)
+    r = _run(["clean"])
+    assert r.returncode == 0, r.stderr
+    assert name not in our_namespaces()
+    assert proc.wait(timeout=10) != 0
+    assert clean() == {"namespaces": 0, "processes": 0}  # idempotent
