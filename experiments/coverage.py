@@ -290,10 +290,12 @@ def coverage(
                 sin_el, range_km = sin_elevation_and_range(rcv_km[ps], up[ps], sat_km)  # (time, point, sat)
                 visible = sin_el >= sin_mask                          # NaN (failed SGP4) -> False
                 for name, c in col.items():
-                    v = visible[..., c]
+                    whole = c.size == n_sat                                 # the group is every satellite used
+                    v = visible if whole else visible[..., c]
                     pdop = None
                     if nav[name] and c.size >= 4:
-                        pdop = pdop_from_positions(rcv_km[ps], sat_km[:, c], v, range_km[..., c])
+                        pdop = pdop_from_positions(rcv_km[ps], sat_km if whole else sat_km[:, c], v,
+                                                   range_km if whole else range_km[..., c])
                     acc[name].add(ps, v.sum(-1), pdop)
         if progress:
             progress(sl.stop - sl.start)

@@ -27,7 +27,7 @@ PDOP_CEILING = 6.0
 def panels_for(cov: Coverage, group: str) -> list[tuple[str, str]]:
     """(field, title) of the four panels drawn for a group."""
     g = cov.groups[group]
-    if g.navigation:
+    if g.navigation and g.n_sats >= 4:
         last = ("pdop_mean", "mean PDOP (where ≥4 in view)") if np.isfinite(g.pdop_mean).any() else \
             ("visible_max", "maximum satellites in view")
         return [("visible_mean", "mean satellites in view"), ("visible_min", "minimum satellites in view"),

@@ -101,8 +101,8 @@ def pdop_from_positions(rcv_km: np.ndarray, sat_km: np.ndarray, visible: np.ndar
         diff = sat[:, None, :, :] - rcv[None, :, None, :]
         range_km = np.sqrt(np.einsum("tpsk,tpsk->tps", diff, diff))
     sat = np.nan_to_num(sat)                                   # failed propagations are never visible
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w1 = np.where(vis, 1.0 / range_km, 0.0)                # (time, point, sat)
+    w1 = np.zeros(vis.shape)                                   # (time, point, sat): 1/range where visible
+    np.reciprocal(range_km, out=w1, where=vis)
     w2 = w1 * w1
     n = vis.sum(-1).astype(float)                              # (time, point)
     x, y, z = sat[..., 0], sat[..., 1], sat[..., 2]            # (time, sat)

@@ -60,15 +60,18 @@ class SnapshotPlot:
     """A world map of the network whose artists are updated step by step.
 
     ``lat_deg``/``lon_deg`` are (time, node) on the series' axis; ``path``
-    an optional :class:`topologies.routing.PathSeries` on the same axis.
+    an optional :class:`topologies.routing.PathSeries` on the same axis;
+    ``origin`` the UTC instant titles count seconds from (default: the
+    series' start).
     After :meth:`draw(k) <draw>` the attributes ``link_counts`` (per kind)
     and ``path_nodes`` describe what is shown.
     """
 
     def __init__(self, series: LinkSeries, lat_deg: np.ndarray, lon_deg: np.ndarray, path=None,
-                 figsize=(11.0, 6.0), title: str | None = None):
+                 figsize=(11.0, 6.0), title: str | None = None, origin=None):
         self.series, self.lat, self.lon, self.path = series, lat_deg, wrap_lon_deg(lon_deg), path
         self.title = title
+        self.origin = origin or series.axis.start  # "t = ... s" in titles counts from here
         self.fig, self.ax = plt.subplots(figsize=figsize, layout="constrained")
         world_axes(self.ax)
         layers = np.array(series.node_layer)
@@ -130,7 +133,8 @@ class SnapshotPlot:
         self._legend(path_label)
         when = s.axis.utc(k)
         head = self.title or f"{s.n_nodes} nodes, {len(ids)} links up"
-        self.title_text.set_text(f"{head} — {when:%Y-%m-%d %H:%M:%S} UTC (t = {s.axis.t_s[k]:g} s)")
+        t_s = (when - self.origin).total_seconds()
+        self.title_text.set_text(f"{head} — {when:%Y-%m-%d %H:%M:%S} UTC (t = {t_s:g} s)")
         return [self.sat_dots, self.station_marks, self.path_line, self.path_dots, self.title_text,
                 *self.link_lines.values()]
 

@@ -311,7 +311,7 @@ def cmd_snapshot(args) -> int:
     lat, lon = node_lat_lon_deg(scene, frames.axis)
     out = _outdir(args.out)
     if not args.animate:
-        plot = SnapshotPlot(frames, lat, lon, path)
+        plot = SnapshotPlot(frames, lat, lon, path, origin=axis.start)
         plot.draw(0)
         stamp = frames.axis.start.strftime("%Y%m%dT%H%M%S")
         file = out / f"snapshot-{stamp}.png"
@@ -325,7 +325,7 @@ def cmd_snapshot(args) -> int:
                                else "unreachable"))
         print(f"wrote {file}")
         return 0
-    plot = SnapshotPlot(frames, lat, lon, path, figsize=(9.0, 5.0))
+    plot = SnapshotPlot(frames, lat, lon, path, figsize=(9.0, 5.0), origin=axis.start)
     with progress_bar("frames", frames.n_steps, args.quiet) as advance:
         files = animate(plot, out / "snapshot", fps=args.fps, dpi=args.dpi or 80, progress=advance)
     plot.close()
