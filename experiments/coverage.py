@@ -14,6 +14,12 @@ to per-point figures, shape (point,):
 * ``pdop_mean``, ``pdop_max`` -- for navigation groups (no LEO
   satellite), PDOP from the visible satellites (:mod:`experiments.dop`),
   averaged over the instants where it exists; NaN where it never does.
+  The mean is honest but touchy: an instant when the four or five
+  satellites in view stand on one cone around the receiver gives a PDOP
+  in the hundreds, so
+* ``pct_time_pdop_ok`` -- % of instants with PDOP at or below
+  ``pdop_limit`` (default 6), the usual navigation availability figure --
+  is the steadier measure of geometry.
 
 Everything is computed a chunk of instants at a time, with no Python loop
 over points or satellites: a day of BeiDou-3 at 10-minute steps over a
@@ -23,7 +29,7 @@ over points or satellites: a day of BeiDou-3 at 10-minute steps over a
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +46,7 @@ from .dop import pdop_from_positions
 
 #: Fields of :class:`GroupCoverage` that are per-point arrays, in CSV column order.
 FIELDS = ("visible_mean", "visible_min", "visible_max", "pct_time_1plus", "pct_time_4plus",
-          "pdop_mean", "pdop_max")
+          "pdop_mean", "pdop_max", "pct_time_pdop_ok")
 
 
 class UnknownLayer(ValueError):
@@ -82,7 +88,12 @@ class GroundGrid:
 
 @dataclass
 class GroupCoverage:
-    """Coverage figures of one satellite group at every point; arrays (point,)."""
+    """Coverage figures of one satellite group at every point; arrays (point,).
+
+    The fields are described in the module docstring.  ``navigation`` is
+    True for groups without LEO satellites; their PDOP fields are NaN
+    otherwise, and wherever fewer than four satellites were ever in view.
+    """
 
     name: str
     sat_indices: np.ndarray
@@ -94,6 +105,7 @@ class GroupCoverage:
     pct_time_4plus: np.ndarray
     pdop_mean: np.ndarray
     pdop_max: np.ndarray
+    pct_time_pdop_ok: np.ndarray
 
     @property
     def n_sats(self) -> int:
@@ -115,7 +127,7 @@ class Coverage:
     groups: dict[str, GroupCoverage]
     grid: GroundGrid | None = None
     layer_spec: str = "all"
-    meta: dict = field(default_factory=dict)
+    pdop_limit: float = 6.0
 
     def on_grid(self, group: str, name: str) -> np.ndarray:
         """A per-point field of a group as a (lat, lon) array (needs a grid)."""
@@ -135,6 +147,7 @@ class Coverage:
             "points": int(self.lat_deg.size),
             "grid_deg": self.grid.step_deg if self.grid else None,
             "min_elevation_deg": self.min_elevation_deg,
+            "pdop_limit": self.pdop_limit,
             "layer": self.layer_spec,
             "groups": {},
         }
@@ -142,19 +155,21 @@ class Coverage:
             rec = {
                 "satellites": g.n_sats,
                 "navigation": g.navigation,
-                "visible_mean": float(np.sum(w * g.visible_mean)),
+                "visible_mean": _r(np.sum(w * g.visible_mean)),
                 "visible_min": int(g.visible_min.min()),
                 "visible_max": int(g.visible_max.max()),
-                "area_pct_always_1plus": float(100 * np.sum(w * (g.pct_time_1plus >= 100.0))),
-                "area_pct_never_visible": float(100 * np.sum(w * (g.visible_max == 0))),
-                "pct_time_1plus_mean": float(np.sum(w * g.pct_time_1plus)),
+                "area_pct_always_1plus": _r(100 * np.sum(w * (g.pct_time_1plus >= 100.0))),
+                "area_pct_never_visible": _r(100 * np.sum(w * (g.visible_max == 0))),
+                "pct_time_1plus_mean": _r(np.sum(w * g.pct_time_1plus)),
             }
             if g.navigation:
-                rec["area_pct_always_4plus"] = float(100 * np.sum(w * (g.pct_time_4plus >= 100.0)))
-                rec["pct_time_4plus_mean"] = float(np.sum(w * g.pct_time_4plus))
+                rec["area_pct_always_4plus"] = _r(100 * np.sum(w * (g.pct_time_4plus >= 100.0)))
+                rec["pct_time_4plus_mean"] = _r(np.sum(w * g.pct_time_4plus))
                 have = np.isfinite(g.pdop_mean)
-                rec["pdop_mean"] = float(np.sum(w[have] * g.pdop_mean[have]) / np.sum(w[have])) if have.any() else None
-                rec["pdop_max"] = float(np.nanmax(g.pdop_max)) if have.any() else None
+                rec["pdop_mean"] = _r(np.sum(w[have] * g.pdop_mean[have]) / np.sum(w[have])) if have.any() else None
+                rec["pdop_max"] = _r(np.nanmax(g.pdop_max)) if have.any() else None
+                rec["pct_time_pdop_ok_mean"] = _r(np.sum(w * g.pct_time_pdop_ok))
+                rec["area_pct_always_pdop_ok"] = _r(100 * np.sum(w * (g.pct_time_pdop_ok >= 100.0)))
             out["groups"][name] = rec
         return out
 
@@ -173,9 +188,15 @@ class Coverage:
             for name, g in self.groups.items():
                 cols = [_fmt(g.visible_mean, 4), g.visible_min.astype(str), g.visible_max.astype(str),
                         _fmt(g.pct_time_1plus, 3), _fmt(g.pct_time_4plus, 3),
-                        _fmt(g.pdop_mean, 4), _fmt(g.pdop_max, 4)]
+                        _fmt(g.pdop_mean, 4), _fmt(g.pdop_max, 4),
+                        _fmt(g.pct_time_pdop_ok if g.navigation else np.full(g.pdop_mean.shape, np.nan), 3)]
                 w.writerows(zip(lat, lon, [name] * len(lat), *cols))
         return path
+
+
+def _r(x) -> float:
+    """A figure for JSON: a float rounded to 4 decimals (no 99.99999999999999 %)."""
+    return round(float(x), 4)
 
 
 def _fmt(values: np.ndarray, decimals: int) -> list[str]:
@@ -252,13 +273,15 @@ def coverage(
     lat_deg: np.ndarray,
     lon_deg: np.ndarray,
     min_elevation_deg: float = 10.0,
+    pdop_limit: float = 6.0,
     alt_m: float = 0.0,
     progress: Callable[[int], None] | None = None,
     max_block: int = 1_000_000,
 ) -> Coverage:
     """Coverage of each satellite group at points lat_deg, lon_deg (point,) over the axis.
 
-    ``groups`` maps a name to satellite indices (:func:`satellite_groups`).
+    ``groups`` maps a name to satellite indices (:func:`satellite_groups`);
+    ``pdop_limit`` is the PDOP counted as good enough for ``pct_time_pdop_ok``.
     Instants are processed in chunks sized so that a (time, point, sat)
     block stays under ``max_block`` elements; ``progress(n)`` is called
     with the number of instants done after each chunk.
@@ -275,7 +298,7 @@ def coverage(
     nav = {name: is_navigation(scene, idx) for name, idx in groups.items()}
     sin_mask = np.sin(np.radians(min_elevation_deg))
     n_pts, n_sat = lat_deg.size, used.size
-    acc = {name: _Accumulator(n_pts) for name in groups}
+    acc = {name: _Accumulator(n_pts, pdop_limit) for name in groups}
     # blocks of (time, point, sat) of at most max_block elements: all points at once when they fit
     pts_block = int(min(n_pts, max(1, max_block // max(1, n_sat))))
     steps_block = int(max(1, max_block // (pts_block * max(1, n_sat))))
@@ -300,15 +323,16 @@ def coverage(
         if progress:
             progress(sl.stop - sl.start)
     out = {name: acc[name].result(name, groups[name], nav[name], axis.n_steps) for name in groups}
-    return Coverage(lat_deg, lon_deg, axis, float(min_elevation_deg), out)
+    return Coverage(lat_deg, lon_deg, axis, float(min_elevation_deg), out, pdop_limit=float(pdop_limit))
 
 
 def grid_coverage(scene: Scene, axis: TimeAxis, groups: dict[str, np.ndarray], step_deg: float = 2.0,
-                  min_elevation_deg: float = 10.0, progress=None, layer_spec: str = "all") -> Coverage:
+                  min_elevation_deg: float = 10.0, progress=None, layer_spec: str = "all",
+                  pdop_limit: float = 6.0) -> Coverage:
     """:func:`coverage` on a global :class:`GroundGrid` of ``step_deg`` cells."""
     grid = GroundGrid.global_grid(step_deg)
     lat, lon = grid.points_deg()
-    cov = coverage(scene, axis, groups, lat, lon, min_elevation_deg, progress=progress)
+    cov = coverage(scene, axis, groups, lat, lon, min_elevation_deg, pdop_limit, progress=progress)
     cov.grid = grid
     cov.layer_spec = layer_spec
     return cov
@@ -317,7 +341,9 @@ def grid_coverage(scene: Scene, axis: TimeAxis, groups: dict[str, np.ndarray], s
 class _Accumulator:
     """Running per-point sums over chunks of instants for one group."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, pdop_limit: float):
+        self.pdop_limit = pdop_limit
+        self.pdop_ok = np.zeros(n, dtype=np.int64)
         self.sum = np.zeros(n)
         self.min = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
         self.max = np.zeros(n, dtype=np.int64)
@@ -338,6 +364,7 @@ class _Accumulator:
             ok = np.isfinite(pdop)
             self.pdop_sum[ps] += np.where(ok, pdop, 0.0).sum(0)
             self.pdop_n[ps] += ok.sum(0)
+            self.pdop_ok[ps] += (ok & (pdop <= self.pdop_limit)).sum(0)
             np.maximum(self.pdop_max[ps], np.where(ok, pdop, -np.inf).max(0), out=self.pdop_max[ps])
 
     def result(self, name, idx, navigation, n_steps) -> GroupCoverage:
@@ -348,4 +375,5 @@ class _Accumulator:
             name, np.asarray(idx), navigation,
             self.sum / n_steps, self.min.copy(), self.max.copy(),
             100.0 * self.n1 / n_steps, 100.0 * self.n4 / n_steps, pdop_mean, pdop_max,
+            100.0 * self.pdop_ok / n_steps,
         )

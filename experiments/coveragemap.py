@@ -5,10 +5,11 @@ Each panel colours the grid cells of one per-point field of
 
 * mean number of satellites in view (above the elevation mask);
 * minimum number in view at any instant of the window;
-* % of the time with at least one in view (at least four for navigation
-  groups, which need four for a fix);
-* mean PDOP for navigation groups (colours stop at PDOP 6: anything
-  worse is one colour), else the maximum number in view.
+* for navigation groups, % of the time with PDOP at or below the limit
+  (6: navigation availability) and the mean PDOP (colours stop at 6:
+  anything worse is one colour);
+* for other groups, % of the time with at least one in view and the
+  maximum number in view.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ def panels_for(cov: Coverage, group: str) -> list[tuple[str, str]]:
     """(field, title) of the four panels drawn for a group."""
     g = cov.groups[group]
     if g.navigation and g.n_sats >= 4:
-        last = ("pdop_mean", "mean PDOP (where ≥4 in view)") if np.isfinite(g.pdop_mean).any() else \
-            ("visible_max", "maximum satellites in view")
+        if not np.isfinite(g.pdop_mean).any():
+            return [("visible_mean", "mean satellites in view"), ("visible_min", "minimum satellites in view"),
+                    ("pct_time_4plus", "% of time with ≥4 in view"), ("visible_max", "maximum satellites in view")]
         return [("visible_mean", "mean satellites in view"), ("visible_min", "minimum satellites in view"),
-                ("pct_time_4plus", "% of time with ≥4 in view"), last]
+                ("pct_time_pdop_ok", f"% of time with PDOP ≤ {cov.pdop_limit:g}"),
+                ("pdop_mean", "mean PDOP (where ≥4 in view)")]
     return [("visible_mean", "mean satellites in view"), ("visible_min", "minimum satellites in view"),
             ("pct_time_1plus", "% of time with ≥1 in view"), ("visible_max", "maximum satellites in view")]
 

@@ -21,7 +21,7 @@ from orbits.scene import Scene
 from orbits.stations import WGS84_A_KM, WGS84_F
 from orbits.timebase import TimeAxis
 
-from .skyplot import LABEL_LIMIT, short_name
+from .skyplot import LABEL_LIMIT, sat_label, short_name
 from .figures import LAYER_COLORS, duration_text
 from .worldmap import break_at_antimeridian, world_axes, wrap_lon_deg
 
@@ -61,6 +61,7 @@ class GroundTracks:
     layers: list[str]
     lat_deg: np.ndarray
     lon_deg: np.ndarray
+    labels: list[str] | None = None  # short labels (PRN or node); nodes when None
 
     def stationary(self) -> np.ndarray:
         """(sat,) bool: the point stays within :data:`STATIONARY_DEG` over the window (a GEO)."""
@@ -79,15 +80,17 @@ def ground_tracks(scene: Scene, axis: TimeAxis, sat_indices=None, chunk_steps: i
     lon = np.empty((axis.n_steps, idx.size))
     for sl, pos in prop.chunks(axis, chunk_steps):
         lat[sl], lon[sl], _ = subpoints_deg(pos)
-    return GroundTracks(axis, [scene.satellites[i].node for i in idx],
-                        [scene.satellites[i].layer for i in idx], lat, lon)
+    sats = [scene.satellites[i] for i in idx]
+    return GroundTracks(axis, [s.node for s in sats], [s.layer for s in sats], lat, lon,
+                        [sat_label(s) for s in sats])
 
 
 def groundtrack_map(tracks: GroundTracks, stations=(), title: str | None = None, ax=None):
     """Draw ground tracks (and station triangles) on a world map; returns the figure.
 
     Moving satellites are lines in their layer colour with a small circle
-    where the window starts; stationary ones (GEO) are one large dot.
+    where the window starts; GEO satellites (and any that stay put) are a
+    large dot, with the short track of an inclined GEO through it.
     Satellites are labelled when there are at most :data:`LABEL_LIMIT`.
     """
     ax = world_axes(ax)
@@ -101,20 +104,21 @@ def groundtrack_map(tracks: GroundTracks, stations=(), title: str | None = None,
         lat, lon = tracks.lat_deg[:, s], tracks.lon_deg[:, s]
         if not np.isfinite(lat).any():
             continue
-        if still[s]:
-            k = np.flatnonzero(np.isfinite(lat))[0]
-            ax.plot(lon[k], lat[k], "o", color=color, markersize=8, markeredgecolor="white", zorder=4,
-                    gid=f"dot:{tracks.nodes[s]}")
-            at = (lon[k], lat[k])
-        else:
+        k = np.flatnonzero(np.isfinite(lat))[0]
+        x0, y0 = float(wrap_lon_deg(lon[k])), float(lat[k])
+        if not still[s]:
             x, y = break_at_antimeridian(lon, lat)
-            ax.plot(x, y, color=color, linewidth=lw, alpha=0.85, zorder=3, gid=f"track:{tracks.nodes[s]}")
-            k = np.flatnonzero(np.isfinite(lat))[0]
-            ax.plot(wrap_lon_deg(lon[k]), lat[k], "o", color=color, markersize=3.5, zorder=4,
-                    gid=f"start:{tracks.nodes[s]}")
-            at = (float(wrap_lon_deg(lon[k])), lat[k])
+            ax.plot(x, y, color=color, linewidth=lw if tracks.layers[s] != "GEO" else 1.0, alpha=0.85, zorder=3,
+                    gid=f"track:{tracks.nodes[s]}")
+        if still[s] or tracks.layers[s] == "GEO":  # a GEO is a dot (with its short track, if inclined)
+            ax.plot(x0, y0, "o", color=color, markersize=8, markeredgecolor="white", zorder=4,
+                    gid=f"dot:{tracks.nodes[s]}")
+        else:
+            ax.plot(x0, y0, "o", color=color, markersize=3.5, zorder=4, gid=f"start:{tracks.nodes[s]}")
+        at = (x0, y0)
         if label:
-            ax.annotate(short_name(tracks.nodes[s]), at, xytext=(3, 3), textcoords="offset points",
+            text = tracks.labels[s] if tracks.labels else short_name(tracks.nodes[s])
+            ax.annotate(text, at, xytext=(3, 3), textcoords="offset points",
                         fontsize=6.5, color=color, zorder=5)
     for st in stations:
         ax.plot(wrap_lon_deg(st.lon_deg), st.lat_deg, "^", color=LAYER_COLORS["GROUND"], markersize=5, zorder=5,

@@ -399,7 +399,7 @@ def _throughput(run: Path):
     files = _iperf_files(run)
     if not files:
         return None
-    rows, fig = [], None
+    rows = []
     fig, ax = _fig()
     for path, doc in files:
         end = doc.get("end", {}) or {}
@@ -476,11 +476,12 @@ def _coverage(run: Path):
             f"{s.get('step_s')} s apart from {_e(s.get('start'))}, mask {s.get('min_elevation_deg')}°; "
             "figures are area-weighted over the globe.</p>")
     rows = [[name, g.get("satellites"), g.get("visible_mean"), g.get("visible_min"), g.get("visible_max"),
-             g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"), g.get("pdop_mean")]
+             g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"), g.get("pdop_mean"),
+             g.get("pct_time_pdop_ok_mean")]
             for name, g in s.get("groups", {}).items()]
     return [Section("Coverage", head + _table(
         ["group", "satellites", "visible mean", "min", "max", "area % always ≥1", "area % always ≥4",
-         "PDOP mean"], rows))]
+         "PDOP mean", f"% time PDOP ≤ {s.get('pdop_limit', 6):g}"], rows))]
 
 
 def _figures(run: Path):

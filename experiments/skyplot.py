@@ -14,11 +14,13 @@ satellite); :func:`skyplot` draws them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.lines import Line2D
 
+from orbits.propagation import Propagator
 from orbits.scene import Scene
 from orbits.stations import GroundStation
 from orbits.timebase import TimeAxis
@@ -40,6 +42,7 @@ class SkyTracks:
     layers: list[str]
     az_deg: np.ndarray
     el_deg: np.ndarray
+    labels: list[str] | None = None  # short labels (PRN or node); nodes when None
 
     def risen(self) -> np.ndarray:
         """Indices of satellites above the horizon at some instant, (sat,)."""
@@ -54,20 +57,29 @@ def sky_tracks(scene: Scene, station: GroundStation, axis: TimeAxis, sat_indices
                chunk_steps: int = 2048) -> SkyTracks:
     """Look angles of the scene's satellites (or ``sat_indices``) from station over the axis."""
     idx = np.arange(scene.n_sats) if sat_indices is None else np.asarray(sat_indices)
-    from orbits.propagation import Propagator
-
     prop = Propagator([scene.satellites[i] for i in idx])
     az = np.empty((axis.n_steps, idx.size))
     el = np.empty((axis.n_steps, idx.size))
     for sl, pos in prop.chunks(axis, chunk_steps):
         az[sl], el[sl], _ = look_angles(station, pos)
-    return SkyTracks(station, axis, [scene.satellites[i].node for i in idx],
-                     [scene.satellites[i].layer for i in idx], az, el)
+    sats = [scene.satellites[i] for i in idx]
+    return SkyTracks(station, axis, [s.node for s in sats], [s.layer for s in sats], az, el,
+                     [sat_label(s) for s in sats])
 
 
 def short_name(node: str) -> str:
     """A satellite's node name without its shell prefix (``bds3-M12`` -> ``M12``)."""
     return node.split("-", 1)[1] if "-" in node else node
+
+
+def sat_label(sat) -> str:
+    """What to write next to a satellite: its PRN when the name carries one, else its short node name.
+
+    Published names end in the PRN in brackets (``BEIDOU-3 M1 (C19)`` ->
+    ``C19``); generated ones do not (``bds3-M12`` -> ``M12``).
+    """
+    m = re.search(r"\(([A-Z]\d{2,3})\)\s*$", sat.name or "")
+    return m.group(1) if m else short_name(sat.node)
 
 
 def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | None = None, ax=None):
@@ -109,7 +121,8 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
         ax.plot(az[last], r[last], "o", color=color, markersize=4 if label else 2.5, zorder=4,
                 gid=f"end:{tracks.nodes[s]}")
         if label:
-            ax.annotate(short_name(tracks.nodes[s]), (az[last], r[last]), xytext=(3, 3),
+            text = tracks.labels[s] if tracks.labels else short_name(tracks.nodes[s])
+            ax.annotate(text, (az[last], r[last]), xytext=(3, 3),
                         textcoords="offset points", fontsize=7, color=color, zorder=5)
     layers = [l for l in ("LEO", "MEO", "IGSO", "GEO") if any(tracks.layers[s] == l for s in risen)]
     handles = [Line2D([], [], color=LAYER_COLORS[l], linewidth=2, label=l) for l in layers]

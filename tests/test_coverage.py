@@ -127,6 +127,7 @@ def test_pdop_equals_a_least_squares_solve_with_skyfield_vectors(bds3_scene):
         for i, (lat, lon) in enumerate(places):
             expected = lstsq_pdop(bds3_scene.satellites, lat, lon, axis.skyfield()[0], 10.0)
             assert cov.groups["bds3"].pdop_mean[i] == pytest.approx(expected, rel=1e-4)
+            assert cov.groups["bds3"].pct_time_pdop_ok[i] == (100.0 if expected <= 6.0 else 0.0)
 
 
 def test_closed_form_pdop_equals_explicit_inverse_of_gtg():

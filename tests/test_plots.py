@@ -20,7 +20,7 @@ from experiments import coastlines
 from experiments.figures import plt
 from experiments.groundtrack import ground_tracks, groundtrack_map, subpoints_deg
 from experiments.lookangles import look_angles
-from experiments.skyplot import sky_tracks, skyplot
+from experiments.skyplot import sat_label, sky_tracks, skyplot
 from experiments.snapshot import SnapshotPlot, animate, node_lat_lon_deg, series_at_steps
 from experiments.worldmap import break_at_antimeridian, world_axes, wrap_segments
 from orbits.presets import PRESETS
@@ -143,6 +143,13 @@ def test_sky_plot_over_beijing_shows_every_risen_satellite_and_the_mask(bds3_sce
     w, h = Image.open(path).size
     assert w > 300 and h > 300
     assert ink_share(path) > 0.08
+
+
+def test_satellites_are_labelled_by_prn_when_their_name_has_one(bds3_scene):
+    from types import SimpleNamespace
+
+    assert sat_label(SimpleNamespace(name="BEIDOU-3 M1 (C19)", node="beidou-43001")) == "C19"
+    assert [sat_label(s) for s in bds3_scene.satellites[:1] + bds3_scene.satellites[-1:]] == ["M01", "G3"]
 
 
 # --------------------------------------------------------------------------- ground tracks

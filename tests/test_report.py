@@ -1,0 +1,163 @@
+"""Claims about run reports: one self-contained HTML page that a browser shows with its pictures.
+
+The report is built from real ``sgemu links`` / ``sgemu route`` output and
+from a made-up live-emulation run directory (results.csv, steps.csv, raw/
+iperf3 JSON, a plot); the page is opened in headless Chromium and the
+screenshot is looked at: not blank, and showing a marker image embedded
+in the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments.report import build_report
+from sgemu.cli import main
+
+MAGENTA = (255, 0, 255)
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(html_path: Path, png: Path, height: int = 3000) -> subprocess.CompletedProcess:
+    profile = tempfile.mkdtemp(prefix="sgemu-chromium-")
+    try:
+        return subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size=1200,{height}",
+             html_path.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def external_refs(text: str) -> list[str]:
+    return re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//[^"' >]*""", text, flags=re.I)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Output directories of ``sgemu links`` and ``sgemu route`` on a short window, and an emulation run."""
+    base = tmp_path_factory.mktemp("runs")
+    window = ["--duration", "120", "--step", "2", "-q"]
+    assert main(["links", *window, "--out", str(base / "links")]) == 0
+    assert main(["route", *window, "--src", "Beijing", "--dst", "Nairobi", "--out", str(base / "route")]) == 0
+    run = base / "emulation"
+    shutil.copytree(base / "links", run)
+    make_emulation_files(run)
+    return base
+
+
+def make_emulation_files(run: Path) -> None:
+    """What a live run leaves: results, step log, iperf3 JSON, a plot, an emulation summary."""
+    rng = np.random.default_rng(3)
+    with open(run / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "src", "dst", "rtt_ms_measured", "rtt_ms_predicted"])
+        for t in range(0, 120, 5):
+            pred = 60.0 + 5 * np.sin(t / 30)
+            w.writerow([t, "Beijing", "Kashi", "" if t == 40 else f"{pred + 0.4:.3f}", f"{pred:.3f}"])
+    with open(run / "steps.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "t_s", "links_changed", "apply_ms"])
+        for k in range(24):
+            w.writerow([k, 5 * k, int(rng.integers(0, 9)), f"{rng.gamma(2, 2):.2f}"])
+    (run / "raw").mkdir()
+    iperf = {"start": {"test_start": {"protocol": "TCP"}},
+             "intervals": [{"sum": {"start": i, "end": i + 1, "bits_per_second": 9.0e7 + 1e6 * i}} for i in range(5)],
+             "end": {"sum_sent": {"bits_per_second": 9.2e7, "retransmits": 2},
+                     "sum_received": {"bits_per_second": 9.1e7}}}
+    (run / "raw" / "iperf3-Beijing-Kashi.json").write_text(json.dumps(iperf))
+    (run / "raw" / "ping.txt").write_text("64 bytes from 10.0.0.2: time=61.2 ms\n")
+    (run / "summary.json").write_text(json.dumps({"steps": 24, "late_steps": 0, "see": "https://example.org/x"}))
+    (run / "plots").mkdir()
+    Image.new("RGB", (600, 240), MAGENTA).save(run / "plots" / "marker.png")
+
+
+# --------------------------------------------------------------------------- content
+def test_report_of_a_links_run_has_scenario_topology_and_events(runs):
+    page = build_report(runs / "links")
+    for title in ("Scenario", "Topology", "Handovers and link events"):
+        assert f"<h2>{title}</h2>" in page
+    assert "Measured vs predicted RTT" not in page and "Throughput" not in page
+    assert "preset bds3" in page and "Beijing" in page
+    imgs = re.findall(r'<img [^>]*src="([^"]*)"', page)
+    assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
+    assert external_refs(page) == []
+
+
+def test_report_of_a_route_run_shows_the_predicted_rtt_and_path(runs):
+    page = build_report(runs / "route")
+    assert "<h2>Predicted route Beijing → Nairobi</h2>" in page
+    summary = json.loads((runs / "route" / "route-Beijing-Nairobi.json").read_text())
+    assert f"{summary['rtt_ms_mean']:,.2f}" in page
+    assert "Topology" in page  # from links.npz, since route writes no summary.json
+    assert "Handovers" not in page  # route writes no events.csv
+
+
+def test_report_of_an_emulation_run_compares_measured_and_predicted(runs):
+    page = build_report(runs / "emulation")
+    for title in ("Measured vs predicted RTT", "Throughput", "Step log", "Figures", "Raw outputs"):
+        assert f"<h2>{title}</h2>" in page
+    # 23 answered samples, each 0.4 ms above the prediction
+    row = re.search(r"<td class=\"l\">Beijing → Kashi</td>(.*?)</tr>", page).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert cells[:2] == ["24", "23"] and cells[4] == "0.40"
+    assert "91.00" in page  # iperf3 received Mbit/s
+    assert "run summary" in page.lower() and "late_steps" in page
+    assert external_refs(page) == []  # a URL in the data is text, never a link
+
+
+def test_each_section_appears_only_with_its_file(tmp_path):
+    assert "Nothing to report" in build_report(tmp_path)
+    make_emulation_files(tmp_path)
+    (tmp_path / "summary.json").unlink()
+    page = build_report(tmp_path)
+    assert "Measured vs predicted RTT" in page and "Scenario" not in page and "Topology" not in page
+    (tmp_path / "results.csv").write_text("t_s,src\nnot,a,number,row\n")
+    (tmp_path / "links.npz").write_bytes(b"not an npz")
+    page = build_report(tmp_path)  # broken files give notes, not a crash
+    assert "could not read this part" in page
+
+
+def test_report_command_writes_the_page_and_rejects_a_missing_directory(runs, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(runs / "route"), "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such run directory" in err[0]
+
+
+# --------------------------------------------------------------------------- in a browser
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_report_opens_in_chromium_and_shows_its_images(runs, tmp_path):
+    run = runs / "emulation"
+    html_path = tmp_path / "report.html"
+    main(["report", str(run), "--out", str(html_path)])
+    png = tmp_path / "shot.png"
+    proc = screenshot(html_path, png, height=9000)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    assert img.shape[1] == 1200
+    off_page = (np.abs(img - np.array([250, 250, 250])).sum(-1) > 0)  # page background is #fafafa
+    last_row = np.flatnonzero(off_page.any(axis=1)).max()
+    assert last_row > 2000, "the page is too short: sections are missing"
+    assert off_page[:last_row].mean() > 0.5, "the page looks blank"
+    assert len(np.unique(img.reshape(-1, 3)[::97], axis=0)) > 50  # plots, not just text
+    magenta = (np.abs(img - np.array(MAGENTA)).sum(-1) < 20).sum()
+    assert magenta > 0.5 * 600 * 240 * 0.8, "the embedded marker image is not shown"
