@@ -47,6 +47,16 @@ def ifname(link: int) -> str:
     return f"sl{link}"
 
 
+def link_mac(link: int, end: int) -> bytes:
+    """A locally administered MAC for a link end (so peers need no ARP lookup)."""
+    v = 2 * link + end
+    return bytes([0x02, 0x5E]) + v.to_bytes(4, "big")
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
 def node_of_address(address: str, link_a, link_b) -> int | None:
     """The node that owns an address (loopback or link end), else None."""
     v = int(IPv4Address(address))

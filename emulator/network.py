@@ -159,24 +159,29 @@ class EmulatedNetwork:
         return st
 
     def _create_link(self, link: int) -> None:
+        """veth pair sl<link> between the two nodes: /31 addresses, fixed MACs,
+        permanent neighbour entries, and a netem qdisc on each end."""
         s = self.series
         a, b = int(s.link_a[link]), int(s.link_b[link])
         na, nb = self.nodes[a], self.nodes[b]
         name = addr.ifname(link)
-        na.ipr.link("add", ifname=name, kind="veth", peer={"ifname": name, "net_ns_fd": nb.ns})
+        mac_a, mac_b = addr.link_mac(link, 0), addr.link_mac(link, 1)
+        na.ipr.link("add", ifname=name, kind="veth", address=addr.mac_text(mac_a),
+                    peer={"ifname": name, "net_ns_fd": nb.ns, "address": addr.mac_text(mac_b)})
         ia = na.ipr.link_lookup(ifname=name)[0]
         ib = nb.ipr.link_lookup(ifname=name)[0]
         na.ipr.addr("add", index=ia, address=addr.link_ip(link, 0), prefixlen=31)
         nb.ipr.addr("add", index=ib, address=addr.link_ip(link, 1), prefixlen=31)
+        na.batch.neighbour_permanent(ia, addr.link_u32(link, 1), mac_b)
+        nb.batch.neighbour_permanent(ib, addr.link_u32(link, 0), mac_a)
         self.created[link] = (ia, ib)
         if self.shaping:
-            d = 0.0  # the step's delay is set by _delays right after
-            loss = s.loss_pct[link]
-            rate = s.capacity_mbps[link]
+            loss, rate = s.loss_pct[link], s.capacity_mbps[link]
             kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss),
-                  "rate_mbit": None if np.isnan(rate) else float(rate)}
-            na.shaper.add(ia, delay_ms=d, **kw)
-            nb.shaper.add(ib, delay_ms=d, **kw)
+                  "rate_mbit": None if np.isnan(rate) or rate <= 0 else float(rate)}
+            # delay 0 for now: the step's delay follows in _delays
+            na.shaper.add(ia, delay_ms=0.0, **kw)
+            nb.shaper.add(ib, delay_ms=0.0, **kw)
 
     def _links(self, ids: np.ndarray, st: StepStats) -> None:
         want = set(ids.tolist())
@@ -187,6 +192,7 @@ class EmulatedNetwork:
             if link not in self.created:
                 self._create_link(link)
                 st.links_created += 1
+                touched.update((int(self.series.link_a[link]), int(self.series.link_b[link])))
         for link, state in [(l, True) for l in going_up] + [(l, False) for l in going_down]:
             ia, ib = self.created[link]
             a, b = int(self.series.link_a[link]), int(self.series.link_b[link])
@@ -218,7 +224,9 @@ class EmulatedNetwork:
             self.delay_ms[link] = d
             st.delays_set += 1
         for i, items in per_node.items():
-            self.nodes[i].shaper.set_delays(items)
+            node = self.nodes[i]
+            node.shaper.queue_delays(node.batch, items)
+            node.batch.flush()
 
     def _routes(self, k: int, st: StepStats) -> None:
         s = self.series

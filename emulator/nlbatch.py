@@ -21,15 +21,17 @@ from pyroute2 import netns
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x400
 NLMSG_ERROR = 2
-RTM_NEWLINK, RTM_NEWROUTE, RTM_DELROUTE = 16, 24, 25
+RTM_NEWLINK, RTM_NEWROUTE, RTM_DELROUTE, RTM_NEWNEIGH = 16, 24, 25, 28
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 IFF_UP = 0x1
+NDA_DST, NDA_LLADDR, NUD_PERMANENT = 1, 2, 0x80
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
 
 _HDR = struct.Struct("=IHHII")        # nlmsghdr: len, type, flags, seq, pid
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _IFINFO = struct.Struct("=BxHiII")    # family, pad, type, index, flags, change
 _RTA_U32 = struct.Struct("=HHI")
+_NDMSG = struct.Struct("=BBHiHBB")    # family, pad, pad, ifindex, state, flags, type
 
 
 class NetlinkError(OSError):
@@ -75,6 +77,17 @@ class NetlinkBatch:
         body = (_RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, 0, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
                 + _RTA_U32.pack(8, RTA_DST, socket.htonl(dst_u32)))
         self._msg(RTM_DELROUTE, 0, body)
+
+    def neighbour_permanent(self, index: int, ip_u32: int, mac: bytes) -> None:
+        """A permanent ARP entry: the peer of a point-to-point link never needs ARP.
+
+        Without it the first packets over each new link wait for ARP, and the
+        ARP exchange itself crosses the link's netem delay.
+        """
+        body = (_NDMSG.pack(socket.AF_INET, 0, 0, index, NUD_PERMANENT, 0, 0)
+                + _RTA_U32.pack(8, NDA_DST, socket.htonl(ip_u32))
+                + struct.pack("=HH6sxx", 10, NDA_LLADDR, mac))
+        self._msg(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body)
 
     def link_state(self, index: int, up: bool) -> None:
         body = _IFINFO.pack(socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     interrupted = False
     try:
         bar = progress_bar or (lambda label, total: _null_bar())
+        t_build = time.perf_counter()
         with bar("build", series.n_nodes) as advance:
             st0 = net.start(0, progress=advance)
-        build_s = st0.total_s
+        build_s = time.perf_counter() - t_build
         clock.begin()
         steplog.add(StepRecord(0, 0.0, 0.0, st0.total_s, st0.links_up, 0, st0.delays_set, st0.routes_changed))
         pending = sorted(enumerate(exps), key=lambda ie: ie[1].at_s if isinstance(ie[1], Command) else ie[1].start_s)
@@ -89,7 +91,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
             for k in range(axis.n_steps):
                 if k > 0:
                     clock.wait_for(k)
-                    late = __import__("time").time() - clock.due(k)
+                    late = time.time() - clock.due(k)
                     st = net.apply_step(k)
                     steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
                                            st.links_down, st.delays_set, st.routes_changed))

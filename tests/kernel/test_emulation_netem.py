@@ -1,0 +1,155 @@
+"""The emulated network with netem: delays, delay changes, handovers, a whole run.
+
+Small hand-made link series keep the VM lane fast: a 3-node chain
+(station - satellite - station) whose delays change mid-run, and a
+handover from one satellite to another with a ping stream running across
+it.  The last test runs ``sgemu run`` on the default scenario for 60 s at
+1x and holds it to the issue's bar: at least 95 % of ping samples within
+max(1 ms, 5 %) of the predicted RTT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from emulator.namespaces import our_namespaces
+from orbits.timebase import TimeAxis
+from topologies.series import LinkSeries
+
+pytestmark = pytest.mark.kernel
+
+_RTT = re.compile(r"time=([\d.]+) ms")
+
+
+def series_from_delays(names, layers, pairs, delay_ms, loss_pct=None, rate_mbit=None):
+    """A LinkSeries from a (time, link) table of one-way delays (NaN = link down)."""
+    delay_ms = np.asarray(delay_ms, dtype=float)
+    T, L = delay_ms.shape
+    up = np.isfinite(delay_ms)
+    steps, links = np.nonzero(up)
+    return LinkSeries(
+        axis=TimeAxis(dt.datetime(2024, 7, 16, tzinfo=dt.timezone.utc), 1.0, T),
+        node_names=list(names), node_layer=list(layers), node_shell=["x"] * len(names),
+        link_a=np.array([a for a, b in pairs], dtype=np.int32),
+        link_b=np.array([b for a, b in pairs], dtype=np.int32),
+        link_kind=np.full(L, 2, dtype=np.int8),
+        ms_per_km=np.ones(L),
+        capacity_mbps=np.full(L, np.nan if rate_mbit is None else rate_mbit),
+        loss_pct=np.full(L, np.nan if loss_pct is None else loss_pct),
+        indptr=np.concatenate([[0], np.cumsum(up.sum(axis=1))]).astype(np.int64),
+        link_id=links.astype(np.int32),
+        distance_km=delay_ms[steps, links].astype(np.float32),
+    )
+
+
+def pings(net, src, dst, count=6, interval=0.2):
+    """RTTs (ms) of a ping burst from src to dst, after one warm-up ping that is not counted."""
+    net.host(src).cmd("ping", "-n", "-c", 1, "-W", "3", "-I", net.address(src), net.address(dst))
+    out = net.host(src).cmd("ping", "-n", "-c", count, "-i", interval, "-W", "3",
+                            "-I", net.address(src), net.address(dst))
+    return [float(x) for x in _RTT.findall(out)]
+
+
+def within(measured, expected):
+    """The chain tests' bound from the issue: 1 ms + 5 %."""
+    return abs(measured - expected) <= 1.0 + 0.05 * expected
+
+
+@pytest.fixture
+def network():
+    from emulator.network import EmulatedNetwork
+
+    before = set(our_namespaces())
+    made = []
+
+    def make(series, **kw):
+        made.append(EmulatedNetwork(series, **kw))
+        return made[-1]
+
+    yield make
+    for n in made:
+        n.stop()
+    assert set(our_namespaces()) == before
+
+
+def test_chain_rtt_is_twice_the_path_delay_and_follows_a_change(network):
+    # A -- S -- B; at step 2 the A-S link lengthens from 10 to 30 ms one way
+    delays = [[10.0, 15.0], [10.0, 15.0], [30.0, 15.0]]
+    s = series_from_delays(["A", "S", "B"], ["GROUND", "LEO", "GROUND"], [(0, 1), (1, 2)], delays,
+                           loss_pct=0.001, rate_mbit=100.0)
+    net = network(s)
+    net.start(0)
+    rtt = pings(net, "A", "B")
+    assert len(rtt) == 6 and all(within(r, 50.0) for r in rtt), rtt
+    net.apply_step(2)
+    rtt = pings(net, "A", "B", count=4)
+    assert all(within(r, 90.0) for r in rtt), rtt  # the first ping after the change already shows it
+    node = net.nodes[0]
+    kept = node.shaper.read(net.created[0][0])  # the kernel's own view after a batched change
+    assert kept.delay_ms == pytest.approx(30.0, abs=1e-3)
+    assert kept.loss_pct == pytest.approx(0.001, rel=1e-3) and kept.rate_mbit == pytest.approx(100.0)
+
+
+def test_handover_keeps_pings_flowing_through_the_new_satellite(network):
+    # A reaches B over S1 for steps 0-4 (RTT 2 x 40 ms) and over S2 from step 5 on (2 x 50 ms)
+    nan = np.nan
+    over_s1 = [20.0, 20.0, nan, nan]
+    over_s2 = [nan, nan, 25.0, 25.0]
+    delays = [over_s1] * 5 + [over_s2] * 5
+    s = series_from_delays(["A", "S1", "S2", "B"], ["GROUND", "LEO", "LEO", "GROUND"],
+                           [(0, 1), (1, 3), (0, 2), (2, 3)], delays)
+    net = network(s)
+    net.start(0)
+    interval, step_wall = 0.05, 0.5
+    host = net.host("A")
+    proc = host.popen(["ping", "-n", "-D", "-i", str(interval), "-c", str(int(10 * step_wall / interval)),
+                       "-W", "1", "-I", net.address("A"), net.address("B")],
+                      stdout=subprocess.PIPE, text=True)
+    t0 = time.time()
+    for k in range(1, 10):
+        time.sleep(max(0.0, t0 + k * step_wall - time.time()))
+        net.apply_step(k)
+    out, _ = proc.communicate(timeout=30)
+    samples = [(float(ts) - float(r) / 1000 - t0, float(r))  # (send time after step 0, RTT ms)
+               for ts, r in re.findall(r"^\[([\d.]+)\].*time=([\d.]+) ms", out, re.M)]
+    sent = int(re.search(r"(\d+) packets transmitted", out).group(1))
+    lost = sent - len(samples)
+    assert lost <= step_wall / interval, f"lost {lost} of {sent}: more than one step's worth"
+    before = [r for t, r in samples if t < 5 * step_wall - 0.1]
+    after = [r for t, r in samples if t > 6 * step_wall]
+    assert len(after) >= 0.9 * (4 * step_wall / interval), f"pings stopped flowing: {len(after)} after the handover"
+    # the VM's own scheduling hiccups can delay a sample or two; the path shows in the bulk of them
+    assert np.mean([within(r, 80.0) for r in before]) >= 0.9, before
+    assert np.mean([within(r, 100.0) for r in after]) >= 0.9, after  # now through S2
+
+
+def test_default_scenario_measured_rtt_matches_prediction(tmp_path_factory):
+    import os
+
+    out = tmp_path_factory.mktemp("run", numbered=True)
+    before = set(our_namespaces())
+    env = dict(os.environ, MPLCONFIGDIR=str(out / "mpl"))
+    r = subprocess.run([sys.executable, "-m", "sgemu", "run", "--duration", "60", "--ping", "Beijing:Kashi",
+                        "--out", str(out / "run"), "-q"], capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert set(our_namespaces()) == before
+    summary = json.loads((out / "run" / "summary.json").read_text())
+    pair = summary["pairs"]["Beijing->Kashi"]
+    print(json.dumps(summary["clock"]), json.dumps(pair))
+    import csv
+
+    rows = list(csv.DictReader(open(out / "run" / "results.csv")))
+    off = [r for r in rows if r["rtt_ms_predicted"] and abs(float(r["rtt_ms_measured"]) - float(r["rtt_ms_predicted"]))
+           > max(1.0, 0.05 * float(r["rtt_ms_predicted"]))]
+    print("samples off the prediction:", [(r["t_s"], r["rtt_ms_measured"], r["rtt_ms_predicted"]) for r in off])
+    assert pair["received"] >= 0.9 * pair["sent"]
+    assert pair["agree_pct"] >= 95.0, pair
