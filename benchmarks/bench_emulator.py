@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("default", "large"), default="default")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--netem", action="store_true", help="shape with netem (kernel must have sch_netem)")
+    ap.add_argument("--step-wall", type=float, default=1.0,
+                    help="wall seconds between steps, as in a 1x run with 1 s steps (routes are planned ahead)")
     args = ap.parse_args()
     series = (large_series if args.scenario == "large" else default_series)(args.steps)
     where = f"{platform.node()} kernel {platform.release()}, {os.cpu_count()} CPUs"
@@ -70,7 +72,9 @@ def main() -> None:
         print(f"build: {build:.1f} s (hosts {build - st.total_s:.1f} s, links {st.t_links_s:.1f} s, "
               f"delays {st.t_delays_s:.1f} s, {st.routes_changed} routes {st.t_routes_s:.1f} s)")
         took, parts = [], []
+        t_start = time.perf_counter()
         for k in range(1, series.n_steps):
+            time.sleep(max(0.0, t_start + k * args.step_wall - time.perf_counter()))
             st = net.apply_step(k)
             took.append(st.total_s)
             parts.append((st.t_links_s, st.t_delays_s, st.t_routes_s, st.routes_changed, st.links_up + st.links_down))

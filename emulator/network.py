@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyroute2 import NetNS
 
-from topologies.routing import next_hops
 
 from . import addressing as addr
 from .namespaces import make_host, ns_name, raise_fd_limit, write_sysctl
 from .nlbatch import NetlinkBatch
+from .routeplan import RoutePlanner
 from .netem import NetemShaper
 
 
@@ -98,6 +98,7 @@ class EmulatedNetwork:
         self.nh = None  # (node, node) next hops installed
         self.step = None
         self._owner_pid = os.getpid()
+        self._planner = None
         is_ground = np.array([l == "GROUND" for l in series.node_layer])
         self.is_ground = is_ground
 
@@ -130,6 +131,8 @@ class EmulatedNetwork:
 
         if os.getpid() != self._owner_pid:
             return  # a forked child (library helper) must never tear down the parent's network
+        if self._planner is not None:
+            self._planner.close()
         for node in self.nodes:
             node.close()
         clean(prefix=ns_name(self.run_tag, ""))
@@ -230,7 +233,9 @@ class EmulatedNetwork:
 
     def _routes(self, k: int, st: StepStats) -> None:
         s = self.series
-        _, nh = next_hops(s, k, self.ground_transit)
+        if self._planner is None:
+            self._planner = RoutePlanner(s, self.ground_transit)
+        nh = self._planner.plan(k)
         old = self.nh if self.nh is not None else np.full_like(nh, -1)
         changed_i, changed_j = np.nonzero(nh != old)
         if changed_i.size:
@@ -251,7 +256,7 @@ class EmulatedNetwork:
             for i in touched:
                 self.nodes[i].batch.flush(ignore_errno=(errno.ESRCH, errno.ENOENT))
         st.routes_changed = int(changed_i.size)
-        self.nh = nh
+        self.nh = nh.copy()  # what is installed (the planner keeps updating its own copy)
 
     def _link_lookup(self) -> dict[tuple[int, int], int]:
         if getattr(self, "_pair_to_link", None) is None:

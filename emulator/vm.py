@@ -329,6 +329,14 @@ def run_in_vm(argv: Sequence[str], timeout_s: float | None = None,
     """
     env = {name: value for name, value in os.environ.items()
            if name in env_passthrough or name.startswith("SGEMU_")}
+    # Matplotlib wants a writable config dir for its font cache; give it a
+    # persistent one so the (slow, emulated) cache build happens once.
+    mpl = _cache_dir() / "matplotlib"
+    mpl.mkdir(parents=True, exist_ok=True)
+    env.setdefault("MPLCONFIGDIR", str(mpl))
+    if "rw_dirs" not in vm_options:
+        cwd = os.path.abspath(vm_options.get("cwd") or os.getcwd())
+        vm_options["rw_dirs"] = ([cwd] if cwd != "/" else []) + [str(mpl)]
     with tempfile.TemporaryDirectory(prefix="sgemu-vm-", dir="/tmp") as script_dir:
         cmd = vm_command(argv, env=env, script_dir=script_dir, **vm_options)
         rc, timed_out = _run(cmd, timeout_s, relay=True)

@@ -1,0 +1,639 @@
+"""OSPF on the live network: FRR's zebra and ospfd inside every node's namespace.
+
+With ``EmulatedNetwork(series, routing="none")`` the kernel holds links and
+addresses but no routes.  This module lets a real routing protocol find
+them instead of the predicted shortest paths: each node runs FRR's
+``ospfd`` (OSPFv2: hellos, adjacencies, link-state flooding, Dijkstra) and
+``zebra`` (which hands ospfd the node's interfaces and writes ospfd's
+routes into the kernel, protocol ``ospf`` = 188).  Link costs follow the
+link delays, ``cost = max(1, round(10 * delay_ms))``, so OSPF prefers the
+same delay-shortest paths that :mod:`topologies.routing` predicts, to
+within 0.1 ms.
+
+The pieces, from pure text to processes:
+
+- :func:`ospf_config` writes one node's ``frr.conf`` (FRR's *integrated*
+  configuration: one file for all daemons); :func:`check_config` has FRR's
+  own parser (``vtysh --dryrun``) judge it.
+- :class:`FrrNode` runs zebra and ospfd of one node, changes interface
+  costs at run time and reads the routes back from the kernel.
+- :class:`FrrNetwork` does it for every node of an
+  :class:`~emulator.network.EmulatedNetwork`, with costs taken from the
+  link series, and stops everything again (also when starting fails).
+
+How one node's daemons are started (Debian 12, FRR 8.4), with ``<ns>`` the
+node's namespace name ``sgemu-<run>-<node>``::
+
+    ip netns exec <ns> /usr/lib/frr/zebra -N <ns> -f /dev/null -P 0 --limit-fds 1024 --log stdout --log-level info
+    ip netns exec <ns> /usr/lib/frr/ospfd -N <ns> -f /var/run/frr/<ns>/frr.conf -P 0 --limit-fds 1024 --log stdout --log-level info
+    vtysh --vty_socket /var/run/frr/<ns> -d ospfd -c 'configure terminal' -c 'interface sl3' -c 'ip ospf cost 120'
+
+Why each flag, and the traps behind them:
+
+- ``-N <ns>`` (*pathspace*) moves the pid files, the vty sockets and
+  zebra's API socket ``zserv.api`` into ``/var/run/frr/<ns>/``, so hundreds
+  of zebra/ospfd pairs on one machine never meet; ospfd finds its own
+  zebra there without ``-z``.  The pid files are locked, so a second daemon
+  with the same pathspace refuses to start.
+- The daemons drop root and run as user ``frr``, keeping only the
+  capabilities they need.  They cannot be run as root instead (``-u root``
+  fails: root is not in the ``frrvty`` group Debian's build requires), so
+  every file a daemon opens must be readable by ``frr``.  ``frr.conf``
+  therefore lives in the frr-owned pathspace directory, and the logs are
+  written to *stdout*, which this process opens as root: any log
+  directory works, even a pytest ``tmp_path`` whose parents are mode 0700.
+- Only ospfd reads ``frr.conf``.  zebra needs nothing from it here: the
+  emulator itself sets the links and addresses over netlink and zebra
+  learns them from the kernel.  Fed the integrated file, zebra would log a
+  "No such command" error for every ``ip ospf`` line.
+- zebra must be up before ospfd starts: an ospfd that finds no
+  ``zserv.api`` retries only after several seconds, and until then knows
+  no interfaces.  :class:`FrrNetwork` starts all zebras, waits for their
+  vty sockets, then starts all ospfds.
+- ``-P 0`` turns off the telnet vty (TCP ports 2601/2604 in every
+  namespace); vtysh talks to the unix sockets.  ``--limit-fds`` keeps the
+  daemons' fd tables small: they size them from ``RLIMIT_NOFILE``, which
+  the emulator raises to the hard limit for its own netlink sockets.
+- ``ospfd`` dry runs (``ospfd -C``) print errors but exit 0; ``vtysh -C``
+  knows every daemon's commands and exits non-zero, so it is the check.
+- ospfd keeps a graceful-restart file, ``/var/run/frr/ospfd-gr.json``,
+  outside the pathspace; all instances share it.  Harmless: nothing here
+  uses graceful restart.
+
+A link that goes down in the emulator (``apply_step`` sets both veth ends
+down) is seen by zebra at once, so OSPF reroutes in well under the dead
+interval; the dead interval only bounds links that fail silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import addressing as addr
+
+__all__ = [
+    "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "OspfInterface",
+    "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay", "frr_missing", "ospf_config",
+]
+
+FRR_SBIN = Path("/usr/lib/frr")
+FRR_STATE_DIR = Path("/var/run/frr")
+FRR_USER = "frr"
+VTYSH = "vtysh"
+RTPROT_OSPF = 188            # the kernel's protocol number for routes zebra installs for ospfd
+MAX_COST = 65535             # OSPF interface costs are 16-bit
+BACKBONE = "0.0.0.0"
+_SUN_PATH_MAX = 107          # unix socket paths: 108 bytes with the trailing NUL
+
+
+class FrrError(RuntimeError):
+    """An FRR daemon or vtysh failed; the message carries FRR's own words."""
+
+
+class FrrConfigError(FrrError, ValueError):
+    """FRR's parser rejected a configuration."""
+
+
+def frr_missing() -> str | None:
+    """Why FRR cannot run here (None when it can): binaries, user, root."""
+    for exe in (FRR_SBIN / "zebra", FRR_SBIN / "ospfd"):
+        if not os.access(exe, os.X_OK):
+            return f"{exe} not found (install Debian's frr package)"
+    if shutil.which(VTYSH) is None:
+        return "vtysh not found (install Debian's frr package)"
+    try:
+        pwd.getpwnam(FRR_USER)
+    except KeyError:
+        return f"no user {FRR_USER!r}: FRR's daemons drop root to it"
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, FRR daemons)"
+    return None
+
+
+# -- configuration text ---------------------------------------------------------
+
+
+def cost_from_delay(delay_ms) -> np.ndarray:
+    """OSPF cost of links with one-way delay ``delay_ms``: 10 per ms, at least 1.
+
+    Works on scalars and arrays; capped at 65535 (6.5 s, far above any orbit).
+    """
+    return np.clip(np.rint(np.asarray(delay_ms, dtype=float) * 10.0), 1, MAX_COST).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class OspfInterface:
+    """One OSPF-speaking interface of a node: its name, outgoing cost and area."""
+
+    ifname: str
+    cost: int
+    area: str | None = None   # None: the node's default area
+
+
+def _area(text: str) -> str:
+    """An OSPF area ID in dotted form (an integer is accepted and converted)."""
+    try:
+        return str(ipaddress.IPv4Address(int(text) if str(text).isdigit() else text))
+    except (ValueError, ipaddress.AddressValueError):
+        raise ValueError(f"bad OSPF area {text!r}: use dotted form like 0.0.0.1") from None
+
+
+def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_ip: str,
+                hello_s: int = 10, dead_s: int = 40, area: str = BACKBONE, *,
+                transit: bool = True, log_file: str | None = None,
+                lsa_interval_ms: int = 100, lsa_arrival_ms: int = 0,
+                spf_ms: tuple[int, int, int] = (0, 50, 1000)) -> str:
+    """``frr.conf`` text that makes one node an OSPFv2 router.
+
+    ``interfaces`` are :class:`OspfInterface` or ``(ifname, cost)`` /
+    ``(ifname, cost, area)`` tuples.  Every one is a point-to-point network
+    (no DR election, no wait timer: an adjacency forms after one hello
+    exchange), with its own outgoing ``cost`` and the ``hello_s`` /
+    ``dead_s`` timers.  The loopback's ``loopback_ip`` /32 is advertised
+    as a passive stub, and only that address: ``127.0.0.1/8`` on the same
+    interface stays out of OSPF.
+
+    ``area`` holds the loopback and every interface that names none, so
+    per-layer areas are a matter of giving interfaces their own.
+
+    ``transit=False`` makes the node a *stub router* (RFC 6987,
+    ``max-metric router-lsa administrative``): its links are advertised at
+    the maximum cost, so other routers only pass through it when there is
+    no other way, while its own address stays reachable at normal cost.
+    That is how a ground station that does not forward should look.
+
+    ``log_file`` adds a ``log file`` line; :class:`FrrNode` logs each
+    daemon to its own file from the command line instead.
+
+    The LSA and SPF timers are what make OSPF follow a moving network.
+    FRR's defaults suit a stable one.  A router re-originates its LSA at
+    most every 5 s (``timers throttle lsa all 5000``), and a neighbour
+    discards any copy of an LSA that arrives within 1 s of the previous one
+    (``timers lsa min-arrival 1000``).  When an adjacency comes up, the
+    peer's LSA arrives twice within a millisecond (once in the database
+    exchange, once re-originated with the new link); the second copy is
+    dropped and only its retransmission 5-10 s later makes the route.
+    Here a router re-originates at most every ``lsa_interval_ms``,
+    neighbours accept copies ``lsa_arrival_ms`` apart (0: always; the
+    origination throttle already bounds the rate), and SPF runs
+    ``spf_ms = (delay, initial hold, maximum hold)`` after a change, the
+    hold doubling while changes keep coming.  A 2-router adjacency then
+    becomes a route in about one hello interval instead of 6-10 s.
+    """
+    if not 1 <= hello_s <= 65535 or not 1 <= dead_s <= 65535:
+        raise ValueError("hello and dead intervals are 1..65535 s")
+    if dead_s <= hello_s:
+        raise ValueError(f"dead interval {dead_s} s must exceed the hello interval {hello_s} s")
+    ipaddress.IPv4Address(router_id), ipaddress.IPv4Address(loopback_ip)
+    area = _area(area)
+    lines = [f"! {node_name}: OSPF (written by sgemu's emulator.frr)",
+             f"hostname {node_name}",
+             "log timestamp precision 3"]
+    if log_file:
+        lines.append(f"log file {log_file} informational")
+    lines += ["!", "interface lo",
+              f" ip ospf area {area} {loopback_ip}",
+              f" ip ospf passive {loopback_ip}",
+              "exit", "!"]
+    for item in interfaces:
+        itf = item if isinstance(item, OspfInterface) else OspfInterface(*item)
+        if not 1 <= int(itf.cost) <= MAX_COST:
+            raise ValueError(f"{itf.ifname}: OSPF cost {itf.cost} is outside 1..{MAX_COST}")
+        lines += [f"interface {itf.ifname}",
+                  f" ip ospf area {_area(itf.area) if itf.area else area}",
+                  " ip ospf network point-to-point",
+                  f" ip ospf cost {int(itf.cost)}",
+                  f" ip ospf hello-interval {int(hello_s)}",
+                  f" ip ospf dead-interval {int(dead_s)}",
+                  "exit", "!"]
+    if lsa_arrival_ms >= lsa_interval_ms > 0:
+        raise ValueError("lsa_arrival_ms must be below lsa_interval_ms, or neighbours drop fresh LSAs")
+    delay, hold, max_hold = (int(x) for x in spf_ms)
+    lines += ["router ospf",
+              f" ospf router-id {router_id}",
+              " log-adjacency-changes detail",
+              f" timers throttle lsa all {int(lsa_interval_ms)}",
+              f" timers lsa min-arrival {int(lsa_arrival_ms)}",
+              f" timers throttle spf {delay} {hold} {max_hold}"]
+    if not transit:
+        lines.append(" max-metric router-lsa administrative")
+    lines += ["exit", "!", ""]
+    return "\n".join(lines)
+
+
+def check_config(path) -> None:
+    """Have FRR's own parser check a ``frr.conf``; raise :class:`FrrConfigError` with its message.
+
+    ``vtysh --dryrun`` knows the commands of every daemon and exits non-zero
+    on the first line it rejects (``ospfd --dryrun`` only logs and exits 0).
+    It checks syntax and ranges, not meaning: a dead interval shorter than
+    the hello interval passes here, which is why :func:`ospf_config` checks it.
+    """
+    check_configs([path])
+
+
+def check_configs(paths: Sequence, parallel: int = 16) -> None:
+    """:func:`check_config` for many files, ``parallel`` vtysh processes at a time."""
+    paths = [str(p) for p in paths]
+    errors = []
+    for start in range(0, len(paths), parallel):
+        batch = [(p, subprocess.Popen([VTYSH, "--dryrun", "--inputfile", p], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for p in paths[start:start + parallel]]
+        for p, proc in batch:
+            out, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                errors.append(f"{p}: {(err or out).strip() or f'vtysh exited {proc.returncode}'}")
+    if errors:
+        raise FrrConfigError("FRR rejected the configuration:\n" + "\n".join(errors))
+
+
+# -- one node -------------------------------------------------------------------
+
+
+class FrrNode:
+    """zebra and ospfd of one node, running inside its network namespace ``ns``.
+
+    FRR's files for the node live in ``/var/run/frr/<ns>/`` (see the module
+    docstring); the logs ``zebra.log``, ``ospfd.log`` and a copy of
+    ``frr.conf`` go to ``log_dir``.  ``ipr`` is an optional pyroute2 socket
+    already bound to ``ns`` (the emulator's own), used to read routes.
+    """
+
+    DAEMONS = ("zebra", "ospfd")
+
+    def __init__(self, ns: str, name: str, log_dir, ipr=None, limit_fds: int = 1024):
+        self.ns, self.name = ns, name
+        self.log_dir = Path(log_dir)
+        self.run_dir = FRR_STATE_DIR / ns
+        self.config_path = self.run_dir / "frr.conf"
+        self.limit_fds = limit_fds
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._ipr = ipr
+        if len(str(self.run_dir / "zserv.api")) > _SUN_PATH_MAX:
+            raise ValueError(f"namespace name {ns!r} is too long for FRR's socket paths")
+
+    def __repr__(self):
+        return f"FrrNode({self.name!r}, running={sorted(self.running())})"
+
+    # -- processes ---------------------------------------------------------------
+    def argv(self, daemon: str) -> list[str]:
+        """The command line that runs ``daemon`` in the node's namespace (foreground)."""
+        config = "/dev/null" if daemon == "zebra" else str(self.config_path)
+        return ["ip", "netns", "exec", self.ns, str(FRR_SBIN / daemon), "-N", self.ns, "-f", config,
+                "-P", "0", "--limit-fds", str(self.limit_fds), "--log", "stdout", "--log-level", "info"]
+
+    def write_config(self, text: str) -> None:
+        """Put ``frr.conf`` where ospfd (user frr) can read it, and a copy next to the logs."""
+        if self.run_dir.exists():  # left by a killed run of the same name: its sockets would fool wait_ready
+            shutil.rmtree(self.run_dir)
+        user = pwd.getpwnam(FRR_USER)
+        self.run_dir.mkdir(mode=0o755, parents=True)
+        os.chown(self.run_dir, user.pw_uid, user.pw_gid)
+        self.config_path.write_text(text)
+        os.chown(self.config_path, user.pw_uid, user.pw_gid)
+        os.chmod(self.config_path, 0o640)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.log_dir / "frr.conf").write_text(text)
+
+    def launch(self, daemon: str) -> None:
+        """Start one daemon without waiting for it (see :meth:`wait_ready`)."""
+        if daemon in self.procs and self.procs[daemon].poll() is None:
+            raise FrrError(f"{self.name}: {daemon} is already running")
+        with open(self.log_dir / f"{daemon}.log", "ab") as log:
+            self.procs[daemon] = subprocess.Popen(self.argv(daemon), stdin=subprocess.DEVNULL, stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, daemon: str, timeout_s: float = 10.0) -> None:
+        """Block until ``daemon`` serves its vty socket (it has read its config); raise if it died."""
+        sock = self.run_dir / f"{daemon}.vty"
+        deadline = time.monotonic() + timeout_s
+        while not sock.exists():
+            proc = self.procs.get(daemon)
+            if proc is None or proc.poll() is not None:
+                raise FrrError(f"{self.name}: {daemon} exited ({proc.returncode if proc else 'never started'}): "
+                               f"{self._log_tail(daemon)}")
+            if time.monotonic() > deadline:
+                raise FrrError(f"{self.name}: {daemon} not ready after {timeout_s} s: {self._log_tail(daemon)}")
+            time.sleep(0.01)
+
+    def start(self, config: str, timeout_s: float = 10.0) -> None:
+        """Write ``config``, start zebra, wait for it, start ospfd, wait for it."""
+        self.write_config(config)
+        try:
+            for daemon in self.DAEMONS:
+                self.launch(daemon)
+                self.wait_ready(daemon, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def running(self) -> set[str]:
+        return {d for d, p in self.procs.items() if p.poll() is None}
+
+    def signal_stop(self) -> None:
+        """Ask every daemon to exit (SIGTERM: zebra withdraws its routes) without waiting."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop both daemons (SIGTERM, then SIGKILL after ``timeout_s``) and remove the run directory."""
+        self.signal_stop()
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _log_tail(self, daemon: str, lines: int = 5) -> str:
+        try:
+            text = (self.log_dir / f"{daemon}.log").read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def rss_kib(self) -> dict[str, int]:
+        """Resident memory of each running daemon (KiB), from ``/proc/<pid>/status``."""
+        out = {}
+        for daemon, proc in self.procs.items():
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            out[daemon] = int(line.split()[1])
+            except FileNotFoundError:
+                continue
+        return out
+
+    # -- talking to the daemons ------------------------------------------------------
+    def vtysh_argv(self, *commands: str, daemon: str | None = "ospfd") -> list[str]:
+        """vtysh against this node's daemons only (its vty sockets), running ``commands`` in one session."""
+        argv = [VTYSH, "--vty_socket", str(self.run_dir)]
+        if daemon:
+            argv += ["-d", daemon]
+        for c in commands:
+            argv += ["-c", c]
+        return argv
+
+    def vtysh(self, *commands: str, daemon: str | None = "ospfd", timeout_s: float = 30.0) -> str:
+        """Run commands through vtysh; return its output, raise :class:`FrrError` on failure."""
+        r = subprocess.run(self.vtysh_argv(*commands, daemon=daemon), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout_s)
+        if r.returncode != 0:  # vtysh exits 1 on a rejected command, printing "% ..." on stdout
+            raise FrrError(f"{self.name}: vtysh {' ; '.join(commands)}: {(r.stderr + r.stdout).strip()}")
+        return r.stdout
+
+    @staticmethod
+    def cost_commands(costs: Mapping[str, int]) -> list[str]:
+        """The vtysh commands that set each interface's OSPF cost."""
+        cmds = ["configure terminal"]
+        for ifname, cost in costs.items():
+            if not 1 <= int(cost) <= MAX_COST:
+                raise ValueError(f"{ifname}: OSPF cost {cost} is outside 1..{MAX_COST}")
+            cmds += [f"interface {ifname}", f"ip ospf cost {int(cost)}", "exit"]
+        return cmds + ["end"]
+
+    def set_costs(self, costs: Mapping[str, int]) -> None:
+        """Change several interfaces' outgoing OSPF cost at once (one vtysh call)."""
+        if costs:
+            self.vtysh(*self.cost_commands(costs))
+
+    def set_cost(self, ifname: str, cost: int) -> None:
+        """Change one interface's outgoing OSPF cost; ospfd floods a new router LSA."""
+        self.set_costs({ifname: cost})
+
+    def full_neighbors(self) -> int:
+        """How many OSPF neighbours are in state Full (adjacencies complete)."""
+        out = self.vtysh("show ip ospf neighbor")
+        return sum(1 for line in out.splitlines() if "Full/" in line)
+
+    def ospf_routes(self) -> dict[str, list[tuple[str | None, str]]]:
+        """The kernel's OSPF routes in the namespace: ``{"10.128.0.5/32": [(gateway, ifname), ...]}``.
+
+        Read over netlink (routes with protocol 188), so this is what packets
+        follow, not what ospfd believes.  Equal-cost routes list every next hop.
+        """
+        from pyroute2 import NetNS
+
+        ipr = self._ipr or NetNS(self.ns)
+        try:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            routes: dict[str, list[tuple[str | None, str]]] = {}
+            for r in ipr.get_routes(family=socket.AF_INET, proto=RTPROT_OSPF, table=254):
+                dst = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}"
+                hops = []
+                multipath = r.get_attr("RTA_MULTIPATH")
+                if multipath:
+                    for nh in multipath:
+                        hops.append((nh.get_attr("RTA_GATEWAY"), names.get(nh["oif"], str(nh["oif"]))))
+                else:
+                    oif = r.get_attr("RTA_OIF")
+                    hops.append((r.get_attr("RTA_GATEWAY"), names.get(oif, str(oif))))
+                routes[dst] = hops
+            return routes
+        finally:
+            if self._ipr is None:
+                ipr.close()
+
+
+# -- the whole network ------------------------------------------------------------
+
+
+class FrrNetwork:
+    """OSPF on every node of a running :class:`~emulator.network.EmulatedNetwork`.
+
+    The network must have been built with ``routing="none"``: the
+    emulator's static routes (metric 0) would shadow OSPF's (metric 20).
+
+    Each node gets one interface per link it ever has in the series, so
+    links that appear later are already configured (FRR keeps configuration
+    for interfaces that do not exist yet).  ``costs="delay"`` sets each
+    cost from the link's delay at the start step (links not up then: at the
+    first step they are up); ``"hops"`` sets every cost to 1.  Stations
+    that do not forward (``ground_transit=False``) are stub routers.
+
+    ``layer_areas`` (optional) maps layer names to OSPF areas: a link
+    between two nodes of the same layer joins that layer's area, every
+    other link the backbone, and a node's loopback its layer's area.
+
+    Logs and configs: ``log_dir/<node>/{frr.conf, zebra.log, ospfd.log}``.
+    """
+
+    def __init__(self, net, log_dir, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
+                 layer_areas: Mapping[str, str] | None = None, limit_fds: int = 1024):
+        if getattr(net, "routing", "none") != "none":
+            raise ValueError('start the EmulatedNetwork with routing="none": its static routes would shadow OSPF')
+        if costs not in ("delay", "hops"):
+            raise ValueError(f"costs must be 'delay' or 'hops', not {costs!r}")
+        self.net, self.series = net, net.series
+        self.log_dir = Path(log_dir)
+        self.hello_s, self.dead_s, self.costs = hello_s, dead_s, costs
+        self.layer_areas = dict(layer_areas or {})
+        self.limit_fds = limit_fds
+        self.nodes: list[FrrNode] = []
+        self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
+        self.timings_s: dict[str, float] = {}
+
+    # -- what to configure (pure) -----------------------------------------------
+    def link_costs(self, k: int) -> dict[int, int]:
+        """Cost of every link at step k: links down at k keep the cost of their first up step."""
+        s = self.series
+        if self.costs == "hops":
+            return {l: 1 for l in range(s.n_links)}
+        links, first = np.unique(s.link_id, return_index=True)
+        out = dict(zip(links.tolist(), cost_from_delay(s.distance_km[first] * s.ms_per_km[links]).tolist()))
+        ids, delay = s.active(k)
+        out.update(zip(ids.tolist(), cost_from_delay(delay).tolist()))
+        return out
+
+    def link_area(self, link: int) -> str:
+        s = self.series
+        la, lb = s.node_layer[int(s.link_a[link])], s.node_layer[int(s.link_b[link])]
+        return self.layer_areas.get(la, BACKBONE) if la == lb else BACKBONE
+
+    def config(self, i: int, costs: Mapping[int, int]) -> str:
+        """frr.conf of node i with the given link costs."""
+        s = self.series
+        links = np.nonzero((s.link_a == i) | (s.link_b == i))[0].tolist()
+        interfaces = [OspfInterface(addr.ifname(l), costs[l], self.link_area(l)) for l in links]
+        ground = s.node_layer[i] == "GROUND"
+        transit = not ground or bool(getattr(self.net, "ground_transit", False))
+        lo = addr.loopback_ip(i)
+        return ospf_config(s.node_names[i], lo, interfaces, lo, self.hello_s, self.dead_s,
+                           area=self.layer_areas.get(s.node_layer[i], BACKBONE), transit=transit)
+
+    def configs(self, k: int = 0) -> list[str]:
+        costs = self.link_costs(k)
+        return [self.config(i, costs) for i in range(self.series.n_nodes)]
+
+    # -- processes ---------------------------------------------------------------
+    def start(self, k: int | None = None, check: bool = True, timeout_s: float = 30.0) -> float:
+        """Start zebra then ospfd on every node (costs of step k, default the network's); return seconds.
+
+        All zebras are launched, then awaited, then all ospfds: daemons start
+        side by side, and no ospfd looks for a zebra that is not there yet.
+        On any failure everything started so far is stopped.
+        """
+        k = self.net.step if k is None else k
+        k = 0 if k is None else k
+        t0 = time.perf_counter()
+        self.cost = self.link_costs(k)
+        texts = [self.config(i, self.cost) for i in range(self.series.n_nodes)]
+        self.nodes = [FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds)
+                      for n in self.net.nodes]
+        try:
+            for node, text in zip(self.nodes, texts):
+                node.write_config(text)
+            t1 = time.perf_counter()
+            if check:
+                check_configs([node.log_dir / "frr.conf" for node in self.nodes])
+            t2 = time.perf_counter()
+            for daemon in FrrNode.DAEMONS:
+                for node in self.nodes:
+                    node.launch(daemon)
+                deadline = time.monotonic() + timeout_s
+                for node in self.nodes:
+                    node.wait_ready(daemon, max(0.1, deadline - time.monotonic()))
+            t3 = time.perf_counter()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings_s = {"configs": t1 - t0, "check": t2 - t1, "daemons": t3 - t2, "total": t3 - t0}
+        return t3 - t0
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop every daemon (all signalled first, then awaited) and remove FRR's run directories."""
+        for node in self.nodes:
+            node.signal_stop()
+        for node in self.nodes:
+            node.stop(timeout_s)
+        self.nodes = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- run time ---------------------------------------------------------------
+    def node(self, name: str) -> FrrNode:
+        return self.nodes[self.series.index(name)]
+
+    def set_link_cost(self, link: int, cost: int) -> None:
+        """Set one link's cost at both ends."""
+        self._apply({link: int(cost)})
+
+    def update_costs(self, k: int, min_change: int = 1) -> int:
+        """Follow step k's delays: reset the costs of active links that moved by ``min_change`` or more.
+
+        One vtysh call per node touched, all nodes at once; returns how many
+        links changed.  Each change floods a router LSA from both ends, so a
+        coarse ``min_change`` keeps a fast-moving constellation from
+        flooding every step.
+        """
+        if self.costs == "hops":
+            return 0
+        ids, delay = self.series.active(k)
+        new = {l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
+               if abs(c - self.cost.get(l, c)) >= min_change}
+        self._apply(new)
+        return len(new)
+
+    def _apply(self, link_cost: Mapping[int, int]) -> None:
+        s = self.series
+        per_node: dict[int, dict[str, int]] = {}
+        for link, cost in link_cost.items():
+            for end in (int(s.link_a[link]), int(s.link_b[link])):
+                per_node.setdefault(end, {})[addr.ifname(link)] = cost
+        procs = [(i, subprocess.Popen(self.nodes[i].vtysh_argv(*FrrNode.cost_commands(c)), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                 for i, c in per_node.items()]
+        errors = []
+        for i, p in procs:
+            out, err = p.communicate(timeout=60)
+            if p.returncode != 0:
+                errors.append(f"{self.nodes[i].name}: {(err + out).strip()}")
+        if errors:
+            raise FrrError("setting OSPF costs failed: " + "; ".join(errors))
+        self.cost.update(link_cost)
+
+    def ospf_next_hops(self) -> np.ndarray:
+        """(node, node) neighbour each node's kernel forwards to for each loopback (-1: no OSPF route).
+
+        Comparable with :func:`topologies.routing.next_hops`; with equal-cost
+        routes the first next hop counts.
+        """
+        s = self.series
+        n = s.n_nodes
+        nh = np.full((n, n), -1, dtype=np.int64)
+        for i, node in enumerate(self.nodes):
+            for dst, hops in node.ospf_routes().items():
+                ip, plen = dst.split("/")
+                if plen != "32" or not hops or hops[0][0] is None:
+                    continue
+                j = addr.node_of_address(ip, s.link_a, s.link_b)
+                if j is None or ip != addr.loopback_ip(j):
+                    continue
+                nh[i, j] = addr.node_of_address(hops[0][0], s.link_a, s.link_b)
+        return nh
+
+    def rss_kib(self) -> dict[str, dict[str, int]]:
+        """Resident memory (KiB) of each node's daemons."""
+        return {node.name: node.rss_kib() for node in self.nodes}
