@@ -17,9 +17,12 @@ The pieces, from pure text to processes:
   own parser (``vtysh --dryrun``) judge it.
 - :class:`FrrNode` runs zebra and ospfd of one node, changes interface
   costs at run time and reads the routes back from the kernel.
-- :class:`FrrNetwork` does it for every node of an
-  :class:`~emulator.network.EmulatedNetwork`, with costs taken from the
-  link series, and stops everything again (also when starting fails).
+- :class:`OspfPlan` derives every node's interfaces, costs and areas from
+  a :class:`~topologies.series.LinkSeries` (pure).
+- :class:`FrrNetwork` runs FRR on every node of an
+  :class:`~emulator.network.EmulatedNetwork` following a plan, keeps the
+  costs in step with the delays, and stops everything again (also when
+  starting fails).
 
 How one node's daemons are started (Debian 12, FRR 8.4), with ``<ns>`` the
 node's namespace name ``sgemu-<run>-<node>``::
@@ -84,8 +87,8 @@ import numpy as np
 from . import addressing as addr
 
 __all__ = [
-    "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "OspfInterface",
-    "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay", "frr_missing", "ospf_config",
+    "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "OspfInterface", "OspfPlan",
+    "NO_TRANSIT_COST", "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay", "frr_missing", "ospf_config",
 ]
 
 FRR_SBIN = Path("/usr/lib/frr")
@@ -94,6 +97,7 @@ FRR_USER = "frr"
 VTYSH = "vtysh"
 RTPROT_OSPF = 188            # the kernel's protocol number for routes zebra installs for ospfd
 MAX_COST = 65535             # OSPF interface costs are 16-bit
+NO_TRANSIT_COST = 50000      # added to every outgoing cost of a node that must not carry transit
 BACKBONE = "0.0.0.0"
 _SUN_PATH_MAX = 107          # unix socket paths: 108 bytes with the trailing NUL
 
@@ -152,7 +156,7 @@ def _area(text: str) -> str:
 
 def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_ip: str,
                 hello_s: int = 10, dead_s: int = 40, area: str = BACKBONE, *,
-                transit: bool = True, log_file: str | None = None,
+                log_file: str | None = None,
                 lsa_interval_ms: int = 100, lsa_arrival_ms: int = 0,
                 spf_ms: tuple[int, int, int] = (0, 50, 1000)) -> str:
     """``frr.conf`` text that makes one node an OSPFv2 router.
@@ -167,12 +171,6 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
 
     ``area`` holds the loopback and every interface that names none, so
     per-layer areas are a matter of giving interfaces their own.
-
-    ``transit=False`` makes the node a *stub router* (RFC 6987,
-    ``max-metric router-lsa administrative``): its links are advertised at
-    the maximum cost, so other routers only pass through it when there is
-    no other way, while its own address stays reachable at normal cost.
-    That is how a ground station that does not forward should look.
 
     ``log_file`` adds a ``log file`` line; :class:`FrrNode` logs each
     daemon to its own file from the command line instead.
@@ -227,8 +225,6 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
               f" timers throttle lsa all {int(lsa_interval_ms)}",
               f" timers lsa min-arrival {int(lsa_arrival_ms)}",
               f" timers throttle spf {delay} {hold} {max_hold}"]
-    if not transit:
-        lines.append(" max-metric router-lsa administrative")
     lines += ["exit", "!", ""]
     return "\n".join(lines)
 
@@ -247,17 +243,24 @@ def check_config(path) -> None:
 def check_configs(paths: Sequence, parallel: int = 16) -> None:
     """:func:`check_config` for many files, ``parallel`` vtysh processes at a time."""
     paths = [str(p) for p in paths]
-    errors = []
-    for start in range(0, len(paths), parallel):
-        batch = [(p, subprocess.Popen([VTYSH, "--dryrun", "--inputfile", p], stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                 for p in paths[start:start + parallel]]
-        for p, proc in batch:
-            out, err = proc.communicate(timeout=60)
-            if proc.returncode != 0:
-                errors.append(f"{p}: {(err or out).strip() or f'vtysh exited {proc.returncode}'}")
+    results = _run_all([[VTYSH, "--dryrun", "--inputfile", p] for p in paths], parallel)
+    errors = [f"{p}: {(err or out).strip() or f'vtysh exited {rc}'}"
+              for p, (rc, out, err) in zip(paths, results) if rc != 0]
     if errors:
         raise FrrConfigError("FRR rejected the configuration:\n" + "\n".join(errors))
+
+
+def _run_all(argvs: Sequence[Sequence[str]], parallel: int = 16,
+             timeout_s: float = 60.0) -> list[tuple[int, str, str]]:
+    """Run short commands ``parallel`` at a time; (returncode, stdout, stderr) of each, in order."""
+    results = []
+    for start in range(0, len(argvs), parallel):
+        procs = [subprocess.Popen(list(a), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for a in argvs[start:start + parallel]]
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout_s)
+            results.append((proc.returncode, out, err))
+    return results
 
 
 # -- one node -------------------------------------------------------------------
@@ -456,44 +459,43 @@ class FrrNode:
 # -- the whole network ------------------------------------------------------------
 
 
-class FrrNetwork:
-    """OSPF on every node of a running :class:`~emulator.network.EmulatedNetwork`.
-
-    The network must have been built with ``routing="none"``: the
-    emulator's static routes (metric 0) would shadow OSPF's (metric 20).
+class OspfPlan:
+    """What every node of a link series should tell OSPF: interfaces, costs, areas (pure, no processes).
 
     Each node gets one interface per link it ever has in the series, so
     links that appear later are already configured (FRR keeps configuration
     for interfaces that do not exist yet).  ``costs="delay"`` sets each
-    cost from the link's delay at the start step (links not up then: at the
-    first step they are up); ``"hops"`` sets every cost to 1.  Stations
-    that do not forward (``ground_transit=False``) are stub routers.
+    cost from the link's delay at a step (a link down then keeps the cost of
+    its first step up); ``"hops"`` sets every cost to 1.
+
+    With ``ground_transit=False`` ground stations do not forward, so no
+    route may pass through one.  Their outgoing costs carry an extra
+    :data:`NO_TRANSIT_COST` (50,000, i.e. 5,000 ms): a path that leaves a
+    station it did not start at costs more than any real path, while the
+    station's own choice among its uplinks still sees their delays (all
+    its paths carry the same extra once).  OSPF's stub-router feature
+    (RFC 6987, ``max-metric router-lsa``) looks made for this but is not
+    usable here: it advertises *every* link of the station at 65,535, so
+    the station's own SPF no longer sees its uplinks' delays, and Kashi
+    picked a 70 ms MEO uplink over a 5 ms LEO one.
 
     ``layer_areas`` (optional) maps layer names to OSPF areas: a link
     between two nodes of the same layer joins that layer's area, every
-    other link the backbone, and a node's loopback its layer's area.
-
-    Logs and configs: ``log_dir/<node>/{frr.conf, zebra.log, ospfd.log}``.
+    other link the backbone 0.0.0.0, and a node's loopback its layer's area.
     """
 
-    def __init__(self, net, log_dir, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
-                 layer_areas: Mapping[str, str] | None = None, limit_fds: int = 1024):
-        if getattr(net, "routing", "none") != "none":
-            raise ValueError('start the EmulatedNetwork with routing="none": its static routes would shadow OSPF')
+    def __init__(self, series, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
+                 layer_areas: Mapping[str, str] | None = None, ground_transit: bool = False, **timers):
         if costs not in ("delay", "hops"):
             raise ValueError(f"costs must be 'delay' or 'hops', not {costs!r}")
-        self.net, self.series = net, net.series
-        self.log_dir = Path(log_dir)
+        self.series = series
         self.hello_s, self.dead_s, self.costs = hello_s, dead_s, costs
-        self.layer_areas = dict(layer_areas or {})
-        self.limit_fds = limit_fds
-        self.nodes: list[FrrNode] = []
-        self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
-        self.timings_s: dict[str, float] = {}
+        self.layer_areas = {k: _area(v) for k, v in (layer_areas or {}).items()}
+        self.ground_transit = ground_transit
+        self.timers = timers  # lsa_interval_ms, lsa_arrival_ms, spf_ms: see ospf_config
 
-    # -- what to configure (pure) -----------------------------------------------
     def link_costs(self, k: int) -> dict[int, int]:
-        """Cost of every link at step k: links down at k keep the cost of their first up step."""
+        """Cost of every link at step k (link -> cost)."""
         s = self.series
         if self.costs == "hops":
             return {l: 1 for l in range(s.n_links)}
@@ -512,16 +514,46 @@ class FrrNetwork:
         """frr.conf of node i with the given link costs."""
         s = self.series
         links = np.nonzero((s.link_a == i) | (s.link_b == i))[0].tolist()
-        interfaces = [OspfInterface(addr.ifname(l), costs[l], self.link_area(l)) for l in links]
-        ground = s.node_layer[i] == "GROUND"
-        transit = not ground or bool(getattr(self.net, "ground_transit", False))
+        interfaces = [OspfInterface(addr.ifname(l), self.interface_cost(i, costs.get(l, 1)), self.link_area(l))
+                      for l in links]
         lo = addr.loopback_ip(i)
         return ospf_config(s.node_names[i], lo, interfaces, lo, self.hello_s, self.dead_s,
-                           area=self.layer_areas.get(s.node_layer[i], BACKBONE), transit=transit)
+                           area=self.layer_areas.get(s.node_layer[i], BACKBONE), **self.timers)
+
+    def transit(self, i: int) -> bool:
+        """Whether node i may carry traffic between others."""
+        return self.series.node_layer[i] != "GROUND" or self.ground_transit
+
+    def interface_cost(self, i: int, link_cost: int) -> int:
+        """The cost node i configures on an interface whose link costs ``link_cost``."""
+        return int(link_cost) if self.transit(i) else min(MAX_COST, int(link_cost) + NO_TRANSIT_COST)
 
     def configs(self, k: int = 0) -> list[str]:
+        """frr.conf of every node with the costs of step k, shape (node,)."""
         costs = self.link_costs(k)
         return [self.config(i, costs) for i in range(self.series.n_nodes)]
+
+
+class FrrNetwork:
+    """OSPF on every node of a running :class:`~emulator.network.EmulatedNetwork`.
+
+    The network must have been built with ``routing="none"``: the
+    emulator's static routes (metric 0) would shadow OSPF's (metric 20).
+    What each node is told comes from an :class:`OspfPlan` (keywords are
+    passed on to it); logs and configs go to
+    ``log_dir/<node>/{frr.conf, zebra.log, ospfd.log}``.
+    """
+
+    def __init__(self, net, log_dir, limit_fds: int = 1024, **plan):
+        if getattr(net, "routing", "none") != "none":
+            raise ValueError('start the EmulatedNetwork with routing="none": its static routes would shadow OSPF')
+        self.net, self.series = net, net.series
+        self.plan = OspfPlan(net.series, ground_transit=bool(getattr(net, "ground_transit", False)), **plan)
+        self.log_dir = Path(log_dir)
+        self.limit_fds = limit_fds
+        self.nodes: list[FrrNode] = []
+        self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
+        self.timings_s: dict[str, float] = {}
 
     # -- processes ---------------------------------------------------------------
     def start(self, k: int | None = None, check: bool = True, timeout_s: float = 30.0) -> float:
@@ -534,8 +566,8 @@ class FrrNetwork:
         k = self.net.step if k is None else k
         k = 0 if k is None else k
         t0 = time.perf_counter()
-        self.cost = self.link_costs(k)
-        texts = [self.config(i, self.cost) for i in range(self.series.n_nodes)]
+        self.cost = self.plan.link_costs(k)
+        texts = [self.plan.config(i, self.cost) for i in range(self.series.n_nodes)]
         self.nodes = [FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds)
                       for n in self.net.nodes]
         try:
@@ -588,7 +620,7 @@ class FrrNetwork:
         coarse ``min_change`` keeps a fast-moving constellation from
         flooding every step.
         """
-        if self.costs == "hops":
+        if self.plan.costs == "hops":
             return 0
         ids, delay = self.series.active(k)
         new = {l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
@@ -601,15 +633,11 @@ class FrrNetwork:
         per_node: dict[int, dict[str, int]] = {}
         for link, cost in link_cost.items():
             for end in (int(s.link_a[link]), int(s.link_b[link])):
-                per_node.setdefault(end, {})[addr.ifname(link)] = cost
-        procs = [(i, subprocess.Popen(self.nodes[i].vtysh_argv(*FrrNode.cost_commands(c)), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-                 for i, c in per_node.items()]
-        errors = []
-        for i, p in procs:
-            out, err = p.communicate(timeout=60)
-            if p.returncode != 0:
-                errors.append(f"{self.nodes[i].name}: {(err + out).strip()}")
+                per_node.setdefault(end, {})[addr.ifname(link)] = self.plan.interface_cost(end, cost)
+        order = list(per_node)
+        results = _run_all([self.nodes[i].vtysh_argv(*FrrNode.cost_commands(per_node[i])) for i in order])
+        errors = [f"{self.nodes[i].name}: {(err + out).strip()}"
+                  for i, (rc, out, err) in zip(order, results) if rc != 0]
         if errors:
             raise FrrError("setting OSPF costs failed: " + "; ".join(errors))
         self.cost.update(link_cost)

@@ -132,6 +132,7 @@ def test_handover_keeps_pings_flowing_through_the_new_satellite(network):
     assert np.mean([within(r, 100.0) for r in after]) >= 0.9, after  # now through S2
 
 
+@pytest.mark.long
 def test_default_scenario_measured_rtt_matches_prediction(tmp_path_factory):
     import os
 
