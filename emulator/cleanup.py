@@ -14,12 +14,19 @@ import time
 
 from pyroute2 import netns
 
-from .namespaces import PREFIX, our_namespaces
+from .namespaces import PREFIX, our_namespaces, release_run, run_owner_alive, run_tag_of
 
 
-def clean(prefix: str = PREFIX, verbose: bool = False) -> dict:
-    """Kill processes in sgemu namespaces (names starting with prefix) and remove them; return counts."""
+def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> dict:
+    """Kill processes in sgemu namespaces (names starting with prefix) and remove them; return counts.
+
+    Runs whose owning process is still alive are left alone (their tags are
+    returned under ``"live"``) unless ``force``; a run tearing itself down
+    passes its own prefix and ``force=True``.
+    """
     names = [n for n in our_namespaces() if n.startswith(prefix)]
+    live = sorted({run_tag_of(n) for n in names if not force and run_owner_alive(run_tag_of(n))})
+    names = [n for n in names if run_tag_of(n) not in live]
     inodes = set()
     for ns in names:
         try:
@@ -50,9 +57,11 @@ def clean(prefix: str = PREFIX, verbose: bool = False) -> dict:
             removed += 1
         except OSError:
             pass
+    for tag in {run_tag_of(n) for n in names}:
+        release_run(tag)
     if verbose:
         print(f"removed {removed} namespace(s), killed {len(victims)} process(es)")
-    return {"namespaces": removed, "processes": len(victims)}
+    return {"namespaces": removed, "processes": len(victims), "live": live}
 
 
 def _alive(pid: int) -> bool:

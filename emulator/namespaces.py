@@ -16,6 +16,8 @@ import resource
 from pyroute2 import netns
 
 PREFIX = "sgemu-"
+#: One file per live run, holding the pid of the process that owns it.
+OWNERS_DIR = "/run/sgemu"
 
 
 def ns_name(run_tag: str, node: str) -> str:
@@ -66,3 +68,38 @@ def pids_in(ns: str) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def run_tag_of(ns: str) -> str:
+    """The run tag of a namespace name ``sgemu-<tag>-<node>``."""
+    return ns[len(PREFIX):].split("-", 1)[0]
+
+
+def claim_run(run_tag: str) -> None:
+    """Record this process as the owner of the run (so `sgemu clean` leaves it alone)."""
+    os.makedirs(OWNERS_DIR, exist_ok=True)
+    with open(os.path.join(OWNERS_DIR, run_tag), "w") as f:
+        f.write(str(os.getpid()))
+
+
+def release_run(run_tag: str) -> None:
+    try:
+        os.unlink(os.path.join(OWNERS_DIR, run_tag))
+    except FileNotFoundError:
+        pass
+
+
+def run_owner_alive(run_tag: str) -> bool:
+    """True when the process that claimed the run still exists."""
+    try:
+        with open(os.path.join(OWNERS_DIR, run_tag)) as f:
+            pid = int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

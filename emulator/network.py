@@ -31,7 +31,7 @@ from pyroute2 import NetNS
 
 
 from . import addressing as addr
-from .namespaces import make_host, ns_name, raise_fd_limit, write_sysctl
+from .namespaces import claim_run, make_host, ns_name, raise_fd_limit, write_sysctl
 from .nlbatch import NetlinkBatch
 from .routeplan import RoutePlanner
 from .netem import NetemShaper
@@ -89,7 +89,8 @@ class EmulatedNetwork:
         self.shaping = shaping
         self.routing = routing
         self.ground_transit = ground_transit
-        self.run_tag = run_tag or uuid.uuid4().hex[:6]
+        # namespaces are named sgemu-<run_tag>-<node>; SGEMU_RUN_TAG fixes the tag
+        self.run_tag = run_tag or os.environ.get("SGEMU_RUN_TAG") or uuid.uuid4().hex[:6]
         self.net = None
         self.nodes: list[_Node] = []
         self.created: dict[int, tuple[int, int]] = {}   # link -> (ifindex at a, ifindex at b)
@@ -108,6 +109,7 @@ class EmulatedNetwork:
         from mininet.net import Mininet
 
         raise_fd_limit()
+        claim_run(self.run_tag)
         self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
                            autoStaticArp=False, waitConnected=False)
         for i, name in enumerate(self.series.node_names):
@@ -135,7 +137,7 @@ class EmulatedNetwork:
             self._planner.close()
         for node in self.nodes:
             node.close()
-        clean(prefix=ns_name(self.run_tag, ""))
+        clean(prefix=ns_name(self.run_tag, ""), force=True)
         self.nodes = []
         self.net = None
 

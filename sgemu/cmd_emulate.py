@@ -32,6 +32,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_cli)
 
     p = sub.add_parser("clean", help="remove namespaces and processes left by killed runs")
+    p.add_argument("--force", action="store_true", help="also tear down runs whose sgemu process is still alive")
     p.set_defaults(func=cmd_clean)
 
 
@@ -173,6 +174,8 @@ def cmd_clean(args) -> int:
     _need_root("clean")
     from emulator.cleanup import clean
 
-    counts = clean()
+    counts = clean(force=args.force)
     print(f"removed {counts['namespaces']} namespace(s), killed {counts['processes']} process(es)")
+    if counts["live"]:
+        print(f"left alone: live run(s) {', '.join(counts['live'])} (their sgemu process is running; --force to remove)")
     return 0

@@ -32,15 +32,26 @@ def series():
     return build_series(scene, rules, scen.axis)
 
 
+def ours(tag: str) -> list[str]:
+    """This test's namespaces (other runs on the machine may come and go meanwhile)."""
+    return [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}-")]
+
+
 @pytest.fixture
-def net(series):
+def tag():
+    import secrets
+
+    return "t" + secrets.token_hex(3)
+
+
+@pytest.fixture
+def net(series, tag):
     from emulator.network import EmulatedNetwork
 
-    before = set(our_namespaces())
-    n = EmulatedNetwork(series, shaping=False)
+    n = EmulatedNetwork(series, shaping=False, run_tag=tag)
     yield n
     n.stop()
-    assert set(our_namespaces()) == before, "the network left namespaces behind"
+    assert ours(tag) == [], "the network left namespaces behind"
 
 
 def _hops(text: str) -> list[str]:
@@ -77,42 +88,41 @@ def test_a_link_that_goes_down_stops_carrying_packets(series, net):
     assert "100% packet loss" in out or "unreachable" in out, out
 
 
-def _run(args, **kw):
-    return subprocess.run([sys.executable, "-m", "sgemu", *args], capture_output=True, text=True, **kw)
+def _run(args, tag="", **kw):
+    env = dict(os.environ, SGEMU_RUN_TAG=tag) if tag else None
+    return subprocess.run([sys.executable, "-m", "sgemu", *args], capture_output=True, text=True, env=env, **kw)
 
 
-def test_a_run_leaves_nothing_behind_and_writes_its_directory(tmp_path):
-    before = set(our_namespaces())
+def test_a_run_leaves_nothing_behind_and_writes_its_directory(tmp_path, tag):
     r = _run(["run", "--no-netem", "--duration", "4", "--ping", "Beijing:Kashi", "--out", str(tmp_path / "run"), "-q"],
-             timeout=300)
+             tag=tag, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert set(our_namespaces()) == before
+    assert ours(tag) == []
     for name in ("scenario.yaml", "links.npz", "steps.csv", "results.csv", "summary.json"):
         assert (tmp_path / "run" / name).exists(), name
     lines = (tmp_path / "run" / "results.csv").read_text().splitlines()
     assert lines[0].startswith("t_s,src,dst") and len(lines) > 5
 
 
-def test_sigint_tears_the_network_down(tmp_path):
-    before = set(our_namespaces())
+def test_sigint_tears_the_network_down(tmp_path, tag):
     p = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--no-netem", "--duration", "120", "-q",
-                          "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, SGEMU_RUN_TAG=tag))
     deadline = time.time() + 120
-    while time.time() < deadline and len(set(our_namespaces()) - before) < 80:
+    while time.time() < deadline and len(ours(tag)) < 80:
         time.sleep(0.2)
-    assert len(set(our_namespaces()) - before) >= 80, "the network was never built"
+    assert len(ours(tag)) >= 80, "the network was never built"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err[-2000:]
-    assert set(our_namespaces()) == before, err[-2000:]
+    assert ours(tag) == [], err[-2000:]
 
 
-def test_bad_experiment_fails_before_any_namespace_exists(tmp_path):
-    before = set(our_namespaces())
-    r = _run(["run", "--no-netem", "--duration", "4", "--ping", "Beijing:Atlantis"])
+def test_bad_experiment_fails_before_any_namespace_exists(tmp_path, tag):
+    r = _run(["run", "--no-netem", "--duration", "4", "--ping", "Beijing:Atlantis"], tag=tag)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Atlantis" in r.stderr and "Traceback" not in r.stderr
-    assert set(our_namespaces()) == before
+    assert ours(tag) == []
 
 
 def test_clean_removes_what_a_killed_run_left():
@@ -127,4 +137,21 @@ def test_clean_removes_what_a_killed_run_left():
     assert r.returncode == 0, r.stderr
     assert name not in our_namespaces()
     assert proc.wait(timeout=10) != 0
-    assert clean() == {"namespaces": 0, "processes": 0}  # idempotent
+    assert clean(prefix=name) == {"namespaces": 0, "processes": 0, "live": []}  # idempotent
+
+
+def test_clean_leaves_a_live_run_alone_unless_forced(tag):
+    from emulator.cleanup import clean
+    from emulator.namespaces import claim_run
+    from pyroute2 import netns
+
+    name = f"sgemu-{tag}-node"
+    netns.create(name)
+    claim_run(tag)  # this (live) process owns the run
+    try:
+        assert clean(prefix=name)["live"] == [tag] and name in our_namespaces()
+        assert clean(prefix=name, force=True)["namespaces"] == 1
+        assert name not in our_namespaces()
+    finally:
+        if name in our_namespaces():
+            netns.remove(name)
