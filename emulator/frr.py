@@ -27,8 +27,10 @@ The pieces, from pure text to processes:
 How one node's daemons are started (Debian 12, FRR 8.4), with ``<ns>`` the
 node's namespace name ``sgemu-<run>-<node>``::
 
-    ip netns exec <ns> /usr/lib/frr/zebra -N <ns> -f /dev/null -P 0 --limit-fds 1024 --log stdout --log-level info
-    ip netns exec <ns> /usr/lib/frr/ospfd -N <ns> -f /var/run/frr/<ns>/frr.conf -P 0 --limit-fds 1024 --log stdout --log-level info
+    ip netns exec <ns> /usr/lib/frr/zebra -N <ns> -f /dev/null \
+        -P 0 --limit-fds 1024 --log stdout --log-level info     >> <log_dir>/<node>/zebra.log 2>&1
+    ip netns exec <ns> /usr/lib/frr/ospfd -N <ns> -f /var/run/frr/<ns>/frr.conf \
+        -P 0 --limit-fds 1024 --log stdout --log-level info     >> <log_dir>/<node>/ospfd.log 2>&1
     vtysh --vty_socket /var/run/frr/<ns> -d ospfd -c 'configure terminal' -c 'interface sl3' -c 'ip ospf cost 120'
 
 Why each flag, and the traps behind them:
@@ -56,7 +58,8 @@ Why each flag, and the traps behind them:
 - ``-P 0`` turns off the telnet vty (TCP ports 2601/2604 in every
   namespace); vtysh talks to the unix sockets.  ``--limit-fds`` keeps the
   daemons' fd tables small: they size them from ``RLIMIT_NOFILE``, which
-  the emulator raises to the hard limit for its own netlink sockets.
+  the emulator raises to the hard limit for its own netlink sockets
+  (measured: 23.4 MiB per node at 1,024, 25.4 MiB at 20,000).
 - ``ospfd`` dry runs (``ospfd -C``) print errors but exit 0; ``vtysh -C``
   knows every daemon's commands and exits non-zero, so it is the check.
 - ospfd keeps a graceful-restart file, ``/var/run/frr/ospfd-gr.json``,
@@ -172,6 +175,7 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
     ``area`` holds the loopback and every interface that names none, so
     per-layer areas are a matter of giving interfaces their own.
 
+    Adjacencies going Full or Down are logged with millisecond timestamps.
     ``log_file`` adds a ``log file`` line; :class:`FrrNode` logs each
     daemon to its own file from the command line instead.
 
@@ -227,7 +231,7 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
                   f" ip ospf retransmit-interval {int(retransmit_s)}",
                   "exit", "!"]
     if lsa_arrival_ms >= lsa_interval_ms > 0:
-        raise ValueError("lsa_arrival_ms must be below lsa_interval_ms, or neighbours drop fresh LSAs")
+        raise ValueError("lsa_arrival_ms must be below lsa_interval_ms, or neighbours drop every fresh LSA")
     delay, hold, max_hold = (int(x) for x in spf_ms)
     lines += ["router ospf",
               f" ospf router-id {router_id}",
@@ -242,10 +246,11 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
 def check_config(path) -> None:
     """Have FRR's own parser check a ``frr.conf``; raise :class:`FrrConfigError` with its message.
 
-    ``vtysh --dryrun`` knows the commands of every daemon and exits non-zero
-    on the first line it rejects (``ospfd --dryrun`` only logs and exits 0).
-    It checks syntax and ranges, not meaning: a dead interval shorter than
-    the hello interval passes here, which is why :func:`ospf_config` checks it.
+    ``vtysh --dryrun`` knows the commands of every daemon, prints each line
+    it rejects (``line 7: % Unknown command[17]:  ip ospf cost 0``) and
+    exits non-zero; ``ospfd --dryrun`` only logs them and exits 0.  It
+    checks syntax and ranges, not meaning: a dead interval shorter than the
+    hello interval passes here, which is why :func:`ospf_config` checks it.
     """
     check_configs([path])
 
@@ -325,12 +330,17 @@ class FrrNode:
         """Start one daemon without waiting for it (see :meth:`wait_ready`)."""
         if daemon in self.procs and self.procs[daemon].poll() is None:
             raise FrrError(f"{self.name}: {daemon} is already running")
+        # own session: a Ctrl-C in the terminal reaches the emulator only, which then stops the daemons
         with open(self.log_dir / f"{daemon}.log", "ab") as log:
             self.procs[daemon] = subprocess.Popen(self.argv(daemon), stdin=subprocess.DEVNULL, stdout=log,
                                                   stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, daemon: str, timeout_s: float = 10.0) -> None:
-        """Block until ``daemon`` serves its vty socket (it has read its config); raise if it died."""
+        """Block until ``daemon`` accepts vtysh connections; raise (with its log) if it died or hangs.
+
+        The daemon queues reading its config before it opens the socket, so
+        commands sent from now on run after the config is in place.
+        """
         sock = self.run_dir / f"{daemon}.vty"
         deadline = time.monotonic() + timeout_s
         while not sock.exists():
@@ -502,7 +512,7 @@ class OspfPlan:
         self.hello_s, self.dead_s, self.costs = hello_s, dead_s, costs
         self.layer_areas = {k: _area(v) for k, v in (layer_areas or {}).items()}
         self.ground_transit = ground_transit
-        self.timers = timers  # lsa_interval_ms, lsa_arrival_ms, spf_ms: see ospf_config
+        self.timers = timers  # retransmit_s, lsa_interval_ms, lsa_arrival_ms, spf_ms: see ospf_config
 
     def link_costs(self, k: int) -> dict[int, int]:
         """Cost of every link at step k (link -> cost)."""
