@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from emulator.clock import ScenarioClock, StepLog, StepRecord
 from emulator.network import EmulatedNetwork
 from topologies.routing import route_pair
 
-from . import results, tools
+from . import convergence, results, tools
 from .spec import Command, Iperf3, Ping, check_experiments
 
 
@@ -46,9 +47,25 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
+    """Seconds until every ping pair's source has an OSPF route to its destination."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if all(f"{net.address(dst)}/32" in frr.node(src).ospf_routes() for src, dst in pairs):
+            return time.perf_counter() - t0
+        time.sleep(0.2)
+    return float("nan")
+
+
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
-                  quiet: bool = False, progress_bar=None, log=print) -> dict:
-    """Run the emulation of ``series`` with experiments ``exps``; return the summary dict."""
+                  quiet: bool = False, progress_bar=None, log=print, routing: str = "static",
+                  ospf: dict | None = None) -> dict:
+    """Run the emulation of ``series`` with experiments ``exps``; return the summary dict.
+
+    ``routing`` is ``static`` (predicted shortest paths installed centrally)
+    or ``ospf`` (FRR in every node; ``ospf`` holds hello_s, dead_s, costs,
+    min_cost_change and cost_update_every_s).
+    """
     axis = series.axis
     ground = {n.lower() for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"}
     check_experiments(exps, series.node_names, ground, axis.duration_s + axis.step_s)
@@ -67,9 +84,14 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     for src, dst in pairs:
         p = route_pair(series, series.index(src), series.index(dst), scen.ground_transit)
         predicted[(src, dst)] = p.rtt_ms
-        changes[(src, dst)] = int(p.change_steps().size)
+        changes[(src, dst)] = p.change_steps().tolist()
 
-    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit)
+    ospf = dict(ospf or {})
+    cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 10.0)) / axis.step_s)))
+    min_cost_change = int(ospf.pop("min_cost_change", 20))
+    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
+                          routing="none" if routing == "ospf" else "static")
+    frr, frr_info, cost_thread = None, {}, None
     clock = ScenarioClock(axis.step_s, speed)
     steplog = StepLog(axis.step_s, speed)
     running: list[tools.Running] = []
@@ -83,6 +105,12 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         with bar("build", series.n_nodes) as advance:
             st0 = net.start(0, progress=advance)
         build_s = time.perf_counter() - t_build
+        if routing == "ospf":
+            from emulator.frr import FrrNetwork
+
+            frr = FrrNetwork(net, out / "frr", **ospf)
+            frr_info["start_s"] = frr.start(0)
+            frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
         clock.begin()
         steplog.add(StepRecord(0, 0.0, 0.0, st0.total_s, st0.links_up, 0, st0.delays_set, st0.routes_changed))
         pending = sorted(enumerate(exps), key=lambda ie: ie[1].at_s if isinstance(ie[1], Command) else ie[1].start_s)
@@ -93,6 +121,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                     clock.wait_for(k)
                     late = time.time() - clock.due(k)
                     st = net.apply_step(k)
+                    if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
+                        # cost updates (vtysh per node) run beside the clock, never blocking a step
+                        cost_thread = threading.Thread(target=frr.update_costs, args=(k, min_cost_change), daemon=True)
+                        cost_thread.start()
                     steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
                                            st.links_down, st.delays_set, st.routes_changed))
                 t_k = float(axis.t_s[k])
@@ -115,6 +147,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                 if p is not None and p.poll() is None:
                     p.kill()
         signal.signal(signal.SIGTERM, old)
+        if cost_thread is not None:
+            cost_thread.join(timeout=30)
+        if frr is not None:
+            frr.stop()
         net.stop()
     if interrupted:
         raise KeyboardInterrupt
@@ -125,7 +161,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         if isinstance(r.exp, Ping):
             pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, clock, predicted[(r.exp.src, r.exp.dst)], axis.step_s)
             rows += pr
-            per_pair[f"{r.exp.src}->{r.exp.dst}"] = results.pair_summary(pr, sent, changes[(r.exp.src, r.exp.dst)])
+            summ = results.pair_summary(pr, sent, len(changes[(r.exp.src, r.exp.dst)]))
+            recs = convergence.recoveries(pr, changes[(r.exp.src, r.exp.dst)], axis.step_s, r.exp.interval_s)
+            summ["convergence"] = {**convergence.summarise(recs), "per_change": recs}
+            per_pair[f"{r.exp.src}->{r.exp.dst}"] = summ
     results.write_results_csv(out / "results.csv", rows)
     thr = []
     for r in running:
@@ -142,7 +181,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     plot = results.plot_rtt(out / "rtt.png", rows, pairs, predicted, axis.t_s) if pairs else None
     summary = {
         "scenario": scen.name,
-        "routing": "static",
+        "routing": routing,
+        "ospf": frr_info or None,
         "shaping": "netem" if shaping else "none",
         "speed": speed,
         "nodes": series.n_nodes,

@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="run directory (default: runs/<scenario>-<UTC time>)")
     p.add_argument("--ping", action="append", metavar="SRC:DST", help="ping between two ground stations")
     p.add_argument("--iperf3", action="append", metavar="SRC:DST[:udp]", help="iperf3 between two ground stations")
+    p.add_argument("--routing", choices=("static", "ospf"),
+                   help="static: predicted shortest paths installed centrally; ospf: FRR in every node "
+                        "(default: the scenario's emulation.routing, else static)")
     p.add_argument("--vm", action="store_true", help="run inside a throwaway VM with Debian's kernel (netem)")
     p.add_argument("--no-netem", action="store_true",
                    help="no delay shaping (kernels without sch_netem): topology and routes only")
@@ -81,9 +84,44 @@ def _experiments(scen, args):
     return exps
 
 
+OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float)}
+
+
+def _routing(scen, args) -> tuple[str, dict]:
+    """Routing mode and OSPF options from the scenario's ``emulation:`` section and --routing."""
+    emu = dict(scen.emulation)
+    unknown = set(emu) - {"routing", "ospf"}
+    if unknown:
+        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf")
+    routing = args.routing or emu.get("routing", "static")
+    if routing not in ("static", "ospf"):
+        raise UsageError(f"emulation.routing: {routing!r}; accepted: static, ospf")
+    ospf = emu.get("ospf") or {}
+    if not isinstance(ospf, dict):
+        raise UsageError("emulation.ospf: expected a mapping")
+    for key, value in ospf.items():
+        if key not in OSPF_KEYS:
+            raise UsageError(f"emulation.ospf.{key}: unknown key; accepted: {', '.join(OSPF_KEYS)}")
+        if not isinstance(value, OSPF_KEYS[key]) or isinstance(value, bool):
+            raise UsageError(f"emulation.ospf.{key}: wrong type {value!r}")
+    if ospf.get("costs", "delay") not in ("delay", "hops"):
+        raise UsageError("emulation.ospf.costs: accepted: delay, hops")
+    if ospf.get("dead_s", 4) <= ospf.get("hello_s", 1):
+        raise UsageError("emulation.ospf.dead_s: must be longer than hello_s")
+    if routing == "ospf":
+        from emulator.frr import frr_missing
+
+        missing = frr_missing()
+        if missing:
+            print(f"sgemu: error: routing ospf needs FRR: {missing}", file=sys.stderr)
+            raise SystemExit(EXIT_CAPABILITY)
+    return routing, ospf
+
+
 def cmd_run(args) -> int:
     scen = scenario_from_args(args)
     exps = _experiments(scen, args)
+    routing, ospf = _routing(scen, args)
     if args.speed <= 0:
         raise UsageError("--speed: must be positive")
     if args.vm:
@@ -106,7 +144,8 @@ def cmd_run(args) -> int:
     out = Path(args.out or f"runs/{scen.name}-{stamp}")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
     try:
-        summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar)
+        summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar,
+                                routing=routing, ospf=ospf)
     except Exception as exc:
         from experiments.spec import ExperimentError
 
@@ -137,6 +176,17 @@ def _print_run_summary(s: dict) -> None:
                   f"{f(p['predicted_ms_min'])}/{f(p['predicted_ms_mean'])}/{f(p['predicted_ms_max'])}",
                   f(p["agree_pct"]), str(p["path_changes"]))
     Console().print(t)
+    conv = Table(title=f"recovery after predicted path changes (routing {s['routing']})")
+    for col in ("pair", "changes", "recovered", "recovery s mean", "max", "lost"):
+        conv.add_column(col, justify="right")
+    for pair, p in s["pairs"].items():
+        c = p.get("convergence") or {}
+        conv.add_row(pair, str(c.get("changes", 0)), str(c.get("recovered", 0)), f(c.get("recovery_s_mean")),
+                     f(c.get("recovery_s_max")), str(c.get("lost_total", 0)))
+    Console().print(conv)
+    if s.get("ospf"):
+        o = s["ospf"]
+        print(f"OSPF: FRR started in {o['start_s']:.1f} s, first routes after {o['initial_convergence_s']:.1f} s")
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "

@@ -155,3 +155,23 @@ def test_clean_leaves_a_live_run_alone_unless_forced(tag):
     finally:
         if name in our_namespaces():
             netns.remove(name)
+
+
+def test_an_ospf_run_routes_pings_with_frr_and_reports_recovery(tmp_path, tag):
+    import json
+
+    from emulator.frr import frr_missing
+
+    if frr_missing():
+        pytest.skip(f"FRR unavailable: {frr_missing()}")
+    r = _run(["run", "--no-netem", "--routing", "ospf", "--duration", "15", "--ping", "Beijing:Kashi",
+              "--out", str(tmp_path / "run"), "-q"], tag=tag, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["routing"] == "ospf" and s["ospf"]["initial_convergence_s"] < 30
+    pair = s["pairs"]["Beijing->Kashi"]
+    assert pair["received"] >= 0.8 * pair["sent"], pair  # OSPF (not static routes) carried the pings
+    assert "convergence" in pair
+    assert (tmp_path / "run" / "frr" / "Beijing" / "ospfd.log").exists()
+    assert ours(tag) == []
+    assert subprocess.run(["pgrep", "-f", f"sgemu-{tag}-"], capture_output=True).returncode == 1  # no daemon left
