@@ -88,6 +88,7 @@ class Scenario:
     link_params: dict = field(default_factory=dict)
     emulation: dict = field(default_factory=dict)
     experiments: list = field(default_factory=list)
+    events: list = field(default_factory=list)
     _base_dir: Path = field(default=Path("."), repr=False)
     _raw: dict = field(default_factory=dict, repr=False)
 
