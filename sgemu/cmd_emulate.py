@@ -161,8 +161,13 @@ def cmd_run(args) -> int:
 
 
 def _print_run_summary(s: dict) -> None:
-    from rich.console import Console
+    import shutil
+
+    from rich.console import Console as _Console
     from rich.table import Table
+
+    def Console():  # noqa: N802 - wide enough for the table even when output is piped
+        return _Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
     t = Table(title=f"measured vs predicted RTT ({s['nodes']} nodes, {s['steps']} steps, speed {s['speed']:g}x, "
                     f"shaping {s['shaping']})")
