@@ -9,6 +9,7 @@ so samples can be put on the scenario's time axis afterwards.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def start(exp, net, raw_dir: Path, run_end_s: float, speed: float, index: int) -
             argv += ["-u", "-b", f"{exp.bitrate_mbps or 10:g}M"]
         elif exp.bitrate_mbps:
             argv += ["-b", f"{exp.bitrate_mbps:g}M"]
-        import time
-
         time.sleep(0.3)  # let the server bind
         proc = net.host(exp.src).popen(argv, stdout=open(out, "w"), stderr=subprocess.STDOUT)
         return Running(exp, proc, out, server)
@@ -62,8 +61,6 @@ def start(exp, net, raw_dir: Path, run_end_s: float, speed: float, index: int) -
 
 def stop_all(running: list[Running], wait_s: float = 3.0) -> None:
     """Give tools a moment to finish, then terminate the stragglers."""
-    import time
-
     deadline = time.time() + wait_s
     for r in running:
         for p in (r.proc, r.server):

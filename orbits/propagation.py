@@ -69,6 +69,5 @@ class Propagator:
         ``steps`` is the slice of the axis' indices covered; positions are
         shaped (len(steps), sat, 3).
         """
-        for k0 in range(0, axis.n_steps, chunk_steps):
-            sl = slice(k0, min(k0 + chunk_steps, axis.n_steps))
+        for sl in axis.chunks(chunk_steps):
             yield sl, self.positions_km(axis.skyfield(sl))

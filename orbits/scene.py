@@ -126,6 +126,5 @@ class Scene:
 
     def chunks(self, axis: TimeAxis, chunk_steps: int = 128):
         """Yield (steps slice, positions (len, node, 3) km) over the axis."""
-        for k0 in range(0, axis.n_steps, chunk_steps):
-            sl = slice(k0, min(k0 + chunk_steps, axis.n_steps))
+        for sl in axis.chunks(chunk_steps):
             yield sl, self.positions_km(axis.skyfield(sl))

@@ -74,6 +74,11 @@ class TimeAxis:
         """The k-th instant as a UTC datetime."""
         return self.start + dt.timedelta(seconds=float(k * self.step_s))
 
+    def chunks(self, chunk_steps: int):
+        """Consecutive slices of at most chunk_steps step indices covering the axis."""
+        for k0 in range(0, self.n_steps, chunk_steps):
+            yield slice(k0, min(k0 + chunk_steps, self.n_steps))
+
     def index_of(self, t_s: float) -> int:
         """Index of the step in force at t_s seconds after start (clamped)."""
         return int(np.clip(np.floor(t_s / self.step_s + 1e-9), 0, self.n_steps - 1))

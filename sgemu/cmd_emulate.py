@@ -68,13 +68,11 @@ def _experiments(scen, args):
         exps = parse_experiments(scen.experiments) + from_cli(args.ping, args.iperf3)
     except ExperimentError as exc:
         raise UsageError(str(exc)) from None
-    if not exps:  # the default: ping between the first two stations
-        names = [s if isinstance(s, str) else s["name"] for s in scen.stations]
-        if len(names) >= 2:
-            from experiments.spec import Ping
+    names = [s.name for s in scen.build_stations()]
+    if not exps and len(names) >= 2:  # the default: ping between the first two stations
+        from experiments.spec import Ping
 
-            exps = [Ping(names[0], names[1])]
-    names = [s if isinstance(s, str) else s["name"] for s in scen.stations]
+        exps = [Ping(names[0], names[1])]
     ground = {n.lower() for n in names}
     try:
         # names are checked again on the series; this catches them before the link computation

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +62,14 @@ class LinkSeries:
     def ground_indices(self) -> np.ndarray:
         return np.array([i for i, l in enumerate(self.node_layer) if l == "GROUND"], dtype=np.int64)
 
+    @cached_property
+    def _index_of(self) -> dict[str, int]:
+        return {n.lower(): i for i, n in enumerate(self.node_names)}
+
     def index(self, name: str) -> int:
         """Node index of a node name, ignoring case (``KeyError`` if unknown)."""
-        low = {n.lower(): i for i, n in enumerate(self.node_names)}
         try:
-            return low[name.lower()]
+            return self._index_of[name.lower()]
         except KeyError:
             raise KeyError(f"unknown node {name!r}") from None
 
