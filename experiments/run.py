@@ -33,24 +33,45 @@ from .spec import Command, Iperf3, Ping, check_experiments
 
 
 _OWNER_PID = None
+_STOP = threading.Event()
 
 
-def _sigterm(signum, frame):
-    """SIGTERM ends the run like Ctrl-C -- in this process only.
+def _on_signal(signum, frame):
+    """Ctrl-C and SIGTERM ask the run to stop -- at the next safe point, in this process only.
 
-    Libraries fork helpers (pyroute2 opens namespace sockets from a forked
-    child and stops it with SIGTERM); a forked child inherits this handler
-    and must simply exit, never unwind into our teardown code.
+    The handler only sets a flag: an exception raised in the middle of a
+    pyroute2 or Mininet call could leave their sockets or child processes
+    half-way and hang the teardown.  The run checks the flag between nodes
+    while building and between steps while running.  Libraries also fork
+    helpers (pyroute2 opens namespace sockets from a forked child and stops
+    it with SIGTERM); a forked child inherits this handler and must simply
+    exit, never unwind into our teardown code.
     """
     if os.getpid() != _OWNER_PID:
         os._exit(0)
-    raise KeyboardInterrupt
+    _STOP.set()
+
+
+def _check_stop() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+
+
+def _wait_until(clock, k: int) -> None:
+    """Sleep until step k is due, in short slices so a stop request is seen at once."""
+    while True:
+        _check_stop()
+        left = clock.due(k) - time.time()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
 
 
 def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
     """Seconds until every ping pair's source has an OSPF route to its destination."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout_s:
+        _check_stop()
         if all(f"{net.address(dst)}/32" in frr.node(src).ospf_routes() for src, dst in pairs):
             return time.perf_counter() - t0
         time.sleep(0.2)
@@ -97,13 +118,14 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     running: list[tools.Running] = []
     global _OWNER_PID
     _OWNER_PID = os.getpid()
-    old = signal.signal(signal.SIGTERM, _sigterm)
+    _STOP.clear()
+    old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     interrupted = False
     try:
         bar = progress_bar or (lambda label, total: _null_bar())
         t_build = time.perf_counter()
         with bar("build", series.n_nodes) as advance:
-            st0 = net.start(0, progress=advance)
+            st0 = net.start(0, progress=lambda n=1: (_check_stop(), advance(n)))
         build_s = time.perf_counter() - t_build
         if routing == "ospf":
             from emulator.frr import FrrNetwork
@@ -118,7 +140,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         with bar("emulate", axis.n_steps) as advance:
             for k in range(axis.n_steps):
                 if k > 0:
-                    clock.wait_for(k)
+                    _wait_until(clock, k)
                     late = time.time() - clock.due(k)
                     st = net.apply_step(k)
                     if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
@@ -136,7 +158,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                     pending.pop(0)
                     running.append(tools.start(e, net, raw, run_end_s, speed, i))
                 advance(1)
-            clock.wait_for(axis.n_steps)  # the last step lasts one step too
+            _wait_until(clock, axis.n_steps)  # the last step lasts one step too
         tools.stop_all(running)
     except KeyboardInterrupt:
         interrupted = True
@@ -146,7 +168,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
             for p in (r.proc, r.server):
                 if p is not None and p.poll() is None:
                     p.kill()
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         if cost_thread is not None:
             cost_thread.join(timeout=30)
         if frr is not None:
