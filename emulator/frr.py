@@ -662,6 +662,26 @@ class FrrNetwork:
             raise FrrError("setting OSPF costs failed: " + "; ".join(errors))
         self.cost.update(link_cost)
 
+    def cost_matrix(self, k: int):
+        """OSPF's view of step k: (node, node) sparse costs of leaving i towards neighbour n.
+
+        The active links of step k with the costs configured now (which
+        trail the delays by up to ``min_change``), each end's outgoing cost
+        as :meth:`OspfPlan.interface_cost` makes it.  Shortest paths on this
+        graph are the routes OSPF should converge to.
+        """
+        from scipy.sparse import csr_matrix
+
+        s = self.series
+        ids, _ = s.active(k)
+        a, b = s.link_a[ids].astype(np.int64), s.link_b[ids].astype(np.int64)
+        cost = np.array([self.cost.get(l, 1) for l in ids.tolist()], dtype=np.float64)
+        out_a = np.array([self.plan.interface_cost(i, c) for i, c in zip(a.tolist(), cost.tolist())], dtype=np.float64)
+        out_b = np.array([self.plan.interface_cost(i, c) for i, c in zip(b.tolist(), cost.tolist())], dtype=np.float64)
+        n = s.n_nodes
+        return csr_matrix((np.concatenate([out_a, out_b]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                          shape=(n, n))
+
     def ospf_next_hops(self) -> np.ndarray:
         """(node, node) neighbour each node's kernel forwards to for each loopback (-1: no OSPF route).
 

@@ -250,9 +250,16 @@ class NetemShaper:
         Nothing is sent until ``batch.flush()``; the shaper's notes are
         updated now.  This is the fast path the emulator uses every step.
         """
+        return self.queue_changes(batch, ((i, {"delay_ms": d}) for i, d in delays_ms))
+
+    def queue_changes(self, batch, changes: Iterable[tuple[int, Mapping]]) -> int:
+        """Queue changes of some netem fields per interface, e.g. ``(index, {"delay_ms": 3.1, "loss_pct": 20})``.
+
+        Fields not named keep their value (delay, loss, rate, limit).
+        """
         n = 0
-        for i, d in delays_ms:
-            params = replace(self._current(i), delay_ms=d)
+        for i, fields in changes:
+            params = replace(self._current(i), **fields)
             batch.raw(RTM_NEWQDISC, NLM_F_REPLACE, qdisc_body(i, params))
             self.params[i] = params
             n += 1

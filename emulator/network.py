@@ -11,7 +11,8 @@ the series:
   links that disappear are set *down* (both ends), so the kernel stops
   forwarding on them at once and a veth is created only once per run;
 - every active link's delay is changed in place (netem change, batched per
-  namespace, loss and rate kept);
+  namespace, loss and rate kept), and its loss where a weather fade starts
+  or ends;
 - only the routes that changed are replaced or deleted (batched netlink).
 
 Everything is spoken over netlink from this one process: one socket per
@@ -46,6 +47,7 @@ class StepStats:
     links_up: int = 0
     links_down: int = 0
     delays_set: int = 0
+    losses_set: int = 0
     routes_changed: int = 0
     t_links_s: float = 0.0
     t_delays_s: float = 0.0
@@ -95,7 +97,8 @@ class EmulatedNetwork:
         self.nodes: list[_Node] = []
         self.created: dict[int, tuple[int, int]] = {}   # link -> (ifindex at a, ifindex at b)
         self.up: set[int] = set()
-        self.delay_ms: dict[int, float] = {}
+        self.delay_ms: dict[int, float] = {}   # link -> one-way delay installed
+        self.loss_pct: dict[int, float] = {}   # link -> loss % per direction installed
         self.nh = None  # (node, node) next hops installed
         self.step = None
         self._owner_pid = os.getpid()
@@ -154,7 +157,7 @@ class EmulatedNetwork:
         t0 = time.perf_counter()
         self._links(ids, st)
         t1 = time.perf_counter()
-        self._delays(ids, delay, st)
+        self._shaping(ids, delay, self.series.loss_at(k), st)
         t2 = time.perf_counter()
         if self.routing == "static":
             self._routes(k, st)
@@ -184,7 +187,8 @@ class EmulatedNetwork:
             loss, rate = s.loss_pct[link], s.capacity_mbps[link]
             kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss),
                   "rate_mbit": None if np.isnan(rate) or rate <= 0 else float(rate)}
-            # delay 0 for now: the step's delay follows in _delays
+            self.loss_pct[link] = kw["loss_pct"]
+            # delay 0 for now: the step's delay follows in _shaping
             na.shaper.add(ia, delay_ms=0.0, **kw)
             nb.shaper.add(ib, delay_ms=0.0, **kw)
 
@@ -215,22 +219,30 @@ class EmulatedNetwork:
             self.nh[a] = np.where(self.nh[a] == b[:, None], -2, self.nh[a])
             self.nh[b] = np.where(self.nh[b] == a[:, None], -2, self.nh[b])
 
-    def _delays(self, ids: np.ndarray, delay: np.ndarray, st: StepStats) -> None:
+    def _shaping(self, ids: np.ndarray, delay: np.ndarray, loss: np.ndarray, st: StepStats) -> None:
+        """Change the netem delay (and loss, where it changed) of the active links, both ends."""
         if not self.shaping:
             return
-        per_node: dict[int, list[tuple[int, float]]] = {}
-        for link, d in zip(ids.tolist(), delay.tolist()):
+        per_node: dict[int, list[tuple[int, dict]]] = {}
+        for link, d, p in zip(ids.tolist(), delay.tolist(), loss.tolist()):
+            fields = {}
             old = self.delay_ms.get(link)
-            if old is not None and abs(old - d) < 1e-4:
+            if old is None or abs(old - d) >= 1e-4:
+                fields["delay_ms"] = d
+                self.delay_ms[link] = d
+                st.delays_set += 1
+            if abs(self.loss_pct.get(link, 0.0) - p) > 1e-6:
+                fields["loss_pct"] = p
+                self.loss_pct[link] = p
+                st.losses_set += 1
+            if not fields:
                 continue
             ia, ib = self.created[link]
-            per_node.setdefault(int(self.series.link_a[link]), []).append((ia, d))
-            per_node.setdefault(int(self.series.link_b[link]), []).append((ib, d))
-            self.delay_ms[link] = d
-            st.delays_set += 1
+            per_node.setdefault(int(self.series.link_a[link]), []).append((ia, fields))
+            per_node.setdefault(int(self.series.link_b[link]), []).append((ib, fields))
         for i, items in per_node.items():
             node = self.nodes[i]
-            node.shaper.queue_delays(node.batch, items)
+            node.shaper.queue_changes(node.batch, items)
             node.batch.flush()
 
     def _routes(self, k: int, st: StepStats) -> None:

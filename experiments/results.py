@@ -91,8 +91,13 @@ def iperf3_intervals(path: Path) -> list[dict]:
     return out
 
 
-def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray) -> Path:
-    """PNG: measured RTT samples (dots) over the predicted RTT (line), one panel per pair."""
+def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray,
+             marks: list[tuple[float, str]] = (), title: str = "") -> Path:
+    """PNG: measured RTT samples (dots) over the predicted RTT (line), one panel per pair.
+
+    ``marks`` are ``(t_s, label)`` changes (handovers, events) drawn as thin
+    vertical lines, labelled when there are few; ``title`` heads the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,7 +111,12 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
         sel = [r for r in rows if r["src"] == src and r["dst"] == dst]
         ax.plot([r["t_s"] for r in sel], [r["rtt_ms_measured"] for r in sel], ".", ms=3,
                 color="tab:blue", label="measured (ping)")
-        ax.set_title(f"{src} -> {dst}")
+        for t_s, label in marks:
+            ax.axvline(t_s, color="0.6", lw=0.8, ls=":", zorder=0)
+            if len(marks) <= 8:
+                ax.annotate(label[:40], (t_s, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                            fontsize=6, va="top", ha="right", color="0.35")
+        ax.set_title(f"{src} -> {dst}" + (f"  ({title})" if title else ""))
         ax.set_xlabel("scenario time (s)")
         ax.set_ylabel("RTT (ms)")
         ax.grid(alpha=0.3)

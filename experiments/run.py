@@ -9,7 +9,13 @@ success, on error, on Ctrl-C and on SIGTERM.  Then it writes the run
 directory::
 
     scenario.yaml  links.npz  events.csv  steps.csv  raw/...
-    results.csv    throughput.csv  summary.json  rtt.png
+    results.csv    throughput.csv  changes.csv  summary.json  rtt.png
+
+``changes.csv`` has one row per topology change (handover, link up/down,
+scenario event, OSPF cost update): its cause, how long until every node's
+routes were right again (:mod:`experiments.routewatch`), routes changed,
+and per ping pair the time until replies came back and agreed with the
+prediction, and the requests lost.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from emulator.network import EmulatedNetwork
 from topologies.routing import route_pair
 
 from . import convergence, results, tools
+from .routewatch import OspfTarget, RouteWatch, StaticTarget
 from .spec import Command, Iperf3, Ping, check_experiments
 
 
@@ -78,14 +85,20 @@ def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
     return float("nan")
 
 
+ROUTE_WATCH_MAX_NODES = 600
+
+
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
                   quiet: bool = False, progress_bar=None, log=print, routing: str = "static",
-                  ospf: dict | None = None) -> dict:
+                  ospf: dict | None = None, route_watch: bool | None = None) -> dict:
     """Run the emulation of ``series`` with experiments ``exps``; return the summary dict.
 
     ``routing`` is ``static`` (predicted shortest paths installed centrally)
     or ``ospf`` (FRR in every node; ``ospf`` holds hello_s, dead_s, costs,
-    min_cost_change and cost_update_every_s).
+    min_cost_change and cost_update_every_s).  ``route_watch`` times route
+    convergence after every change (default: for networks up to
+    :data:`ROUTE_WATCH_MAX_NODES` nodes; each read of all tables costs
+    about nodes^2 route entries).
     """
     axis = series.axis
     ground = {n.lower() for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"}
@@ -112,7 +125,9 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     min_cost_change = int(ospf.pop("min_cost_change", 20))
     net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
                           routing="none" if routing == "ospf" else "static")
-    frr, frr_info, cost_thread = None, {}, None
+    frr, frr_info, cost_thread, watch, watch_records = None, {}, None, None, []
+    if route_watch is None:
+        route_watch = series.n_nodes <= ROUTE_WATCH_MAX_NODES
     clock = ScenarioClock(axis.step_s, speed)
     steplog = StepLog(axis.step_s, speed)
     running: list[tools.Running] = []
@@ -134,6 +149,9 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
             frr_info["start_s"] = frr.start(0)
             frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
         clock.begin()
+        if route_watch:
+            watch = RouteWatch(net, OspfTarget(frr) if frr is not None else StaticTarget(net), axis.step_s)
+            watch.notify(0, clock.due(0))
         steplog.add(StepRecord(0, 0.0, 0.0, st0.total_s, st0.links_up, 0, st0.delays_set, st0.routes_changed))
         pending = sorted(enumerate(exps), key=lambda ie: ie[1].at_s if isinstance(ie[1], Command) else ie[1].start_s)
         run_end_s = axis.duration_s + axis.step_s
@@ -143,6 +161,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                     _wait_until(clock, k)
                     late = time.time() - clock.due(k)
                     st = net.apply_step(k)
+                    if watch is not None:
+                        watch.notify(k, clock.due(k))
                     if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
                         # cost updates (vtysh per node) run beside the clock, never blocking a step
                         cost_thread = threading.Thread(target=frr.update_costs, args=(k, min_cost_change), daemon=True)
@@ -170,6 +190,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                     p.kill()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        if watch is not None:
+            watch_records = watch.close()
         if cost_thread is not None:
             cost_thread.join(timeout=30)
         if frr is not None:
@@ -179,29 +201,33 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         raise KeyboardInterrupt
 
     steplog.write_csv(out / "steps.csv")
-    rows, per_pair = [], {}
+    rows, per_pair, pair_recs = [], {}, {}
     for r in running:
         if isinstance(r.exp, Ping):
             pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, clock, predicted[(r.exp.src, r.exp.dst)], axis.step_s)
             rows += pr
             summ = results.pair_summary(pr, sent, len(changes[(r.exp.src, r.exp.dst)]))
             recs = convergence.recoveries(pr, changes[(r.exp.src, r.exp.dst)], axis.step_s, r.exp.interval_s)
-            summ["convergence"] = {**convergence.summarise(recs), "per_change": recs}
+            summ["convergence"] = convergence.summarise(recs)
             per_pair[f"{r.exp.src}->{r.exp.dst}"] = summ
+            pair_recs[f"{r.exp.src}->{r.exp.dst}"] = recs
     results.write_results_csv(out / "results.csv", rows)
+    from topologies.events import parse_events
+
+    scen_events = parse_events(series, getattr(scen, "events", None) or [])
+    table = convergence.change_table(watch_records, pair_recs, convergence.causes_by_step(series, scen_events),
+                                     axis.step_s, routing)
+    _write_csv(out / "changes.csv", convergence.flat_rows(table))
     thr = []
     for r in running:
         if isinstance(r.exp, Iperf3):
             for iv in results.iperf3_intervals(r.out):
                 thr.append({"src": r.exp.src, "dst": r.exp.dst, "protocol": r.exp.protocol, **iv})
     if thr:
-        import csv
-
-        with open(out / "throughput.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(thr[0]))
-            w.writeheader()
-            w.writerows(thr)
-    plot = results.plot_rtt(out / "rtt.png", rows, pairs, predicted, axis.t_s) if pairs else None
+        _write_csv(out / "throughput.csv", thr)
+    marks = [(row["t_s"], row["cause"]) for row in table if row["step"] > 0 and row["cause"]]
+    plot = (results.plot_rtt(out / "rtt.png", rows, pairs, predicted, axis.t_s, marks=marks,
+                             title=f"routing {routing}") if pairs else None)
     summary = {
         "scenario": scen.name,
         "routing": routing,
@@ -214,11 +240,22 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         "build_s": build_s,
         "clock": steplog.summary(),
         "pairs": per_pair,
+        "routes": convergence.route_summary(watch_records) if route_watch else None,
+        "changes": table,
         "throughput_mbps_mean": _mean_by_pair(thr),
         "plot": str(plot) if plot else None,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["step"])
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
 
 
 def _mean_by_pair(intervals: list[dict]) -> dict:

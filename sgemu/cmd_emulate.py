@@ -88,9 +88,11 @@ OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int
 def _routing(scen, args) -> tuple[str, dict]:
     """Routing mode and OSPF options from the scenario's ``emulation:`` section and --routing."""
     emu = dict(scen.emulation)
-    unknown = set(emu) - {"routing", "ospf"}
+    unknown = set(emu) - {"routing", "ospf", "route_watch"}
     if unknown:
-        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf")
+        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf, route_watch")
+    if emu.get("route_watch", "auto") not in ("auto", True, False):
+        raise UsageError(f"emulation.route_watch: {emu['route_watch']!r}; accepted: auto, true, false")
     routing = args.routing or emu.get("routing", "static")
     if routing not in ("static", "ospf"):
         raise UsageError(f"emulation.routing: {routing!r}; accepted: static, ospf")
@@ -142,8 +144,9 @@ def cmd_run(args) -> int:
     out = Path(args.out or f"runs/{scen.name}-{stamp}")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
     try:
+        watch = scen.emulation.get("route_watch", "auto")
         summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar,
-                                routing=routing, ospf=ospf)
+                                routing=routing, ospf=ospf, route_watch=None if watch == "auto" else watch)
     except Exception as exc:
         from experiments.spec import ExperimentError
 
@@ -179,14 +182,7 @@ def _print_run_summary(s: dict) -> None:
                   f"{f(p['predicted_ms_min'])}/{f(p['predicted_ms_mean'])}/{f(p['predicted_ms_max'])}",
                   f(p["agree_pct"]), str(p["path_changes"]))
     Console().print(t)
-    conv = Table(title=f"recovery after predicted path changes (routing {s['routing']})")
-    for col in ("pair", "changes", "recovered", "recovery s mean", "max", "lost"):
-        conv.add_column(col, justify="right")
-    for pair, p in s["pairs"].items():
-        c = p.get("convergence") or {}
-        conv.add_row(pair, str(c.get("changes", 0)), str(c.get("recovered", 0)), f(c.get("recovery_s_mean")),
-                     f(c.get("recovery_s_max")), str(c.get("lost_total", 0)))
-    Console().print(conv)
+    Console().print(change_table(s))
     if s.get("ospf"):
         o = s["ospf"]
         print(f"OSPF: FRR started in {o['start_s']:.1f} s, first routes after {o['initial_convergence_s']:.1f} s")
@@ -194,6 +190,31 @@ def _print_run_summary(s: dict) -> None:
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
           f"max {c.get('apply_ms_max', 0):.1f} ms, lateness max {c.get('late_ms_max', 0):.1f} ms: {kept}")
+
+
+def change_table(s: dict, limit: int = 25):
+    """The run's per-change convergence table (rich), at most ``limit`` rows (all are in changes.csv)."""
+    from rich.table import Table
+
+    f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+    rows = [r for r in s.get("changes", []) if r["step"] > 0]
+    t = Table(title=f"convergence per change (routing {s['routing']}): {len(rows)} changes"
+                    + (f", first {limit} shown, all in changes.csv" if len(rows) > limit else ""))
+    for col in ("t s", "cause", "routes changed", "routes right s", "pair", "reach s", "recovery s", "lost"):
+        t.add_column(col, justify="left" if col in ("cause", "pair") else "right", overflow="fold")
+    for r in rows[:limit]:
+        pairs = list(r["pairs"].items()) or [("", {})]
+        for n, (pair, p) in enumerate(pairs):
+            head = (f(r["t_s"], 0), r["cause"][:60], "-" if r["routes_changed"] is None else str(r["routes_changed"]),
+                    f(r["routes_right_s"])) if n == 0 else ("", "", "", "")
+            t.add_row(*head, pair, f(p.get("reach_s")), f(p.get("recovery_s")),
+                      "-" if p.get("lost") is None else str(p["lost"]))
+    rs = s.get("routes") or {}
+    if rs:
+        t.caption = (f"routes right after {f(rs.get('routes_right_s_mean'))} s mean, {f(rs.get('routes_right_s_max'))} s max "
+                     f"({rs.get('converged')}/{rs.get('changes')} changes); {rs.get('routes_changed_total')} routes changed; "
+                     f"one read of all tables {f(rs.get('read_s_mean'), 3)} s")
+    return t
 
 
 def cmd_cli(args) -> int:

@@ -53,16 +53,16 @@ def cmd_stations(args) -> int:
 
 
 def compute_series(scen, quiet: bool):
-    """Bind the scenario, build its link series with a progress bar, and apply its failure events."""
+    """Bind the scenario, build its link series with a progress bar, and apply its events (failures, fades)."""
     from topologies.builder import build_series
-    from topologies.events import EventError, apply_failures, parse_events
+    from topologies.events import EventError, apply_events, parse_events
 
     scene, rules = scen.bind()
     axis = scen.axis
     with progress_bar("links", axis.n_steps, quiet) as advance:
         series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance)
     try:
-        series = apply_failures(series, parse_events(series, scen.events))
+        series = apply_events(series, parse_events(series, scen.events))
     except EventError as exc:
         raise UsageError(str(exc)) from None
     return scene, series

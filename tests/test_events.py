@@ -1,4 +1,4 @@
-"""Failure events take links out of the series, and predicted routes go around them."""
+"""Failure events take links out of the series, routes go around them; fades set ground-link loss."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import yaml
 
 from sgemu.scenario import load_scenario
 from topologies.builder import build_series
-from topologies.events import EventError, apply_failures, parse_events
+from topologies.events import EventError, apply_events, apply_failures, parse_events
+from topologies.rules import KINDS
+from topologies.series import LinkSeries
 from topologies.routing import route_pair
 
 
@@ -57,6 +59,30 @@ def test_a_link_down_event_removes_exactly_that_link(series):
         assert before - after <= {link} and after <= before and link not in after
 
 
+def test_a_weather_fade_sets_loss_on_that_stations_ground_links_only_in_its_window(series, tmp_path):
+    bj = series.index("Beijing")
+    ev = [{"type": "weather-fade", "stations": "beijing", "loss_pct": 30, "at_s": 20, "until_s": 40},
+          {"type": "node-down", "node": "Kashi", "at_s": 30}]
+    faded = apply_events(series, parse_events(series, ev))
+    ground = KINDS.index("ground")
+    seen = 0
+    for k in range(series.n_steps):
+        ids, _ = faded.active(k)
+        loss = faded.loss_at(k)
+        at_bj = ((faded.link_a[ids] == bj) | (faded.link_b[ids] == bj)) & (faded.link_kind[ids] == ground)
+        if 20 <= series.axis.t_s[k] < 40:
+            assert at_bj.any() and np.all(loss[at_bj] == 30)
+            seen += int(at_bj.sum())
+        assert np.all(loss[~at_bj] == 0) and (np.all(loss == 0) or 20 <= series.axis.t_s[k] < 40)
+    assert seen > 0
+    # the fade survives a save/load round trip; the failure kept its links out
+    back = LinkSeries.load(faded.save(tmp_path / "faded"))
+    for k in range(series.n_steps):
+        assert np.array_equal(back.loss_at(k), faded.loss_at(k))
+        assert np.array_equal(back.active(k)[0], faded.active(k)[0])
+    assert series.step_loss_pct is None  # the original is untouched
+
+
 def test_random_failures_are_seeded_and_sized(series):
     ev = [{"type": "random-failure", "group": "leo", "share": 0.25, "seed": 3, "at_s": 0}]
     f1, f2 = parse_events(series, ev), parse_events(series, ev)
@@ -69,6 +95,9 @@ def test_random_failures_are_seeded_and_sized(series):
     ({"type": "node-down", "node": "Beijing", "at_s": 999}, "events[0].at_s"),
     ({"type": "link-down", "a": "Beijing", "b": "Nairobi", "at_s": 0}, "events[0]"),
     ({"type": "meteor", "at_s": 0}, "events[0].type"),
+    ({"type": "weather-fade", "stations": ["Beijing", "Atlantis"], "loss_pct": 5, "at_s": 0}, "events[0].stations[1]"),
+    ({"type": "weather-fade", "stations": "Beijing", "loss_pct": 0, "at_s": 0}, "events[0].loss_pct"),
+    ({"type": "weather-fade", "stations": "Beijing", "loss_pct": 120, "at_s": 0}, "events[0].loss_pct"),
 ])
 def test_bad_events_are_refused_naming_the_field(series, event, field):
     with pytest.raises(EventError, match="^" + re.escape(field)):

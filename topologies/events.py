@@ -1,18 +1,22 @@
-"""Failures on top of the orbits: links and nodes that go down for a while.
+"""Events on top of the orbits: failures, and weather on ground links.
 
 Events are declared in the scenario (``events:``) and applied to a built
-:class:`~topologies.series.LinkSeries`, removing the affected links from the
-steps they cover -- so predicted routes, the live network and OSPF all see
-the same failure::
+:class:`~topologies.series.LinkSeries`.  A failure removes the affected
+links from the steps it covers -- so predicted routes, the live network and
+OSPF all see the same failure.  A weather fade leaves the links up but
+gives the chosen stations' ground links a loss for its window (per
+direction, as netem applies it on each end; the live network changes the
+links' netem loss at the window's first and last step)::
 
     events:
       - {type: link-down, a: leo-0-01, b: leo-0-02, at_s: 60, until_s: 120}
       - {type: node-down, node: bds3-M05, at_s: 30}            # until the end
       - {type: random-failure, group: leo, share: 0.1, seed: 7, at_s: 200, until_s: 400}
+      - {type: weather-fade, stations: [Beijing, Kashi], loss_pct: 20, at_s: 10, until_s: 40}
 
 ``until_s`` omitted means "to the end of the run".  Random failures pick
 ``round(share * n)`` nodes of the group with a seeded generator, so a run
-is repeatable.
+is repeatable.  Routing ignores fades: a lossy link is still the shortest.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .rules import KINDS
 from .series import LinkSeries
 
 
@@ -59,11 +64,41 @@ def _node(series: LinkSeries, name, where: str) -> int:
         raise EventError(f"{where}: unknown node {name!r}") from None
 
 
-KNOWN = {"link-down": {"a", "b"}, "node-down": {"node"}, "random-failure": {"group", "share", "seed"}}
+@dataclass
+class Fade:
+    """Ground links of ``stations`` lose ``loss_pct`` % per direction from step ``k0`` up to ``k1``."""
+
+    k0: int
+    k1: int
+    stations: tuple[int, ...]
+    loss_pct: float
+    label: str = ""
 
 
-def parse_events(series: LinkSeries, events: list, where: str = "events") -> list[Failure]:
-    """Check scenario events against the series; one :class:`Failure` each."""
+KNOWN = {"link-down": {"a", "b"}, "node-down": {"node"}, "random-failure": {"group", "share", "seed"},
+         "weather-fade": {"stations", "loss_pct"}}
+
+
+def _fade(series: LinkSeries, ev: dict, k0: int, k1: int, w: str) -> Fade:
+    names = ev.get("stations")
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names:
+        raise EventError(f"{w}.stations: a ground station name or a list of them, got {names!r}")
+    nodes = []
+    for j, name in enumerate(names):
+        n = _node(series, name, f"{w}.stations[{j}]")
+        if series.node_layer[n] != "GROUND":
+            raise EventError(f"{w}.stations[{j}]: {name!r} is a satellite; weather fades apply to ground stations")
+        nodes.append(n)
+    loss = ev.get("loss_pct")
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool) or not 0 < loss <= 100:
+        raise EventError(f"{w}.loss_pct: a loss in percent, 0 < loss_pct <= 100, got {loss!r}")
+    label = f"weather fade {loss:g} % at {', '.join(series.node_names[n] for n in nodes)}"
+    return Fade(k0, k1, tuple(nodes), float(loss), label)
+
+
+def parse_events(series: LinkSeries, events: list, where: str = "events") -> list:
+    """Check scenario events against the series; one :class:`Failure` or :class:`Fade` each."""
     out = []
     for i, ev in enumerate(events or []):
         w = f"{where}[{i}]"
@@ -81,6 +116,8 @@ def parse_events(series: LinkSeries, events: list, where: str = "events") -> lis
             if not ((series.link_a == lo) & (series.link_b == hi)).any():
                 raise EventError(f"{w}: there is no link {ev['a']}--{ev['b']} in this run")
             out.append(Failure(k0, k1, pairs=((lo, hi),), label=f"link {ev['a']}--{ev['b']} down"))
+        elif ev["type"] == "weather-fade":
+            out.append(_fade(series, ev, k0, k1, w))
         elif ev["type"] == "node-down":
             n = _node(series, ev.get("node"), f"{w}.node")
             out.append(Failure(k0, k1, nodes=(n,), label=f"node {ev['node']} down"))
@@ -100,6 +137,27 @@ def parse_events(series: LinkSeries, events: list, where: str = "events") -> lis
     return out
 
 
+def apply_events(series: LinkSeries, events: list) -> LinkSeries:
+    """A new series with the failures' links removed and the fades' losses set."""
+    series = apply_failures(series, [e for e in events if isinstance(e, Failure)])
+    return apply_fades(series, [e for e in events if isinstance(e, Fade)])
+
+
+def apply_fades(series: LinkSeries, fades: list[Fade]) -> LinkSeries:
+    """A new series whose ``step_loss_pct`` carries the fades (overlapping fades: the larger loss)."""
+    if not fades:
+        return series
+    loss = (np.full(series.link_id.size, np.nan, dtype=np.float32) if series.step_loss_pct is None
+            else series.step_loss_pct.copy())
+    step_of = np.repeat(np.arange(series.n_steps), np.diff(series.indptr))
+    a, b = series.link_a[series.link_id], series.link_b[series.link_id]
+    ground = series.link_kind[series.link_id] == KINDS.index("ground")
+    for f in fades:
+        hit = ground & (step_of >= f.k0) & (step_of < f.k1) & (np.isin(a, f.stations) | np.isin(b, f.stations))
+        loss[hit] = np.fmax(loss[hit], f.loss_pct)
+    return replace(series, step_loss_pct=loss)
+
+
 def apply_failures(series: LinkSeries, failures: list[Failure]) -> LinkSeries:
     """A new series without the links that the failures take down at each step."""
     if not failures:
@@ -114,5 +172,6 @@ def apply_failures(series: LinkSeries, failures: list[Failure]) -> LinkSeries:
             hit |= (a == lo) & (b == hi)
         keep &= ~(in_window & hit)
     counts = np.bincount(step_of[keep], minlength=series.n_steps)
+    over = None if series.step_loss_pct is None else series.step_loss_pct[keep]
     return replace(series, link_id=series.link_id[keep], distance_km=series.distance_km[keep],
-                   indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+                   step_loss_pct=over, indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))

@@ -268,3 +268,30 @@ def next_hops(series: LinkSeries, k: int, ground_transit: bool = False):
     np.fill_diagonal(nh, -1)
     d = dist[:, :n].T
     return d, nh
+
+
+def on_shortest_paths(weights: csr_matrix, next_hop: np.ndarray, extra=(), tol: float = 1e-6) -> np.ndarray:
+    """Which forwarding entries lie on a shortest path, shape (node, node) bool.
+
+    ``weights[i, n]`` is the cost of leaving node i towards neighbour n
+    (directed: OSPF counts the outgoing interface's cost).  ``next_hop[i, j]``
+    is the neighbour node i forwards to for destination j (-1: no route);
+    ``extra`` lists further equal-cost next hops as ``(i, j, hop)``, each of
+    which must be shortest too.  An entry is right when
+    ``w(i, hop) + dist(hop, j) <= dist(i, j) + tol``, so any of several
+    equal-cost paths counts.  Where j is unreachable any entry counts
+    (nothing better exists); a missing route to a reachable j does not.
+    """
+    n = next_hop.shape[0]
+    dist = dijkstra(weights, directed=True)
+    w = weights.toarray()
+    w[w == 0] = np.inf
+    rows = np.arange(n)[:, None]
+    hop = np.maximum(next_hop, 0)
+    via = w[rows, hop] + dist[hop, np.arange(n)[None, :]]
+    ok = np.where(np.isfinite(dist), (next_hop >= 0) & (via <= dist + tol), True)
+    for i, j, h in extra:
+        if np.isfinite(dist[i, j]) and not w[i, h] + dist[h, j] <= dist[i, j] + tol:
+            ok[i, j] = False
+    np.fill_diagonal(ok, True)
+    return ok

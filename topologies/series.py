@@ -9,7 +9,9 @@ steps thus costs the links that are up, not (time x link) dense arrays.
 
 One-way delay is ``distance_km * ms_per_km[link]``: 1/c for space and
 ground links, 1.468/c for fibre.  Capacity and loss come per link from its
-rule (NaN = not shaped).  Series are saved to one ``.npz`` file plus a
+rule (NaN = not shaped); a weather fade (:mod:`topologies.events`) adds a
+per-step loss, ``step_loss_pct`` at the same positions as ``link_id``
+(NaN = the link's own loss).  Series are saved to one ``.npz`` file plus a
 JSON header (:meth:`LinkSeries.save`) and load back unchanged.
 """
 
@@ -44,6 +46,7 @@ class LinkSeries:
     indptr: np.ndarray          # (time + 1,) int64
     link_id: np.ndarray         # (nnz,) int32, sorted within each step
     distance_km: np.ndarray     # (nnz,) float32
+    step_loss_pct: np.ndarray | None = None  # (nnz,) float32 loss % per direction, NaN = link's own
 
     # -- shape ----------------------------------------------------------------
     @property
@@ -79,6 +82,15 @@ class LinkSeries:
         sl = slice(self.indptr[k], self.indptr[k + 1])
         ids = self.link_id[sl]
         return ids, self.distance_km[sl].astype(np.float64) * self.ms_per_km[ids]
+
+    def loss_at(self, k: int) -> np.ndarray:
+        """Loss % per direction of the links up at step k (same order as :meth:`active`), 0 = none."""
+        sl = slice(self.indptr[k], self.indptr[k + 1])
+        loss = self.loss_pct[self.link_id[sl]]
+        if self.step_loss_pct is not None:
+            over = self.step_loss_pct[sl]
+            loss = np.where(np.isnan(over), loss, over)
+        return np.nan_to_num(loss, nan=0.0)
 
     def delay_ms(self, k: int) -> np.ndarray:
         """One-way delay of every link at step k, NaN where down, shape (link,)."""
@@ -122,6 +134,8 @@ class LinkSeries:
         arrays = {k: getattr(self, k) for k in (
             "link_a", "link_b", "link_kind", "ms_per_km", "capacity_mbps", "loss_pct",
             "indptr", "link_id", "distance_km")}
+        if self.step_loss_pct is not None:
+            arrays["step_loss_pct"] = self.step_loss_pct
         np.savez_compressed(path, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
         return path
 

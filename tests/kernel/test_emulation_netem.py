@@ -3,7 +3,7 @@
 Small hand-made link series keep the VM lane fast: a 3-node chain
 (station - satellite - station) whose delays change mid-run, and a
 handover from one satellite to another with a ping stream running across
-it.  The last test runs ``sgemu run`` on the default scenario for 60 s at
+it; a weather fade on one of two stations' links.  The last test runs ``sgemu run`` on the default scenario for 60 s at
 1x and holds it to the issue's bar: at least 95 % of ping samples within
 max(1 ms, 5 %) of the predicted RTT.
 """
@@ -135,6 +135,36 @@ def test_handover_keeps_pings_flowing_through_the_new_satellite(network):
     # the VM's own scheduling hiccups can delay a sample or two; the path shows in the bulk of them
     assert np.mean([within(r, 80.0) for r in before]) >= 0.9, before
     assert np.mean([within(r, 100.0) for r in after]) >= 0.9, after  # now through S2
+
+
+def _loss_pct(net, src, dst, count=200, interval=0.02):
+    out = net.host(src).cmd("ping", "-n", "-q", "-c", count, "-i", interval, "-W", "1",
+                            "-I", net.address(src), net.address(dst))
+    return float(re.search(r"([\d.]+)% packet loss", out).group(1))
+
+
+def test_weather_fade_raises_loss_on_that_ground_link_only(network):
+    # stations A and B both see satellite S; a 30 % fade hits A's link during steps 1-2 only
+    from topologies.events import apply_events, parse_events
+
+    s = series_from_delays(["A", "B", "S"], ["GROUND", "GROUND", "LEO"], [(0, 2), (1, 2)], [[1.0, 1.0]] * 4)
+    s = apply_events(s, parse_events(s, [{"type": "weather-fade", "stations": ["A"], "loss_pct": 30,
+                                          "at_s": 1, "until_s": 3}]))
+    net = network(s)
+    net.start(0)
+    assert _loss_pct(net, "A", "S", count=50) == 0.0
+    st = net.apply_step(1)
+    assert st.losses_set == 1
+    faded, clear = _loss_pct(net, "A", "S"), _loss_pct(net, "B", "S")
+    # 30 % each way: a ping survives with probability 0.7 ** 2, so ~51 % are lost (200 pings: sd 3.5 %)
+    assert 35.0 <= faded <= 67.0, faded
+    assert clear == 0.0
+    a_end = net.created[0][0]
+    assert net.nodes[0].shaper.read(a_end).loss_pct == pytest.approx(30.0, rel=1e-3)
+    assert net.nodes[0].shaper.read(a_end).delay_ms == pytest.approx(1.0, abs=1e-3)  # delay kept
+    net.apply_step(2)
+    assert net.apply_step(3).losses_set == 1  # the window is over
+    assert _loss_pct(net, "A", "S", count=50) == 0.0
 
 
 @pytest.mark.long

@@ -1,0 +1,74 @@
+"""What the kernels actually forward: every node's routes to every other node, read back.
+
+The emulator installs routes (static mode) or lets OSPF install them; either
+way the truth is in each namespace's forwarding table.  :class:`FibReader`
+reads the /32 routes to the nodes' loopbacks from every namespace over
+netlink -- with its own sockets, so a measuring thread never shares a socket
+with the thread that changes the network -- and turns them into a next-hop
+matrix comparable with :func:`topologies.routing.next_hops`::
+
+    fib = FibReader(net)
+    nh, extra = fib.next_hops()   # nh[i, j]: the neighbour node i forwards to for j, -1 none
+    fib.close()
+
+A gateway is a link-end address, and the link numbering maps it back to the
+neighbour node (see :mod:`emulator.addressing`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import addressing as addr
+from .nlbatch import NetlinkBatch
+
+
+class FibReader:
+    """Reads the forwarding tables of all nodes of an :class:`~emulator.network.EmulatedNetwork`."""
+
+    def __init__(self, net):
+        s = net.series
+        self.n = s.n_nodes
+        self._a = np.asarray(s.link_a, dtype=np.int64)
+        self._b = np.asarray(s.link_b, dtype=np.int64)
+        self._socks = [NetlinkBatch(node.ns) for node in net.nodes]
+
+    def close(self) -> None:
+        for sock in self._socks:
+            sock.close()
+        self._socks = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _node_of_gateway(self, gw: np.ndarray) -> np.ndarray:
+        off = gw - addr.LINK_BASE
+        link = off // 2
+        ok = (off >= 0) & (link < self._a.size)
+        link = np.where(ok, link, 0)
+        return np.where(ok, np.where(off % 2 == 1, self._b[link], self._a[link]), -1)
+
+    def next_hops(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """``(nh, extra)``: nh shape (node, node), the first next hop node i uses for node j's loopback
+        (-1: no route); ``extra`` lists further equal-cost next hops as ``(i, j, hop)``."""
+        n = self.n
+        nh = np.full((n, n), -1, dtype=np.int64)
+        extra: list[tuple[int, int, int]] = []
+        for i, sock in enumerate(self._socks):
+            routes = sock.host_routes()
+            if not routes:
+                continue
+            dst = np.fromiter(routes.keys(), dtype=np.int64, count=len(routes)) - addr.LOOPBACK_BASE - 1
+            first = np.fromiter((g[0] for g in routes.values()), dtype=np.int64, count=len(routes))
+            keep = (dst >= 0) & (dst < n)
+            nh[i, dst[keep]] = self._node_of_gateway(first[keep])
+            for d, gws in routes.items():
+                if len(gws) > 1:
+                    j = d - addr.LOOPBACK_BASE - 1
+                    if 0 <= j < n:
+                        hops = self._node_of_gateway(np.array(gws[1:], dtype=np.int64))
+                        extra += [(i, j, int(h)) for h in hops]
+        return nh, extra

@@ -1,0 +1,162 @@
+"""Route convergence: how long the kernels' routes take to become the shortest paths again.
+
+After every step at which the right routes change -- a handover, a link
+that appears or fails, new OSPF costs -- :class:`RouteWatch` reads every
+node's forwarding table (:class:`~emulator.fib.FibReader`) again and again
+until all of them are right, and records for that change::
+
+    step, t_s          when the change was due (scenario time)
+    converged_s        wall seconds from the step's due time until a full read found every
+                       route right (None: a newer change came first, or the run ended)
+    routes_changed     forwarding entries (node, destination) that differ between the last
+                       read before the change and the first right one
+    wrong_at_first     entries still wrong in the first read after the change
+    read_s             how long one read of all tables took (the timing's resolution)
+
+"Right" depends on the routing mode.  ``static``: exactly the next hops the
+emulator planned (:func:`topologies.routing.next_hops`, delay-shortest).
+``ospf``: on a shortest path under the costs OSPF is configured with at that
+moment (delays in 0.1 ms units, or 1 per hop), equal-cost choices all
+counting (:func:`topologies.routing.on_shortest_paths`).
+
+The watch runs in a thread beside the step loop, with its own netlink
+sockets, and sleeps between reads; it reads only while a change is open,
+so a quiet network costs nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from emulator.fib import FibReader
+from topologies.routing import on_shortest_paths
+
+
+class StaticTarget:
+    """Right routes of a static run: the emulator's installed plan, exactly."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def at(self, k: int):
+        nh = self.net.nh.copy()
+        return nh.tobytes(), nh
+
+    @staticmethod
+    def wrong(target, nh, extra) -> int:
+        bad = nh != target
+        np.fill_diagonal(bad, False)
+        return int(bad.sum())
+
+
+class OspfTarget:
+    """Right routes of an OSPF run: shortest under the costs configured now."""
+
+    def __init__(self, frr):
+        self.frr = frr
+
+    def at(self, k: int):
+        w = self.frr.cost_matrix(k)
+        w.sort_indices()
+        key = (w.indptr.tobytes(), w.indices.tobytes(), w.data.tobytes())
+        return key, w
+
+    @staticmethod
+    def wrong(target, nh, extra) -> int:
+        return int((~on_shortest_paths(target, nh, extra)).sum())
+
+
+class RouteWatch:
+    """Times route convergence after each change; ``notify(k, due)`` after every applied step."""
+
+    def __init__(self, net, target, step_s: float, pause_s: float = 0.02, give_up_s: float = 120.0):
+        self.fib = FibReader(net)
+        self.target = target
+        self.step_s = step_s
+        self.pause_s = pause_s
+        self.give_up_s = give_up_s
+        self.records: list[dict] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="route-watch", daemon=True)
+        self._thread.start()
+
+    def notify(self, k: int, due_wall: float) -> None:
+        """Step k (due at wall time ``due_wall``) has been applied."""
+        self._queue.put((k, due_wall))
+
+    def close(self) -> list[dict]:
+        """Stop watching (an open change stays unconverged) and return the records."""
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+        self.fib.close()
+        return self.records
+
+    # -- the thread ---------------------------------------------------------------
+    def _latest(self, block: bool):
+        """The newest notification (older ones are superseded), None to stop, or False if none."""
+        item = False
+        try:
+            item = self._queue.get(block=block)
+            while True:
+                nxt = self._queue.get_nowait()
+                if item is None:
+                    continue
+                item = nxt
+        except queue.Empty:
+            pass
+        return item
+
+    def _read(self):
+        t0 = time.time()
+        nh, extra = self.fib.next_hops()
+        return nh, extra, time.time() - t0
+
+    def _run(self) -> None:
+        try:
+            self._watch()
+        except Exception as exc:  # a measurement must never break the run
+            self.records.append({"error": f"{type(exc).__name__}: {exc}"})
+
+    def _watch(self) -> None:
+        key, before = None, None
+        item = self._latest(block=True)
+        while item is not None:
+            if item is False:
+                item = self._latest(block=True)
+                continue
+            k, due = item
+            new_key, target = self.target.at(k)
+            if new_key == key:
+                item = False
+                continue
+            key = new_key
+            rec = {"step": k, "t_s": k * self.step_s, "converged_s": None, "routes_changed": None,
+                   "wrong_at_first": None, "read_s": None}
+            self.records.append(rec)
+            item = False
+            while True:
+                nh, extra, read_s = self._read()
+                wrong = self.target.wrong(target, nh, extra)
+                if rec["wrong_at_first"] is None:
+                    rec["wrong_at_first"], rec["read_s"] = wrong, read_s
+                if wrong == 0:
+                    rec["converged_s"] = max(0.0, time.time() - due)
+                    if before is not None:
+                        changed = nh != before
+                        np.fill_diagonal(changed, False)
+                        rec["routes_changed"] = int(changed.sum())
+                    before = nh
+                    break
+                if time.time() - due > self.give_up_s:
+                    before = nh
+                    break
+                time.sleep(self.pause_s)
+                nxt = self._latest(block=False)
+                if nxt is None or (nxt is not False and self.target.at(nxt[0])[0] != key):
+                    item = nxt  # a newer change (or the end) comes first: this one stays open
+                    before = nh
+                    break
