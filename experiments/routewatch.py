@@ -9,7 +9,7 @@ until all of them are right, and records for that change::
     converged_s        wall seconds from the step's due time until a full read found every
                        route right (None: a newer change came first, or the run ended)
     routes_changed     forwarding entries (node, destination) that differ between the last
-                       read before the change and the first right one
+                       state known right (an earlier change's) and this change's first right read
     wrong_at_first     entries still wrong in the first read after the change
     read_s             how long one read of all tables took (the timing's resolution)
 
@@ -85,8 +85,8 @@ class RouteWatch:
         self._thread.start()
 
     def notify(self, k: int, due_wall: float) -> None:
-        """Step k (due at wall time ``due_wall``) has been applied."""
-        self._queue.put((k, due_wall))
+        """Step k (due at wall time ``due_wall``) has been applied; its right routes are taken now."""
+        self._queue.put((k, due_wall, *self.target.at(k)))
 
     def close(self) -> list[dict]:
         """Stop watching (an open change stays unconverged) and return the records."""
@@ -96,20 +96,6 @@ class RouteWatch:
         return self.records
 
     # -- the thread ---------------------------------------------------------------
-    def _latest(self, block: bool):
-        """The newest notification (older ones are superseded), None to stop, or False if none."""
-        item = False
-        try:
-            item = self._queue.get(block=block)
-            while True:
-                nxt = self._queue.get_nowait()
-                if item is None:
-                    continue
-                item = nxt
-        except queue.Empty:
-            pass
-        return item
-
     def _read(self):
         t0 = time.time()
         nh, extra = self.fib.next_hops()
@@ -123,21 +109,17 @@ class RouteWatch:
 
     def _watch(self) -> None:
         key, before = None, None
-        item = self._latest(block=True)
+        item = self._queue.get()
         while item is not None:
-            if item is False:
-                item = self._latest(block=True)
-                continue
-            k, due = item
-            new_key, target = self.target.at(k)
+            k, due, new_key, target = item
+            item = False
             if new_key == key:
-                item = False
+                item = self._queue.get()
                 continue
             key = new_key
             rec = {"step": k, "t_s": k * self.step_s, "converged_s": None, "routes_changed": None,
                    "wrong_at_first": None, "read_s": None}
             self.records.append(rec)
-            item = False
             while True:
                 nh, extra, read_s = self._read()
                 wrong = self.target.wrong(target, nh, extra)
@@ -149,14 +131,23 @@ class RouteWatch:
                         changed = nh != before
                         np.fill_diagonal(changed, False)
                         rec["routes_changed"] = int(changed.sum())
-                    before = nh
+                    before = nh  # the last state known right: routes changed count from here
                     break
                 if time.time() - due > self.give_up_s:
-                    before = nh
                     break
                 time.sleep(self.pause_s)
-                nxt = self._latest(block=False)
-                if nxt is None or (nxt is not False and self.target.at(nxt[0])[0] != key):
-                    item = nxt  # a newer change (or the end) comes first: this one stays open
-                    before = nh
-                    break
+                item = self._newer(key)
+                if item is not False:
+                    break  # a newer change (or the end) comes first: this one stays open
+            if item is False:
+                item = self._queue.get()
+
+    def _newer(self, key):
+        """The next queued notification whose right routes differ from ``key`` (None: stop), else False."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None or item[2] != key:
+                return item

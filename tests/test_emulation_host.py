@@ -88,6 +88,39 @@ def test_a_link_that_goes_down_stops_carrying_packets(series, net):
     assert "100% packet loss" in out or "unreachable" in out, out
 
 
+def test_route_watch_sees_static_routes_right_at_once_and_a_missing_route_as_wrong(series, net):
+    import numpy as np
+
+    from experiments.routewatch import RouteWatch, StaticTarget
+
+    net.start(0)
+    plans = {0: net.nh.copy()}
+    watch = RouteWatch(net, StaticTarget(net), series.axis.step_s, give_up_s=10)
+    watch.notify(0, time.time())
+    time.sleep(0.5)
+    for k in range(1, series.n_steps):
+        due = time.time()
+        net.apply_step(k)
+        plans[k] = net.nh.copy()
+        watch.notify(k, due)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    recs = watch.records
+    changed_steps = [k for k in range(1, series.n_steps) if not np.array_equal(plans[k], plans[k - 1])]
+    assert [r["step"] for r in recs] == [0] + changed_steps, recs
+    for prev, rec in zip(recs, recs[1:]):
+        assert rec["converged_s"] is not None and rec["converged_s"] < 1.0, rec  # installed before notify
+        off = plans[rec["step"]] != plans[prev["step"]]
+        np.fill_diagonal(off, False)
+        assert rec["routes_changed"] == int(off.sum()), rec  # read back from the kernels = what was planned
+    # a route that vanishes behind the emulator's back is seen as wrong
+    i, j = 0, int(np.flatnonzero(net.nh[0] >= 0)[0])
+    net.nodes[i].ipr.route("del", dst=addr.loopback_ip(j), dst_len=32)
+    nh, extra = watch.fib.next_hops()
+    assert StaticTarget.wrong(net.nh, nh, extra) == 1 and nh[i, j] == -1
+    watch.close()
+
+
 def _run(args, tag="", **kw):
     env = dict(os.environ, SGEMU_RUN_TAG=tag) if tag else None
     return subprocess.run([sys.executable, "-m", "sgemu", *args], capture_output=True, text=True, env=env, **kw)
@@ -157,21 +190,46 @@ def test_clean_leaves_a_live_run_alone_unless_forced(tag):
             netns.remove(name)
 
 
-def test_an_ospf_run_routes_pings_with_frr_and_reports_recovery(tmp_path, tag):
+def test_ospf_and_static_runs_report_per_change_convergence_and_compare(tmp_path, tag):
+    import csv
     import json
 
+    import yaml
+
     from emulator.frr import frr_missing
+    from sgemu.scenario import default_scenario_path
 
     if frr_missing():
         pytest.skip(f"FRR unavailable: {frr_missing()}")
-    r = _run(["run", "--no-netem", "--routing", "ospf", "--duration", "15", "--ping", "Beijing:Kashi",
-              "--out", str(tmp_path / "run"), "-q"], tag=tag, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    scen = yaml.safe_load(open(default_scenario_path()))
+    scen["events"] = [{"type": "weather-fade", "stations": ["Beijing"], "loss_pct": 10, "at_s": 4, "until_s": 8}]
+    path = tmp_path / "scen.yaml"
+    path.write_text(yaml.safe_dump(scen))
+    runs = {}
+    for routing in ("static", "ospf"):
+        out = tmp_path / routing
+        r = _run(["run", str(path), "--no-netem", "--routing", routing, "--duration", "15",
+                  "--ping", "Beijing:Kashi", "--out", str(out)], tag=tag, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "convergence per change" in r.stdout and "weather fade 10 % at Beijing" in r.stdout, r.stdout
+        runs[routing] = json.loads((out / "summary.json").read_text())
+        rows = list(csv.DictReader(open(out / "changes.csv")))
+        assert {"t_s", "cause", "routes_changed", "routes_right_s", "pair", "reach_s", "recovery_s", "lost"} <= set(rows[0])
+        assert any(row["cause"].startswith("weather fade") and float(row["t_s"]) == 4 for row in rows)
+        assert any(row["cause"].startswith("end of weather fade") and float(row["t_s"]) == 8 for row in rows)
+        assert ours(tag) == []
+        assert subprocess.run(["pgrep", "-f", f"sgemu-{tag}-"], capture_output=True).returncode == 1  # no daemon left
+    s = runs["ospf"]
     assert s["routing"] == "ospf" and s["ospf"]["initial_convergence_s"] < 30
     pair = s["pairs"]["Beijing->Kashi"]
     assert pair["received"] >= 0.8 * pair["sent"], pair  # OSPF (not static routes) carried the pings
-    assert "convergence" in pair
-    assert (tmp_path / "run" / "frr" / "Beijing" / "ospfd.log").exists()
-    assert ours(tag) == []
-    assert subprocess.run(["pgrep", "-f", f"sgemu-{tag}-"], capture_output=True).returncode == 1  # no daemon left
+    assert (tmp_path / "ospf" / "frr" / "Beijing" / "ospfd.log").exists()
+    for routing, s in runs.items():
+        routes = s["routes"]
+        assert routes["errors"] == [] and routes["converged"] >= 1, (routing, routes)
+        assert routes["routes_right_s_max"] < (1.0 if routing == "static" else 15.0), (routing, routes)
+    r = _run(["compare", str(tmp_path / "static"), str(tmp_path / "ospf"), "--out", str(tmp_path / "cmp.csv")])
+    assert r.returncode == 0, r.stderr
+    assert "A: static" in r.stdout and "B: ospf" in r.stdout and "routes right s mean" in r.stdout, r.stdout
+    rows = list(csv.DictReader(open(tmp_path / "cmp.csv")))
+    assert rows and {"routes_right_s_a", "routes_right_s_b", "lost_a", "lost_b"} <= set(rows[0])

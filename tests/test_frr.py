@@ -258,6 +258,37 @@ def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
 
 
 @needs_frr
+def test_route_watch_times_ospf_convergence_and_holds_routes_to_the_costs_in_force(ospf):
+    from experiments.routewatch import OspfTarget, RouteWatch
+
+    nan = np.nan
+    s = _ring_series([[5.0, 5.0, 20.0, 20.0], [nan, 5.0, 20.0, 20.0]])
+    net, frr = ospf(s, hello_s=1, dead_s=4)
+    watch = RouteWatch(net, OspfTarget(frr), 1.0, give_up_s=30)
+    watch.notify(0, time.time())
+    t_first = _wait_until(lambda: watch.records and watch.records[0]["converged_s"] is not None, 30)
+    # a cost changed behind the plan's back: OSPF follows it, the target (the costs in force) does not
+    target = OspfTarget(frr).at(0)[1]
+    assert OspfTarget.wrong(target, *watch.fib.next_hops()) == 0
+    frr.node("S1").set_cost(addr.ifname(1), 3000)  # A -> S1 -> B now dearer than A -> S2 -> B
+    _wait_until(lambda: OspfTarget.wrong(target, *watch.fib.next_hops()) > 0, 10)
+    frr.node("S1").set_cost(addr.ifname(1), frr.cost[1])
+    _wait_until(lambda: OspfTarget.wrong(target, *watch.fib.next_hops()) == 0, 10)
+    due = time.time()
+    net.apply_step(1)  # A-S1 cut: A must reach B (and S1) around through S2
+    watch.notify(1, due)
+    _wait_until(lambda: len(watch.records) == 2 and watch.records[1]["converged_s"] is not None, 30)
+    rec = watch.records[1]
+    assert rec["converged_s"] <= frr.plan.dead_s + 1, rec   # a cut link is seen at once, well inside dead_s
+    assert rec["wrong_at_first"] > 0 and rec["routes_changed"] >= 2, rec
+    nh, extra = watch.fib.next_hops()
+    assert np.array_equal(nh, frr.ospf_next_hops()) and extra == []  # the same routes pyroute2 reads
+    watch.close()
+    print(f"\nring: first routes right after {t_first:.2f} s; after the cut {rec['converged_s']:.2f} s, "
+          f"{rec['routes_changed']} routes changed; one read of 4 tables {rec['read_s'] * 1e3:.1f} ms")
+
+
+@needs_frr
 def test_a_link_that_first_appears_later_joins_ospf_without_a_restart(ospf):
     nan = np.nan
     s = _ring_series([[5.0, nan, nan, 20.0],     # B has no link yet

@@ -62,3 +62,46 @@ def test_addresses_map_back_to_their_nodes():
     assert addr.node_of_address(addr.link_ip(1, 0), a, b) == 4
     assert addr.node_of_address(addr.link_ip(2, 1), a, b) == 2
     assert all(len(addr.ifname(l)) <= 15 for l in (0, 10**6, addr.MAX_LINKS - 1))
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to create a network namespace")
+def test_route_dump_reads_the_same_routes_as_pyroute2_including_multipath():
+    import secrets
+
+    from pyroute2 import NetNS, netns
+
+    name = f"sgemu-t{secrets.token_hex(3)}-dump"
+    netns.create(name)
+    try:
+        with NetNS(name) as ipr:
+            for ifname, ip in (("d0", "10.0.0.0"), ("d1", "10.0.0.2")):
+                ipr.link("add", ifname=ifname, kind="veth", peer=f"p{ifname}")  # no dummy module here
+                i = ipr.link_lookup(ifname=ifname)[0]
+                ipr.link("set", index=i, state="up")
+                ipr.link("set", index=ipr.link_lookup(ifname=f"p{ifname}")[0], state="up")
+                ipr.addr("add", index=i, address=ip, prefixlen=31)
+            d0, d1 = ipr.link_lookup(ifname="d0")[0], ipr.link_lookup(ifname="d1")[0]
+            ipr.route("add", dst=addr.loopback_ip(5), dst_len=32, gateway=addr.link_ip(0, 1), oif=d0)
+            ipr.route("add", dst=addr.loopback_ip(6), dst_len=32, gateway=addr.link_ip(1, 1), oif=d1, proto=188)
+            ipr.route("add", dst=addr.loopback_ip(7), dst_len=32,
+                      multipath=[{"gateway": addr.link_ip(0, 1), "oif": d0}, {"gateway": addr.link_ip(1, 1), "oif": d1}])
+            ipr.route("add", dst="10.200.0.0", dst_len=16, gateway=addr.link_ip(0, 1), oif=d0)  # not a /32
+            ipr.route("add", dst=addr.loopback_ip(8), dst_len=32, gateway=addr.link_ip(0, 1), oif=d0, table=100)
+            expected = {}
+            for r in ipr.get_routes(family=socket.AF_INET, table=254):
+                if r["dst_len"] != 32 or r.get_attr("RTA_TABLE") != 254:
+                    continue
+                mp = r.get_attr("RTA_MULTIPATH")
+                gws = [nh.get_attr("RTA_GATEWAY") for nh in mp] if mp else [r.get_attr("RTA_GATEWAY")]
+                if gws and gws[0]:
+                    expected[r.get_attr("RTA_DST")] = [addr.LINK_BASE + int(g.split(".")[-1]) for g in gws]
+        batch = NetlinkBatch(name)
+        try:
+            got = batch.host_routes()
+        finally:
+            batch.close()
+        assert {socket.inet_ntoa(d.to_bytes(4, "big")): list(g) for d, g in got.items()} == expected
+        assert set(expected) == {addr.loopback_ip(5), addr.loopback_ip(6), addr.loopback_ip(7)}
+        assert len(expected[addr.loopback_ip(7)]) == 2
+    finally:
+        netns.remove(name)

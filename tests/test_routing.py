@@ -162,3 +162,60 @@ def test_route_summary_describes_the_rtt_series(series):
     assert s["path_changes"] == sum(route.paths[k] != route.paths[k - 1] for k in range(1, series.n_steps))
     # Beijing and Kashi are 3,400 km apart: a space route costs more than light over that distance
     assert s["rtt_ms_min"] > 2 * 3400 / 299.792458
+
+
+def _all_shortest_first_hops(w: np.ndarray, i: int, j: int) -> tuple[float, set[int]]:
+    """Brute force on a tiny graph: every simple path i -> j, the least cost and the first hops achieving it."""
+    best, hops = np.inf, set()
+    stack = [(i, 0.0, None, {i})]
+    while stack:
+        v, cost, first, seen = stack.pop()
+        if v == j:
+            if cost < best - 1e-9:
+                best, hops = cost, {first}
+            elif abs(cost - best) <= 1e-9:
+                hops.add(first)
+            continue
+        for u in np.flatnonzero(np.isfinite(w[v])):
+            if u not in seen:
+                stack.append((int(u), cost + w[v, u], first if first is not None else int(u), seen | {int(u)}))
+    return best, hops
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_on_shortest_paths_accepts_exactly_the_first_hops_of_shortest_paths(seed):
+    from scipy.sparse import csr_matrix
+
+    from topologies.routing import on_shortest_paths
+
+    rng = np.random.default_rng(seed)
+    n = 7
+    w = np.full((n, n), np.inf)
+    for a in range(n):
+        for b in range(a + 1, n):
+            if rng.random() < 0.45:
+                # directed costs (OSPF counts the outgoing interface); small integers make equal-cost ties common
+                w[a, b], w[b, a] = rng.integers(1, 4), rng.integers(1, 4)
+    weights = csr_matrix(np.where(np.isfinite(w), w, 0.0))
+    nh = rng.integers(-1, n, size=(n, n))
+    for i in range(n):  # half the entries: a real first hop of a shortest path, the rest random
+        for j in range(n):
+            if i == j:
+                continue
+            _, hops = _all_shortest_first_hops(w, i, j)
+            if hops and rng.random() < 0.5:
+                nh[i, j] = sorted(hops)[0]
+    ok = on_shortest_paths(weights, nh)
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                assert ok[i, j]
+                continue
+            best, hops = _all_shortest_first_hops(w, i, j)
+            expect = (nh[i, j] in hops) if np.isfinite(best) else True
+            assert ok[i, j] == expect, (i, j, nh[i, j], hops)
+    # an equal-cost extra next hop off the shortest paths marks the entry wrong
+    i, j = next((i, j) for i in range(n) for j in range(n) if ok[i, j] and i != j and nh[i, j] >= 0)
+    wrong = [u for u in np.flatnonzero(np.isfinite(w[i])) if u not in _all_shortest_first_hops(w, i, j)[1]]
+    if wrong:
+        assert not on_shortest_paths(weights, nh, [(i, j, int(wrong[0]))])[i, j]
