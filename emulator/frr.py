@@ -102,6 +102,10 @@ RTPROT_OSPF = 188            # the kernel's protocol number for routes zebra ins
 MAX_COST = 65535             # OSPF interface costs are 16-bit
 NO_TRANSIT_COST = 50000      # added to every outgoing cost of a node that must not carry transit
 BACKBONE = "0.0.0.0"
+# ``areas: per-layer``: the LEO layer is area 1; BeiDou's MEO/IGSO/GEO crosslinks, the stations and every link
+# between layers form the backbone.  Giving each BDS layer its own area too would cut the backbone into
+# islands (it would be only the inter-layer and ground links), and OSPF routes nothing across a split backbone.
+PER_LAYER_AREAS = {"LEO": "0.0.0.1"}
 _SUN_PATH_MAX = 107          # unix socket paths: 108 bytes with the trailing NUL
 
 
@@ -149,7 +153,7 @@ class OspfInterface:
     area: str | None = None   # None: the node's default area
 
 
-def _area(text: str) -> str:
+def area_id(text: str) -> str:
     """An OSPF area ID in dotted form (an integer is accepted and converted)."""
     try:
         return str(ipaddress.IPv4Address(int(text) if str(text).isdigit() else text))
@@ -208,7 +212,7 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
     if not 1 <= retransmit_s <= 65535:
         raise ValueError("the retransmit interval is 1..65535 s")
     ipaddress.IPv4Address(router_id), ipaddress.IPv4Address(loopback_ip)
-    area = _area(area)
+    area = area_id(area)
     lines = [f"! {node_name}: OSPF (written by sgemu's emulator.frr)",
              f"hostname {node_name}",
              "log timestamp precision 3"]
@@ -223,7 +227,7 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
         if not 1 <= int(itf.cost) <= MAX_COST:
             raise ValueError(f"{itf.ifname}: OSPF cost {itf.cost} is outside 1..{MAX_COST}")
         lines += [f"interface {itf.ifname}",
-                  f" ip ospf area {_area(itf.area) if itf.area else area}",
+                  f" ip ospf area {area_id(itf.area) if itf.area else area}",
                   " ip ospf network point-to-point",
                   f" ip ospf cost {int(itf.cost)}",
                   f" ip ospf hello-interval {int(hello_s)}",
@@ -405,6 +409,19 @@ class FrrNode:
                 continue
         return out
 
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) each running daemon has used, from ``/proc/<pid>/stat``."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for daemon, proc in self.procs.items():
+            try:
+                with open(f"/proc/{proc.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            out[daemon] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
+        return out
+
     # -- talking to the daemons ------------------------------------------------------
     def vtysh_argv(self, *commands: str, daemon: str | None = "ospfd") -> list[str]:
         """vtysh against this node's daemons only (its vty sockets), running ``commands`` in one session."""
@@ -502,6 +519,12 @@ class OspfPlan:
     ``layer_areas`` (optional) maps layer names to OSPF areas: a link
     between two nodes of the same layer joins that layer's area, every
     other link the backbone 0.0.0.0, and a node's loopback its layer's area.
+    ``"per-layer"`` stands for :data:`PER_LAYER_AREAS` (LEO in area 1, the
+    rest in the backbone), ``"single"`` (or None) for one backbone area.
+    The backbone must stay connected; a mapping that splits it leaves some
+    nodes without routes (and the route watch reports them).  With areas, OSPF prefers a path inside an
+    area to a shorter one through the backbone (RFC 2328 16.2), so routes
+    are no longer all delay-shortest.
     """
 
     def __init__(self, series, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
@@ -510,7 +533,13 @@ class OspfPlan:
             raise ValueError(f"costs must be 'delay' or 'hops', not {costs!r}")
         self.series = series
         self.hello_s, self.dead_s, self.costs = hello_s, dead_s, costs
-        self.layer_areas = {k: _area(v) for k, v in (layer_areas or {}).items()}
+        if layer_areas == "per-layer":
+            layer_areas = PER_LAYER_AREAS
+        elif layer_areas in (None, "single"):
+            layer_areas = {}
+        elif not isinstance(layer_areas, Mapping):
+            raise ValueError(f"layer_areas: 'single', 'per-layer' or a mapping layer -> area, not {layer_areas!r}")
+        self.layer_areas = {str(k).upper(): area_id(v) for k, v in layer_areas.items()}
         self.ground_transit = ground_transit
         self.timers = timers  # retransmit_s, lsa_interval_ms, lsa_arrival_ms, spf_ms: see ospf_config
 

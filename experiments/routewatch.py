@@ -17,7 +17,10 @@ until all of them are right, and records for that change::
 emulator planned (:func:`topologies.routing.next_hops`, delay-shortest).
 ``ospf``: on a shortest path under the costs OSPF is configured with at that
 moment (delays in 0.1 ms units, or 1 per hop), equal-cost choices all
-counting (:func:`topologies.routing.on_shortest_paths`).
+counting (:func:`topologies.routing.on_shortest_paths`).  With OSPF areas
+(``areas: per-layer``) a path inside an area wins over a shorter one across
+the backbone, so there "right" means only: a route to every node that can
+be reached.
 
 The watch runs in a thread beside the step loop, with its own netlink
 sockets, and sleeps between reads; it reads only while a change is open,
@@ -54,20 +57,30 @@ class StaticTarget:
 
 
 class OspfTarget:
-    """Right routes of an OSPF run: shortest under the costs configured now."""
+    """Right routes of an OSPF run: shortest under the costs configured now (one area),
+    or merely present for every reachable node (several areas)."""
 
     def __init__(self, frr):
         self.frr = frr
+        self.reach_only = bool(frr.plan.layer_areas)
 
     def at(self, k: int):
         w = self.frr.cost_matrix(k)
         w.sort_indices()
         key = (w.indptr.tobytes(), w.indices.tobytes(), w.data.tobytes())
-        return key, w
+        return key, (w, self.reach_only)
 
     @staticmethod
     def wrong(target, nh, extra) -> int:
-        return int((~on_shortest_paths(target, nh, extra)).sum())
+        w, reach_only = target
+        if reach_only:
+            from scipy.sparse.csgraph import connected_components
+
+            _, comp = connected_components(w, directed=False)
+            missing = (nh < 0) & (comp[:, None] == comp[None, :])
+            np.fill_diagonal(missing, False)
+            return int(missing.sum())
+        return int((~on_shortest_paths(w, nh, extra)).sum())
 
 
 class RouteWatch:

@@ -95,7 +95,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
 
     ``routing`` is ``static`` (predicted shortest paths installed centrally)
     or ``ospf`` (FRR in every node; ``ospf`` holds hello_s, dead_s, costs,
-    min_cost_change and cost_update_every_s).  ``route_watch`` times route
+    areas, min_cost_change and cost_update_every_s).  ``route_watch`` times route
     convergence after every change (default: for networks up to
     :data:`ROUTE_WATCH_MAX_NODES` nodes; each read of all tables costs
     about nodes^2 route entries).
@@ -123,6 +123,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     ospf = dict(ospf or {})
     cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 10.0)) / axis.step_s)))
     min_cost_change = int(ospf.pop("min_cost_change", 20))
+    if "areas" in ospf:
+        ospf["layer_areas"] = ospf.pop("areas")
     net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
                           routing="none" if routing == "ospf" else "static")
     frr, frr_info, cost_thread, watch, watch_records = None, {}, None, None, []

@@ -82,7 +82,9 @@ def _experiments(scen, args):
     return exps
 
 
-OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float)}
+OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
+             "areas": (str, dict)}
+LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 
 
 def _routing(scen, args) -> tuple[str, dict]:
@@ -106,6 +108,19 @@ def _routing(scen, args) -> tuple[str, dict]:
             raise UsageError(f"emulation.ospf.{key}: wrong type {value!r}")
     if ospf.get("costs", "delay") not in ("delay", "hops"):
         raise UsageError("emulation.ospf.costs: accepted: delay, hops")
+    areas = ospf.get("areas", "single")
+    if isinstance(areas, str) and areas not in ("single", "per-layer"):
+        raise UsageError(f"emulation.ospf.areas: {areas!r}; accepted: single, per-layer, or a mapping layer: area")
+    if isinstance(areas, dict):
+        from emulator.frr import _area
+
+        for layer, area in areas.items():
+            if str(layer).upper() not in LAYERS:
+                raise UsageError(f"emulation.ospf.areas.{layer}: unknown layer; accepted: {', '.join(LAYERS)}")
+            try:
+                area_id(area)
+            except ValueError:
+                raise UsageError(f"emulation.ospf.areas.{layer}: {area!r} is not an OSPF area (like 0.0.0.1)") from None
     if ospf.get("dead_s", 4) <= ospf.get("hello_s", 1):
         raise UsageError("emulation.ospf.dead_s: must be longer than hello_s")
     if routing == "ospf":

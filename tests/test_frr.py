@@ -393,3 +393,27 @@ def test_ospf_on_the_default_scenario_finds_the_predicted_delays_within_cost_rou
           f"{zebra.mean() / 1024:.1f} MiB + ospfd {ospfd.mean() / 1024:.1f} MiB = {per_node.mean() / 1024:.1f} MiB "
           f"(max {per_node.max() / 1024:.1f}); update_costs(10): {changed} links in {t_update:.2f} s")
     assert frr.timings_s["daemons"] < 60
+
+
+@needs_frr
+def test_per_layer_areas_route_every_node_through_area_border_routers(ospf):
+    """With LEO in its own area (BDS, stations and inter-layer links in the backbone) every node
+    still reaches every node it is connected to, by intra- and inter-area routes."""
+    from experiments.routewatch import OspfTarget, RouteWatch
+
+    series = _scenario_series(duration_s=10)
+    net, frr = ospf(series, hello_s=1, dead_s=4, layer_areas="per-layer")
+    watch = RouteWatch(net, OspfTarget(frr), 1.0, give_up_s=90)
+    watch.notify(0, time.time())
+    try:
+        t = _wait_until(lambda: watch.records and watch.records[0]["converged_s"] is not None, 90, poll_s=0.25)
+    finally:
+        watch.close()
+    leo = next(i for i, l in enumerate(series.node_layer) if l == "LEO")
+    text = frr.nodes[leo].vtysh("show ip ospf route")
+    assert "IA" in text, text[:2000]  # inter-area routes exist: summaries crossed the backbone
+    areas = frr.nodes[leo].vtysh("show ip ospf")
+    assert "Area ID: 0.0.0.1" in areas, areas[:2000]
+    out = net.host("Beijing").cmd("ping", "-c", "2", "-W", "2", "-I", net.address("Beijing"), net.address("Kashi"))
+    assert " 0% packet loss" in out, out
+    print(f"\nper-layer areas, {series.n_nodes} nodes: every reachable node routed {t:.1f} s after FRR was up")

@@ -167,6 +167,46 @@ def test_weather_fade_raises_loss_on_that_ground_link_only(network):
     assert _loss_pct(net, "A", "S", count=50) == 0.0
 
 
+def test_ospf_over_netem_links_takes_the_shorter_delay_and_reroutes_around_a_cut(network, tmp_path):
+    # A ring of stations A, B and satellites S1, S2 (links: 0 A-S1, 1 S1-B, 2 B-S2, 3 A-S2).  With delay
+    # costs OSPF must pick S1 (RTT 2 x 10 ms); after A-S1 is cut, S2 (2 x 40 ms) within the dead interval.
+    from emulator.frr import FrrNetwork, frr_missing
+    from experiments.routewatch import OspfTarget, RouteWatch
+
+    if frr_missing():
+        pytest.skip(f"FRR cannot run here: {frr_missing()}")
+    nan = np.nan
+    s = series_from_delays(["A", "S1", "B", "S2"], ["GROUND", "LEO", "GROUND", "LEO"], [(0, 1), (1, 2), (2, 3), (0, 3)],
+                           [[5.0, 5.0, 20.0, 20.0], [nan, 5.0, 20.0, 20.0]])
+    net = network(s, routing="none")
+    net.start(0)
+    frr = FrrNetwork(net, tmp_path / "frr", hello_s=1, dead_s=4)
+    try:
+        frr.start(0)
+        watch = RouteWatch(net, OspfTarget(frr), 1.0, give_up_s=60)
+        watch.notify(0, time.time())
+        deadline = time.time() + 90
+        while time.time() < deadline and not (watch.records and watch.records[0]["converged_s"] is not None):
+            time.sleep(0.2)
+        assert watch.records[0]["converged_s"] is not None, "OSPF never installed the shortest routes"
+        rtt = pings(net, "A", "B", count=5)
+        assert len(rtt) == 5 and np.median(rtt) == pytest.approx(20.0, abs=1.0 + 0.05 * 20 + 1.0), rtt
+        due = time.time()
+        net.apply_step(1)
+        watch.notify(1, due)
+        while time.time() < due + 60 and not (len(watch.records) > 1 and watch.records[1]["converged_s"] is not None):
+            time.sleep(0.2)
+        rec = watch.records[1]
+        assert rec["converged_s"] is not None and rec["converged_s"] <= 4 + 2, rec  # within the dead interval (+ slack)
+        rtt = pings(net, "A", "B", count=5)
+        assert len(rtt) == 5 and np.median(rtt) == pytest.approx(80.0, abs=1.0 + 0.05 * 80 + 1.0), rtt
+        watch.close()
+        print(f"\nOSPF over netem: routes right {watch.records[0]['converged_s']:.1f} s after start, "
+              f"{rec['converged_s']:.2f} s after the cut ({rec['routes_changed']} routes changed)")
+    finally:
+        frr.stop()
+
+
 @pytest.mark.long
 def test_default_scenario_measured_rtt_matches_prediction(tmp_path_factory):
     import os

@@ -1,0 +1,156 @@
+"""Benchmark: OSPF (FRR zebra + ospfd in every node) following the orbits -- convergence, CPU, memory.
+
+    python -m benchmarks.bench_ospf [--scenario default|500] [--duration S] [--quiet]
+
+``default`` is the built-in scenario (86 nodes); ``500`` is the same
+BDS-3 layer under a 20 x 22 LEO Walker shell at 1,000 km with 30 ground
+stations (500 nodes).  A seeded random failure takes 5 % of the LEO
+satellites down for 20 s in the middle of the run, so the figures include
+node failures and recoveries besides handovers and cost updates.
+
+What is measured, on the host kernel without netem (OSPF's timing does not
+depend on link delays beyond a few ms, and delay shaping here would need
+the VM, where software emulation makes every process ~30x slower):
+
+- network build, FRR start (configs, FRR's check, daemons) and the time
+  until every node's routes are the shortest under OSPF's costs;
+- then ``--duration`` s at 1x, every step applied on time, costs updated
+  every 10 s as in ``sgemu run``: for each change, the time until every
+  node's routes are right again (:mod:`experiments.routewatch`);
+- CPU seconds used by all daemons during the run (and as a share of one
+  core), resident memory of all daemons.
+
+Needs root and Debian's ``frr``.  Prints its figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+def scenario(which: str, duration_s: float):
+    from sgemu.scenario import default_scenario_path, parse_scenario
+
+    raw = yaml.safe_load(open(default_scenario_path()))
+    if which == "500":
+        from orbits.stations import builtin_stations
+
+        raw["name"] = "ospf-500"
+        raw["constellations"][1]["walker"].update(planes=20, sats_per_plane=22)
+        names = list(raw["stations"])
+        names += [n for n in builtin_stations() if n not in names][:30 - len(names)]
+        raw["stations"] = names
+    raw["duration_s"] = duration_s
+    raw["events"] = [{"type": "random-failure", "group": "leo", "share": 0.05, "seed": 1,
+                      "at_s": round(duration_s / 2), "until_s": round(duration_s / 2) + 20}]
+    return parse_scenario(raw)
+
+
+def main() -> None:
+    from emulator.frr import FrrNetwork
+    from emulator.network import EmulatedNetwork
+    from experiments.convergence import causes_by_step
+    from experiments.routewatch import OspfTarget, RouteWatch
+    from topologies.builder import build_series
+    from topologies.events import apply_events, parse_events
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", choices=("default", "500"), default="default")
+    ap.add_argument("--duration", type=float, default=120.0, help="seconds of orbit to follow at 1x")
+    ap.add_argument("--quiet", "-q", action="store_true", help="only the figures")
+    args = ap.parse_args()
+    scen = scenario(args.scenario, args.duration)
+    scene, rules = scen.bind()
+    series = build_series(scene, rules, scen.axis, scen.grazing_km, scen.link_parameters())
+    events = parse_events(series, scen.events)
+    series = apply_events(series, events)
+    where = (f"{platform.node()}, kernel {platform.release()} (no netem), {os.cpu_count()} CPUs, "
+             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
+    print(f"OSPF bench '{args.scenario}': {series.n_nodes} nodes, {int(series.links_per_step().mean())} links "
+          f"up per step, {args.duration:g} s at 1x; measured on {where}")
+    net = EmulatedNetwork(series, shaping=False, routing="none", ground_transit=scen.ground_transit)
+    frr = watch = None
+    logs = Path(tempfile.mkdtemp(prefix="sgemu-bench-ospf-"))
+    try:
+        t0 = time.perf_counter()
+        net.start(0)
+        t_net = time.perf_counter() - t0
+        frr = FrrNetwork(net, logs, hello_s=1, dead_s=4)
+        frr.start(0)
+        watch = RouteWatch(net, OspfTarget(frr), series.axis.step_s, give_up_s=120)
+        t_up = time.time()
+        watch.notify(0, t_up)
+        while watch.records[:1] == [] or watch.records[0]["converged_s"] is None:
+            if time.time() - t_up > 300:
+                raise SystemExit("OSPF did not converge within 300 s")
+            time.sleep(0.1)
+        t_first = watch.records[0]["converged_s"]
+        ft = frr.timings_s
+        print(f"start: network {t_net:.1f} s; FRR {ft['total']:.1f} s (configs {ft['configs']:.1f} s, check "
+              f"{ft['check']:.1f} s, daemons {ft['daemons']:.1f} s); every route right {t_first:.1f} s later "
+              f"(one read of all {series.n_nodes} tables: {watch.records[0]['read_s'] * 1e3:.0f} ms)")
+
+        cpu0 = sum(sum(n.cpu_s().values()) for n in frr.nodes)
+        t_run = time.time()
+        cost_thread = None
+        every = int(round(10.0 / series.axis.step_s))
+        late = []
+        for k in range(1, series.n_steps):
+            due = t_run + k * series.axis.step_s
+            time.sleep(max(0.0, due - time.time()))
+            late.append(time.time() - due)
+            net.apply_step(k)
+            if k % every == 0 and not (cost_thread and cost_thread.is_alive()):
+                cost_thread = threading.Thread(target=frr.update_costs, args=(k, 20), daemon=True)
+                cost_thread.start()
+            watch.notify(k, due)
+        time.sleep(max(0.0, t_run + series.n_steps * series.axis.step_s - time.time()))
+        wall = time.time() - t_run
+        cpu = sum(sum(n.cpu_s().values()) for n in frr.nodes) - cpu0
+        rss = [sum(n.rss_kib().values()) for n in frr.nodes]
+        if cost_thread is not None:
+            cost_thread.join(timeout=60)
+        recs = watch.close()
+        watch = None
+        causes = causes_by_step(series, events)
+        groups: dict[str, list] = {"link changes (handovers, ISL/relay up/down)": [], "failure start/end": [],
+                                   "cost updates only": []}
+        for r in recs[1:]:
+            c = causes.get(r["step"], "")
+            key = ("failure start/end" if "down" in c and "satellites" in c else
+                   "link changes (handovers, ISL/relay up/down)" if c else "cost updates only")
+            groups[key].append(r)
+        print(f"run: {len(recs) - 1} changes in {wall:.0f} s; steps applied late by {np.mean(late) * 1e3:.0f} ms "
+              f"mean, {np.max(late) * 1e3:.0f} ms max")
+        for label, rs in groups.items():
+            t = [r["converged_s"] for r in rs if r["converged_s"] is not None]
+            if not rs:
+                continue
+            print(f"  {label}: {len(rs)} changes, routes right after {np.mean(t) if t else float('nan'):.2f} s mean, "
+                  f"{np.median(t) if t else float('nan'):.2f} s median, {np.max(t) if t else float('nan'):.2f} s max; "
+                  f"{len(rs) - len(t)} superseded before converging; "
+                  f"{np.mean([r['routes_changed'] or 0 for r in rs]):.0f} routes changed per change")
+        print(f"CPU: daemons used {cpu:.1f} CPU s in {wall:.0f} s ({100 * cpu / wall:.0f} % of one core); "
+              f"memory: {sum(rss) / 1024:.0f} MiB resident in all, {np.mean(rss) / 1024:.1f} MiB per node "
+              f"(zebra + ospfd), max {max(rss) / 1024:.1f} MiB")
+    finally:
+        if watch is not None:
+            watch.close()
+        t0 = time.perf_counter()
+        if frr is not None:
+            frr.stop()
+        net.stop()
+        print(f"teardown: {time.perf_counter() - t0:.1f} s; FRR logs in {logs}")
+
+
+if __name__ == "__main__":
+    main()
