@@ -42,8 +42,10 @@ bench: venv system
 	$(PY) -m benchmarks.bench_coverage
 	@if [ "$$(id -u)" = 0 ]; then $(PY) -m benchmarks.bench_emulator --scenario default && \
 	  $(PY) -m benchmarks.bench_emulator --scenario large --steps 10 && \
-	  $(PY) -m emulator.lane -- $(abspath $(PY)) -m benchmarks.bench_emulator --scenario default --netem; \
-	  else echo "bench_emulator: needs root (skipped)"; fi
+	  $(PY) -m emulator.lane -- $(abspath $(PY)) -m benchmarks.bench_emulator --scenario default --netem && \
+	  $(PY) -m benchmarks.bench_ospf --scenario default && \
+	  $(PY) -m benchmarks.bench_ospf --scenario 500; \
+	  else echo "bench_emulator, bench_ospf: need root (skipped)"; fi
 
 clean:
 	rm -rf out .pytest_cache

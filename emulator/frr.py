@@ -33,6 +33,9 @@ node's namespace name ``sgemu-<run>-<node>``::
         -P 0 --limit-fds 1024 --log stdout --log-level info     >> <log_dir>/<node>/ospfd.log 2>&1
     vtysh --vty_socket /var/run/frr/<ns> -d ospfd -c 'configure terminal' -c 'interface sl3' -c 'ip ospf cost 120'
 
+(at run time the emulator sends those cost commands over a persistent
+session with ``/var/run/frr/<ns>/ospfd.vty``, :mod:`emulator.frrvty`).
+
 Why each flag, and the traps behind them:
 
 - ``-N <ns>`` (*pathspace*) moves the pid files, the vty sockets and
@@ -304,6 +307,7 @@ class FrrNode:
         self.limit_fds = limit_fds
         self.procs: dict[str, subprocess.Popen] = {}
         self._ipr = ipr
+        self._vty = None  # persistent ospfd vty session for cost changes (emulator.frrvty)
         if len(str(self.run_dir / "zserv.api")) > _SUN_PATH_MAX:
             raise ValueError(f"namespace name {ns!r} is too long for FRR's socket paths")
 
@@ -372,6 +376,7 @@ class FrrNode:
 
     def signal_stop(self) -> None:
         """Ask every daemon to exit (SIGTERM: zebra withdraws its routes) without waiting."""
+        self.close_vty()
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -451,9 +456,30 @@ class FrrNode:
         return cmds + ["end"]
 
     def set_costs(self, costs: Mapping[str, int]) -> None:
-        """Change several interfaces' outgoing OSPF cost at once (one vtysh call)."""
-        if costs:
-            self.vtysh(*self.cost_commands(costs))
+        """Change several interfaces' outgoing OSPF cost at once.
+
+        The commands go over a persistent session with ospfd's vty socket
+        (:class:`~emulator.frrvty.Vty`, ~0.05 ms per command) rather than a
+        vtysh process (~30 ms each).
+        """
+        if not costs:
+            return
+        from .frrvty import Vty, VtyError
+
+        cmds = self.cost_commands(costs)
+        try:
+            if self._vty is None:
+                self._vty = Vty(self.run_dir / "ospfd.vty")
+                self._vty.command("enable")
+            self._vty.run(*cmds)
+        except (OSError, VtyError) as exc:
+            self.close_vty()  # a refused command leaves the session in config mode: start afresh next time
+            raise FrrError(f"{self.name}: setting OSPF costs: {exc}") from None
+
+    def close_vty(self) -> None:
+        if self._vty is not None:
+            self._vty.close()
+            self._vty = None
 
     def set_cost(self, ifname: str, cost: int) -> None:
         """Change one interface's outgoing OSPF cost; ospfd floods a new router LSA."""
@@ -664,8 +690,8 @@ class FrrNetwork:
     def update_costs(self, k: int, min_change: int = 1) -> int:
         """Follow step k's delays: reset the costs of active links that moved by ``min_change`` or more.
 
-        One vtysh call per node touched, all nodes at once; returns how many
-        links changed.  Each change floods a router LSA from both ends, so a
+        One batch of commands per node touched, over its persistent ospfd
+        vty session; returns how many links changed.  Each change floods a router LSA from both ends, so a
         coarse ``min_change`` keeps a fast-moving constellation from
         flooding every step.
         """
@@ -683,10 +709,12 @@ class FrrNetwork:
         for link, cost in link_cost.items():
             for end in (int(s.link_a[link]), int(s.link_b[link])):
                 per_node.setdefault(end, {})[addr.ifname(link)] = self.plan.interface_cost(end, cost)
-        order = list(per_node)
-        results = _run_all([self.nodes[i].vtysh_argv(*FrrNode.cost_commands(per_node[i])) for i in order])
-        errors = [f"{self.nodes[i].name}: {(err + out).strip()}"
-                  for i, (rc, out, err) in zip(order, results) if rc != 0]
+        errors = []
+        for i, costs in per_node.items():
+            try:
+                self.nodes[i].set_costs(costs)
+            except FrrError as exc:
+                errors.append(str(exc))
         if errors:
             raise FrrError("setting OSPF costs failed: " + "; ".join(errors))
         self.cost.update(link_cost)

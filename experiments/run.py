@@ -121,7 +121,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         changes[(src, dst)] = p.change_steps().tolist()
 
     ospf = dict(ospf or {})
-    cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 10.0)) / axis.step_s)))
+    cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 1.0)) / axis.step_s)))
     min_cost_change = int(ospf.pop("min_cost_change", 20))
     if "areas" in ospf:
         ospf["layer_areas"] = ospf.pop("areas")

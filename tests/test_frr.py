@@ -417,3 +417,21 @@ def test_per_layer_areas_route_every_node_through_area_border_routers(ospf):
     out = net.host("Beijing").cmd("ping", "-c", "2", "-W", "2", "-I", net.address("Beijing"), net.address("Kashi"))
     assert " 0% packet loss" in out, out
     print(f"\nper-layer areas, {series.n_nodes} nodes: every reachable node routed {t:.1f} s after FRR was up")
+
+
+@needs_frr
+def test_cost_changes_go_over_a_vty_session_that_reports_refusals(ospf):
+    from emulator.frrvty import Vty, VtyError
+
+    net, frr = ospf(_ring_series([[5.0, 5.0, 20.0, 20.0]]))
+    node = frr.node("S1")
+    with Vty(node.run_dir / "ospfd.vty") as vty:
+        with pytest.raises(VtyError, match="bogus"):
+            vty.command("bogus command")
+        assert "Cost: 50" in vty.command("show ip ospf interface sl1")  # the session still works
+    t0 = time.perf_counter()
+    for cost in range(300, 400):
+        node.set_costs({"sl1": cost})
+    per_call_ms = (time.perf_counter() - t0) * 10
+    assert "Cost: 399" in node.vtysh("show ip ospf interface sl1")  # FRR's own view, through vtysh
+    print(f"\nset_costs over the vty session: {per_call_ms:.2f} ms per call")
