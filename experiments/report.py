@@ -16,6 +16,7 @@ summary.json, links.npz   Topology: links per kind, delays, links up over time
 events.csv                Events: link up/down counts, ground handovers
 route-*.csv / .json       Predicted route: RTT, hops, path changes
 results.csv               Measured vs predicted RTT, per pair
+changes.csv               Convergence per change: routes right after, routes changed, pings lost
 raw/**/*.json (iperf3)    Throughput
 steps.csv                 Step log
 coverage.json             Coverage summary
@@ -229,7 +230,8 @@ def _topology(run: Path):
     if series is not None and series.n_steps > 1:
         parts.append(_links_over_time(series))
     if summary and "kinds" not in summary:
-        parts.append("<h3>Run summary</h3>" + _table(["key", "value"], _flatten(summary), left=1))
+        brief = {k: v for k, v in summary.items() if k != "changes"}  # changes.csv has its own section
+        parts.append("<h3>Run summary</h3>" + _table(["key", "value"], _flatten(brief), left=1))
     if not parts:
         return None
     return [Section("Topology" if topo else "Run summary", "\n".join(parts))]
@@ -379,6 +381,41 @@ def _measured(run: Path):
     return [Section("Measured vs predicted RTT", "\n".join(parts))]
 
 
+def _changes(run: Path):
+    """Convergence per change."""
+    path = run / "changes.csv"
+    if not path.is_file():
+        return None
+    rows = [r for r in _read_csv(path) if r.get("step") not in ("0", "")]
+    if not rows:
+        return [Section("Convergence per change", "<p>No topology change during the run.</p>")]
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    routing = summary.get("routing", "?")
+    def num(text, kind=float):
+        return kind(float(text)) if text not in (None, "") else None
+
+    table = [[num(r["t_s"], int), r["cause"], num(r.get("routes_changed"), int), num(r.get("routes_right_s")),
+              r.get("pair") or "", num(r.get("reach_s")), num(r.get("recovery_s")), num(r.get("lost"), int)]
+             for r in rows[:TABLE_ROWS]]
+    parts = [f"<p>Routing <b>{_e(routing)}</b>: after each change, seconds until every node's routes were right "
+             "again (read back from the kernels), the forwarding entries that changed, and per ping pair the "
+             "seconds until replies came back and agreed with the prediction, and the requests lost.</p>",
+             _table(["t s", "cause", "routes changed", "routes right s", "pair", "reach s", "recovery s", "lost"],
+                    table, left=2)]
+    if len(rows) > TABLE_ROWS:
+        parts.append(f'<p class="muted">first {TABLE_ROWS} of {len(rows)} rows; all in changes.csv</p>')
+    t, right = _num(rows, "t_s"), _num(rows, "routes_right_s")
+    if np.isfinite(right).any():
+        fig, ax = _fig(h=2.6)
+        ax.plot(t, right, "o", color=PATH_COLOR, markersize=4)
+        ax.set_xlabel("time since start (s)")
+        ax.set_ylabel("routes right after (s)")
+        ax.set_title(f"route convergence per change (routing {routing})", fontsize=9)
+        ax.grid(alpha=0.3)
+        parts.append(_img(fig, "route convergence per change"))
+    return [Section("Convergence per change", "\n".join(parts))]
+
+
 def _iperf_files(run: Path) -> list[tuple[Path, dict]]:
     found = []
     raw = run / "raw"
@@ -513,4 +550,4 @@ def _raw(run: Path):
     return [Section("Raw outputs", _table(["file", "bytes"], rows) + more)]
 
 
-_BUILDERS = (_scenario, _topology, _events, _routes, _measured, _throughput, _steps, _coverage, _figures, _raw)
+_BUILDERS = (_scenario, _topology, _events, _routes, _measured, _changes, _throughput, _steps, _coverage, _figures, _raw)

@@ -82,7 +82,15 @@ def make_emulation_files(run: Path) -> None:
                      "sum_received": {"bits_per_second": 9.1e7}}}
     (run / "raw" / "iperf3-Beijing-Kashi.json").write_text(json.dumps(iperf))
     (run / "raw" / "ping.txt").write_text("64 bytes from 10.0.0.2: time=61.2 ms\n")
-    (run / "summary.json").write_text(json.dumps({"steps": 24, "late_steps": 0, "see": "https://example.org/x"}))
+    with open(run / "changes.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "t_s", "cause", "routes_changed", "routes_right_s", "wrong_at_first", "read_s", "pair",
+                    "reach_s", "recovery_s", "lost"])
+        w.writerow([0, 0.0, "start", "", 0.0123, 0, 0.01, "", "", "", ""])
+        w.writerow([9, 18.0, "handover Beijing; 1 up/1 down", 117, 1.1927030086517334, 40, 0.01, "Beijing->Kashi",
+                    0.0255, 0.61, 3])
+    (run / "summary.json").write_text(json.dumps({"steps": 24, "late_steps": 0, "see": "https://example.org/x",
+                                                  "routing": "ospf", "changes": [{"step": 9}]}))
     (run / "plots").mkdir()
     Image.new("RGB", (600, 240), MAGENTA).save(run / "plots" / "marker.png")
 
@@ -118,6 +126,10 @@ def test_report_of_an_emulation_run_compares_measured_and_predicted(runs):
     assert cells[:2] == ["24", "23"] and cells[4] == "0.40"
     assert "91.00" in page  # iperf3 received Mbit/s
     assert "run summary" in page.lower() and "late_steps" in page
+    conv = page.split("<h2>Convergence per change</h2>")[1].split("</section>")[0]
+    assert "Routing <b>ospf</b>" in conv and "handover Beijing" in conv and "start" not in conv.split("<table>")[1]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", conv)
+    assert cells[:8] == ["18", "handover Beijing; 1 up/1 down", "117", "1.19", "Beijing-&gt;Kashi", "0.03", "0.61", "3"]
     assert external_refs(page) == []  # a URL in the data is text, never a link
 
 
