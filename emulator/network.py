@@ -81,14 +81,19 @@ class EmulatedNetwork:
     """The series' network in namespaces; build with :meth:`start`, move with :meth:`apply_step`.
 
     ``shaping=False`` skips netem (kernels without sch_netem: topology and
-    routes only, no delays).  ``routing="static"`` installs the predicted
+    routes only, no delays).  ``delay_offset_ms`` configures every netem
+    delay that much shorter (never below zero) to cancel the platform's own
+    lateness per netem traversal (:mod:`emulator.calibrate`).  ``routing="static"`` installs the predicted
     shortest paths; ``"none"`` installs no routes (another daemon does).
     """
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
-                 ground_transit: bool = False, run_tag: str | None = None):
+                 ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0):
         self.series = series
         self.shaping = shaping
+        # netem is configured this much below each link's delay (never below 0): the platform's
+        # own lateness per netem traversal, measured by emulator.calibrate
+        self.delay_offset_ms = float(delay_offset_ms)
         self.routing = routing
         self.ground_transit = ground_transit
         # namespaces are named sgemu-<run_tag>-<node>; SGEMU_RUN_TAG fixes the tag
@@ -228,7 +233,7 @@ class EmulatedNetwork:
             fields = {}
             old = self.delay_ms.get(link)
             if old is None or abs(old - d) >= 1e-4:
-                fields["delay_ms"] = d
+                fields["delay_ms"] = max(0.0, d - self.delay_offset_ms)
                 self.delay_ms[link] = d
                 st.delays_set += 1
             if abs(self.loss_pct.get(link, 0.0) - p) > 1e-6:

@@ -90,7 +90,7 @@ ROUTE_WATCH_MAX_NODES = 600
 
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
                   quiet: bool = False, progress_bar=None, log=print, routing: str = "static",
-                  ospf: dict | None = None, route_watch: bool | None = None) -> dict:
+                  ospf: dict | None = None, route_watch: bool | None = None, calibrate="auto") -> dict:
     """Run the emulation of ``series`` with experiments ``exps``; return the summary dict.
 
     ``routing`` is ``static`` (predicted shortest paths installed centrally)
@@ -98,7 +98,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     areas, min_cost_change and cost_update_every_s).  ``route_watch`` times route
     convergence after every change (default: for networks up to
     :data:`ROUTE_WATCH_MAX_NODES` nodes; each read of all tables costs
-    about nodes^2 route entries).
+    about nodes^2 route entries).  ``calibrate`` sets the netem delay offset:
+    ``"auto"`` measures the platform's lateness per netem traversal first
+    (:func:`emulator.calibrate.netem_overshoot_ms`), ``"off"`` uses none, a
+    number is taken as the offset in ms.
     """
     axis = series.axis
     ground = {n.lower() for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"}
@@ -125,8 +128,18 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     min_cost_change = int(ospf.pop("min_cost_change", 20))
     if "areas" in ospf:
         ospf["layer_areas"] = ospf.pop("areas")
+    offset_ms, how = 0.0, "off"
+    if shaping and calibrate == "auto":
+        from emulator.calibrate import netem_overshoot_ms
+
+        offset_ms, how = netem_overshoot_ms(), "measured"
+        if not quiet:
+            log(f"netem calibration: packets leave {offset_ms:.3f} ms late per netem hop here; "
+                f"configuring delays that much shorter")
+    elif shaping and calibrate not in ("off", None):
+        offset_ms, how = float(calibrate), "fixed"
     net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
-                          routing="none" if routing == "ospf" else "static")
+                          routing="none" if routing == "ospf" else "static", delay_offset_ms=offset_ms)
     frr, frr_info, cost_thread, watch, watch_records = None, {}, None, None, []
     if route_watch is None:
         route_watch = series.n_nodes <= ROUTE_WATCH_MAX_NODES
@@ -235,6 +248,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         "routing": routing,
         "ospf": frr_info or None,
         "shaping": "netem" if shaping else "none",
+        "netem_offset_ms": offset_ms,
+        "netem_offset": how,
         "speed": speed,
         "nodes": series.n_nodes,
         "steps": axis.n_steps,

@@ -90,9 +90,12 @@ LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 def _routing(scen, args) -> tuple[str, dict]:
     """Routing mode and OSPF options from the scenario's ``emulation:`` section and --routing."""
     emu = dict(scen.emulation)
-    unknown = set(emu) - {"routing", "ospf", "route_watch"}
+    unknown = set(emu) - {"routing", "ospf", "route_watch", "calibrate"}
     if unknown:
-        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf, route_watch")
+        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf, route_watch, calibrate")
+    cal = emu.get("calibrate", "auto")
+    if not (cal in ("auto", "off") or (isinstance(cal, (int, float)) and not isinstance(cal, bool) and 0 <= cal < 50)):
+        raise UsageError(f"emulation.calibrate: {cal!r}; accepted: auto, off, or an offset in ms (0 to 50)")
     if emu.get("route_watch", "auto") not in ("auto", True, False):
         raise UsageError(f"emulation.route_watch: {emu['route_watch']!r}; accepted: auto, true, false")
     routing = args.routing or emu.get("routing", "static")
@@ -161,7 +164,8 @@ def cmd_run(args) -> int:
     try:
         watch = scen.emulation.get("route_watch", "auto")
         summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar,
-                                routing=routing, ospf=ospf, route_watch=None if watch == "auto" else watch)
+                                routing=routing, ospf=ospf, route_watch=None if watch == "auto" else watch,
+                                calibrate=scen.emulation.get("calibrate", "auto"))
     except Exception as exc:
         from experiments.spec import ExperimentError
 
@@ -198,6 +202,9 @@ def _print_run_summary(s: dict) -> None:
                   f(p["agree_pct"]), str(p["path_changes"]))
     Console().print(t)
     Console().print(change_table(s))
+    if s.get("netem_offset") in ("measured", "fixed"):
+        print(f"netem delays configured {s['netem_offset_ms']:.3f} ms below the model per hop "
+              f"({s['netem_offset']}: the platform's own lateness per netem traversal)")
     if s.get("ospf"):
         o = s["ospf"]
         print(f"OSPF: FRR started in {o['start_s']:.1f} s, first routes after {o['initial_convergence_s']:.1f} s")

@@ -137,6 +137,22 @@ def test_handover_keeps_pings_flowing_through_the_new_satellite(network):
     assert np.mean([within(r, 100.0) for r in after]) >= 0.9, after  # now through S2
 
 
+def test_calibration_cancels_the_platforms_own_netem_lateness(network):
+    # the run's default (emulation.calibrate: auto): measure how late netem releases packets here, then
+    # configure every delay that much shorter; the RTT of a 2-hop chain must then be the model's within 1 ms
+    from emulator.calibrate import netem_overshoot_ms
+
+    offset = netem_overshoot_ms()
+    assert 0.0 <= offset < 3.0, offset
+    s = series_from_delays(["A", "S", "B"], ["GROUND", "LEO", "GROUND"], [(0, 1), (1, 2)], [[10.0, 15.0]])
+    net = network(s, delay_offset_ms=offset)
+    net.start(0)
+    rtt = float(np.median(pings(net, "A", "B", count=10)))
+    assert abs(rtt - 50.0) <= 1.0, (rtt, offset)
+    assert net.nodes[0].shaper.read(net.created[0][0]).delay_ms == pytest.approx(max(0.0, 10.0 - offset), abs=1e-3)
+    print(f"\nnetem lateness here {offset:.3f} ms per traversal; 50 ms chain measured {rtt:.2f} ms with it cancelled")
+
+
 def _loss_pct(net, src, dst, count=200, interval=0.02):
     out = net.host(src).cmd("ping", "-n", "-q", "-c", count, "-i", interval, "-W", "1",
                             "-I", net.address(src), net.address(dst))
