@@ -435,3 +435,50 @@ def test_cost_changes_go_over_a_vty_session_that_reports_refusals(ospf):
     per_call_ms = (time.perf_counter() - t0) * 10
     assert "Cost: 399" in node.vtysh("show ip ospf interface sl1")  # FRR's own view, through vtysh
     print(f"\nset_costs over the vty session: {per_call_ms:.2f} ms per call")
+
+
+@needs_frr
+def test_a_failed_satellite_is_routed_around_and_its_recovery_restores_the_routes(ospf):
+    """node-down on the LEO satellite that carries the most transit in the default scenario:
+    every node's routes avoid it and equal the shortest paths without it; after recovery the
+    shortest paths through it come back."""
+    from emulator.fib import FibReader
+    from experiments.routewatch import OspfTarget
+    from topologies.events import apply_events, parse_events
+    from topologies.routing import next_hops
+
+    base = _scenario_series(duration_s=3)
+    _, nh0 = next_hops(base, 0, ground_transit=False)
+    transit = np.bincount(nh0[nh0 >= 0], minlength=base.n_nodes)
+    v = max((i for i, layer in enumerate(base.node_layer) if layer == "LEO"), key=lambda i: transit[i])
+    victim = base.node_names[v]
+    series = apply_events(base, parse_events(base, [{"type": "node-down", "node": victim, "at_s": 1, "until_s": 2}]))
+    net, frr = ospf(series, hello_s=1, dead_s=4)
+    target, fib = OspfTarget(frr), FibReader(net)
+    others = np.arange(series.n_nodes) != v
+    try:
+        def right(k):
+            return OspfTarget.wrong(target.at(k)[1], *fib.next_hops()) == 0
+
+        t_up = _wait_until(lambda: right(0), 60, poll_s=0.25)
+        through = int((fib.next_hops()[0][others] == v).sum())
+        assert through > 0  # the satellite carried traffic before it failed
+
+        net.apply_step(1)
+        frr.update_costs(1)
+        t_fail = _wait_until(lambda: right(1), 30, poll_s=0.1)
+        nh, extra = fib.next_hops()
+        assert not (nh[others] == v).any() and not any(hop == v for _, _, hop in extra)  # nobody forwards to it
+        out = net.host("Beijing").cmd("ping", "-c", "1", "-W", "1", "-I", net.address("Beijing"), net.address(victim))
+        assert " 0 received" in out, out
+
+        net.apply_step(2)
+        frr.update_costs(2)
+        t_back = _wait_until(lambda: right(2), 30, poll_s=0.1)
+        assert int((fib.next_hops()[0][others] == v).sum()) > 0
+        out = net.host("Beijing").cmd("ping", "-c", "2", "-W", "2", "-I", net.address("Beijing"), net.address(victim))
+        assert " 0% packet loss" in out, out
+    finally:
+        fib.close()
+    print(f"\nnode-down {victim} ({through} routes through it): routes right {t_up:.1f} s after start, "
+          f"{t_fail:.2f} s after the failure, {t_back:.2f} s after recovery")
