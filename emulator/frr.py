@@ -414,6 +414,21 @@ class FrrNode:
                 continue
         return out
 
+    def pss_kib(self) -> dict[str, int]:
+        """Proportional memory of each running daemon (KiB): its private pages plus its share of
+        pages it shares with other processes (libraries), from ``/proc/<pid>/smaps_rollup``.
+        Summed over all daemons this is what they cost the machine, unlike summed RSS."""
+        out = {}
+        for daemon, proc in self.procs.items():
+            try:
+                with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Pss:"):
+                            out[daemon] = int(line.split()[1])
+            except FileNotFoundError:
+                continue
+        return out
+
     def cpu_s(self) -> dict[str, float]:
         """CPU seconds (user + system) each running daemon has used, from ``/proc/<pid>/stat``."""
         tick = os.sysconf("SC_CLK_TCK")
