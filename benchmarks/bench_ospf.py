@@ -38,11 +38,6 @@ import numpy as np
 import yaml
 
 
-#: OSPF timers for networks of hundreds of routers on a few cores: SPF waits 200 ms after a change and
-#: holds 1-10 s while changes keep coming, routers re-originate at most every second and accept copies
-#: 500 ms apart, hellos every 2 s (dead after 10 s) so a busy CPU does not drop adjacencies.
-LARGE_NETWORK_TIMERS = dict(hello_s=2, dead_s=10, retransmit_s=3, lsa_interval_ms=1000, lsa_arrival_ms=500,
-                            spf_ms=(200, 1000, 10000))
 CONVERGE_GIVE_UP_S = 600
 
 
@@ -66,7 +61,7 @@ def scenario(which: str, duration_s: float):
 
 
 def main() -> None:
-    from emulator.frr import FrrNetwork
+    from emulator.frr import FrrNetwork, timer_profile
     from emulator.network import EmulatedNetwork
     from experiments.convergence import causes_by_step
     from experiments.routewatch import OspfTarget, RouteWatch
@@ -78,8 +73,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of orbit to follow at 1x")
     ap.add_argument("--quiet", "-q", action="store_true", help="only the figures")
     ap.add_argument("--timers", choices=("fast", "large"), default=None,
-                    help="OSPF timers: fast = sgemu's defaults (hello 1 s, dead 4 s, SPF 0/50/1000 ms, LSA 100 ms); "
-                         "large = LARGE_NETWORK_TIMERS (default for more than 200 nodes)")
+                    help="OSPF timer profile (emulator.frr.TIMER_PROFILES); default: by network size")
     args = ap.parse_args()
     scen = scenario(args.scenario, args.duration)
     scene, rules = scen.bind()
@@ -97,8 +91,8 @@ def main() -> None:
         t0 = time.perf_counter()
         net.start(0)
         t_net = time.perf_counter() - t0
-        timers = args.timers or ("large" if series.n_nodes > 200 else "fast")
-        plan = dict(hello_s=1, dead_s=4) if timers == "fast" else LARGE_NETWORK_TIMERS
+        timers = args.timers or "auto"
+        plan = timer_profile(timers, series.n_nodes)
         print(f"OSPF timers: {timers} {plan}")
         frr = FrrNetwork(net, logs, **plan)
         frr.start(0, timeout_s=600)

@@ -109,6 +109,28 @@ BACKBONE = "0.0.0.0"
 # between layers form the backbone.  Giving each BDS layer its own area too would cut the backbone into
 # islands (it would be only the inter-layer and ground links), and OSPF routes nothing across a split backbone.
 PER_LAYER_AREAS = {"LEO": "0.0.0.1"}
+
+#: OSPF timer profiles (keyword arguments of :class:`OspfPlan`).  ``fast`` follows a moving network
+#: within about a second: hello 1 s / dead 4 s, SPF right after a change (hold 50 ms doubling to 1 s),
+#: LSAs re-originated at most every 100 ms.  ``large`` is for hundreds of routers on a few cores,
+#: where ``fast`` makes every change a storm of SPF runs and a busy CPU misses hellos: hello 2 s /
+#: dead 10 s, SPF 200 ms after a change holding 1-10 s, LSAs at most every second, copies accepted
+#: 500 ms apart.  ``timer_profile("auto", n)`` picks ``large`` above :data:`LARGE_NETWORK_NODES`.
+TIMER_PROFILES = {
+    "fast": dict(hello_s=1, dead_s=4, retransmit_s=1, lsa_interval_ms=100, lsa_arrival_ms=0, spf_ms=(0, 50, 1000)),
+    "large": dict(hello_s=2, dead_s=10, retransmit_s=3, lsa_interval_ms=1000, lsa_arrival_ms=500,
+                  spf_ms=(200, 1000, 10000)),
+}
+LARGE_NETWORK_NODES = 200
+
+
+def timer_profile(name: str, n_nodes: int) -> dict:
+    """The :data:`TIMER_PROFILES` entry called ``name`` ("auto": by network size), as a new dict."""
+    if name == "auto":
+        name = "large" if n_nodes > LARGE_NETWORK_NODES else "fast"
+    if name not in TIMER_PROFILES:
+        raise ValueError(f"OSPF timers {name!r}; accepted: auto, {', '.join(TIMER_PROFILES)}")
+    return dict(TIMER_PROFILES[name])
 _SUN_PATH_MAX = 107          # unix socket paths: 108 bytes with the trailing NUL
 
 
@@ -681,11 +703,16 @@ class FrrNetwork:
         return t3 - t0
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop every daemon (all signalled first, then awaited) and remove FRR's run directories."""
+        """Stop every daemon (all signalled first, then awaited) and remove FRR's run directories.
+
+        ``timeout_s`` bounds the wait for all of them together; daemons still
+        running after it are killed (an overloaded machine running hundreds of
+        zebras would otherwise wait that long for each)."""
         for node in self.nodes:
             node.signal_stop()
+        deadline = time.monotonic() + timeout_s
         for node in self.nodes:
-            node.stop(timeout_s)
+            node.stop(max(0.0, deadline - time.monotonic()))
         self.nodes = []
 
     def __enter__(self):

@@ -128,6 +128,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     min_cost_change = int(ospf.pop("min_cost_change", 20))
     if "areas" in ospf:
         ospf["layer_areas"] = ospf.pop("areas")
+    if routing == "ospf":
+        from emulator.frr import timer_profile
+
+        ospf = {**timer_profile(ospf.pop("timers", "auto"), series.n_nodes), **ospf}  # explicit keys win
     offset_ms, how = 0.0, "off"
     if shaping and calibrate == "auto":
         from emulator.calibrate import netem_overshoot_ms

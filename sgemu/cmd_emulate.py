@@ -83,7 +83,7 @@ def _experiments(scen, args):
 
 
 OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
-             "areas": (str, dict)}
+             "areas": (str, dict), "timers": str}
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 
 
@@ -115,7 +115,7 @@ def _routing(scen, args) -> tuple[str, dict]:
     if isinstance(areas, str) and areas not in ("single", "per-layer"):
         raise UsageError(f"emulation.ospf.areas: {areas!r}; accepted: single, per-layer, or a mapping layer: area")
     if isinstance(areas, dict):
-        from emulator.frr import _area
+        from emulator.frr import area_id
 
         for layer, area in areas.items():
             if str(layer).upper() not in LAYERS:
@@ -124,8 +124,11 @@ def _routing(scen, args) -> tuple[str, dict]:
                 area_id(area)
             except ValueError:
                 raise UsageError(f"emulation.ospf.areas.{layer}: {area!r} is not an OSPF area (like 0.0.0.1)") from None
+    if ospf.get("timers", "auto") not in ("auto", "fast", "large"):
+        raise UsageError(f"emulation.ospf.timers: {ospf['timers']!r}; accepted: auto, fast, large")
     if ospf.get("dead_s", 4) <= ospf.get("hello_s", 1):
-        raise UsageError("emulation.ospf.dead_s: must be longer than hello_s")
+        raise UsageError(f"emulation.ospf.dead_s: {ospf.get('dead_s', 4)} is not longer than hello_s "
+                         f"({ospf.get('hello_s', 1)}); accepted: a dead interval above the hello interval")
     if routing == "ospf":
         from emulator.frr import frr_missing
 

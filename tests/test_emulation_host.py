@@ -233,3 +233,26 @@ def test_ospf_and_static_runs_report_per_change_convergence_and_compare(tmp_path
     assert "A: static" in r.stdout and "B: ospf" in r.stdout and "routes right s mean" in r.stdout, r.stdout
     rows = list(csv.DictReader(open(tmp_path / "cmp.csv")))
     assert rows and {"routes_right_s_a", "routes_right_s_b", "lost_a", "lost_b"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("emulation, field", [
+    ({"routing": "rip"}, "emulation.routing"),
+    ({"routing": "ospf", "ospf": {"timers": "quick"}}, "emulation.ospf.timers"),
+    ({"routing": "ospf", "ospf": {"hello_s": 5, "dead_s": 5}}, "emulation.ospf.dead_s"),
+    ({"routing": "ospf", "ospf": {"areas": {"MARS": "0.0.0.1"}}}, "emulation.ospf.areas.MARS"),
+    ({"routing": "ospf", "ospf": {"colour": "red"}}, "emulation.ospf.colour"),
+    ({"speed": 2}, "emulation.speed"),
+])
+def test_bad_emulation_keys_fail_in_one_line_before_any_namespace_exists(tmp_path, tag, emulation, field):
+    import yaml
+
+    from sgemu.scenario import default_scenario_path
+
+    scen = yaml.safe_load(open(default_scenario_path()))
+    scen["emulation"] = emulation
+    path = tmp_path / "scen.yaml"
+    path.write_text(yaml.safe_dump(scen))
+    r = _run(["run", str(path), "--no-netem", "--duration", "4"], tag=tag)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and field in r.stderr and "accepted" in r.stderr, r.stderr
+    assert ours(tag) == []

@@ -482,3 +482,15 @@ def test_a_failed_satellite_is_routed_around_and_its_recovery_restores_the_route
         fib.close()
     print(f"\nnode-down {victim} ({through} routes through it): routes right {t_up:.1f} s after start, "
           f"{t_fail:.2f} s after the failure, {t_back:.2f} s after recovery")
+
+
+def test_timer_profiles_slow_ospf_down_for_large_networks_only():
+    from emulator.frr import LARGE_NETWORK_NODES, timer_profile
+
+    assert timer_profile("auto", LARGE_NETWORK_NODES) == timer_profile("fast", 1)
+    large = timer_profile("auto", LARGE_NETWORK_NODES + 1)
+    assert large == timer_profile("large", 1) and large["dead_s"] > large["hello_s"] > 1
+    text = ospf_config("A", "10.128.0.1", [("sl0", 10)], "10.128.0.1", **large)
+    assert "timers throttle spf 200 1000 10000" in text and "ip ospf dead-interval 10" in text, text
+    with pytest.raises(ValueError, match="accepted: auto, fast, large"):
+        timer_profile("quick", 10)
