@@ -1,10 +1,10 @@
 """Benchmark: OSPF (FRR zebra + ospfd in every node) following the orbits -- convergence, CPU, memory.
 
-    python -m benchmarks.bench_ospf [--scenario default|500] [--duration S] [--quiet]
+    python -m benchmarks.bench_ospf [--scenario default|250|500] [--duration S] [--quiet]
 
 ``default`` is the built-in scenario (86 nodes); ``500`` is the same
 BDS-3 layer under a 20 x 22 LEO Walker shell at 1,000 km with 30 ground
-stations (500 nodes).  A seeded random failure takes 5 % of the LEO
+stations (500 nodes), ``250`` the same with a 12 x 16 shell (252 nodes).  A seeded random failure takes 5 % of the LEO
 satellites down for 20 s in the middle of the run, so the figures include
 node failures and recoveries besides handovers and cost updates.
 
@@ -39,17 +39,21 @@ import yaml
 
 
 CONVERGE_GIVE_UP_S = 600
+#: LEO shells (planes, satellites per plane) of the larger scenarios: with BDS-3 (30) and 30 stations
+#: they make 252 and 500 nodes.
+SHELLS = {"250": (12, 16), "500": (20, 22)}
 
 
 def scenario(which: str, duration_s: float):
     from sgemu.scenario import default_scenario_path, parse_scenario
 
     raw = yaml.safe_load(open(default_scenario_path()))
-    if which == "500":
+    if which in SHELLS:
         from orbits.stations import builtin_stations
 
-        raw["name"] = "ospf-500"
-        raw["constellations"][1]["walker"].update(planes=20, sats_per_plane=22)
+        raw["name"] = f"ospf-{which}"
+        planes, per_plane = SHELLS[which]
+        raw["constellations"][1]["walker"].update(planes=planes, sats_per_plane=per_plane)
         names = list(raw["stations"])
         have = {str(n).lower() for n in names}  # the built-in table is keyed by lower-case name
         names += [st.name for key, st in builtin_stations().items() if key not in have][:30 - len(names)]
@@ -64,12 +68,15 @@ def main() -> None:
     from emulator.frr import FrrNetwork, timer_profile
     from emulator.network import EmulatedNetwork
     from experiments.convergence import causes_by_step
+    from scipy.sparse.csgraph import dijkstra
+
     from experiments.routewatch import OspfTarget, RouteWatch
+    from topologies.routing import on_shortest_paths
     from topologies.builder import build_series
     from topologies.events import apply_events, parse_events
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenario", choices=("default", "500"), default="default")
+    ap.add_argument("--scenario", choices=("default", *SHELLS), default="default")
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of orbit to follow at 1x")
     ap.add_argument("--quiet", "-q", action="store_true", help="only the figures")
     ap.add_argument("--timers", choices=("fast", "large"), default=None,
@@ -105,11 +112,18 @@ def main() -> None:
         while watch.records[:1] == [] or watch.records[0]["converged_s"] is None:
             if time.time() - t_up > CONVERGE_GIVE_UP_S:
                 nh, extra = watch.fib.next_hops()
-                wrong = OspfTarget.wrong(OspfTarget(frr).at(0)[1], nh, extra)
+                w = frr.cost_matrix(0)
+                bad = np.argwhere(~on_shortest_paths(w, nh, extra))
                 pss = sum(sum(n.pss_kib().values()) for n in frr.nodes)
-                raise SystemExit(f"OSPF did not converge within {CONVERGE_GIVE_UP_S} s: {wrong} of "
-                                 f"{series.n_nodes * (series.n_nodes - 1)} routes still wrong; daemons "
-                                 f"{pss / 1024:.0f} MiB (PSS)")
+                names = series.node_names
+                dist = dijkstra(w, directed=True)
+                shown = "; ".join(
+                    f"{names[i]}->{names[j]} via {names[nh[i, j]] if nh[i, j] >= 0 else 'none'} "
+                    f"(cost {w[i, nh[i, j]] + dist[nh[i, j], j] if nh[i, j] >= 0 else 'inf'}, shortest {dist[i, j]:g})"
+                    for i, j in bad[:8])
+                raise SystemExit(f"OSPF did not converge within {CONVERGE_GIVE_UP_S} s: {len(bad)} of "
+                                 f"{series.n_nodes * (series.n_nodes - 1)} routes still wrong (e.g. {shown}); "
+                                 f"daemons {pss / 1024:.0f} MiB (PSS)")
             time.sleep(0.1)
         t_first = watch.records[0]["converged_s"]
         print(f"every route right {t_first:.1f} s after FRR was up "
