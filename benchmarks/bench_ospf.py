@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("default", *SHELLS), default="default")
     ap.add_argument("--duration", type=float, default=120.0, help="seconds of orbit to follow at 1x")
     ap.add_argument("--quiet", "-q", action="store_true", help="only the figures")
+    ap.add_argument("--give-up", type=float, default=CONVERGE_GIVE_UP_S,
+                    help="seconds to wait for every route to be right after start (default %(default)s)")
     ap.add_argument("--timers", choices=("fast", "large"), default=None,
                     help="OSPF timer profile (emulator.frr.TIMER_PROFILES); default: by network size")
     args = ap.parse_args()
@@ -110,7 +112,7 @@ def main() -> None:
         t_up = time.time()
         watch.notify(0, t_up)
         while watch.records[:1] == [] or watch.records[0]["converged_s"] is None:
-            if time.time() - t_up > CONVERGE_GIVE_UP_S:
+            if time.time() - t_up > args.give_up:
                 nh, extra = watch.fib.next_hops()
                 w = frr.cost_matrix(0)
                 bad = np.argwhere(~on_shortest_paths(w, nh, extra))
@@ -121,7 +123,7 @@ def main() -> None:
                     f"{names[i]}->{names[j]} via {names[nh[i, j]] if nh[i, j] >= 0 else 'none'} "
                     f"(cost {w[i, nh[i, j]] + dist[nh[i, j], j] if nh[i, j] >= 0 else 'inf'}, shortest {dist[i, j]:g})"
                     for i, j in bad[:8])
-                raise SystemExit(f"OSPF did not converge within {CONVERGE_GIVE_UP_S} s: {len(bad)} of "
+                raise SystemExit(f"OSPF did not converge within {args.give_up:g} s: {len(bad)} of "
                                  f"{series.n_nodes * (series.n_nodes - 1)} routes still wrong (e.g. {shown}); "
                                  f"daemons {pss / 1024:.0f} MiB (PSS)")
             time.sleep(0.1)

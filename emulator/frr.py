@@ -685,6 +685,7 @@ class FrrNetwork:
         try:
             for node, text in zip(self.nodes, texts):
                 node.write_config(text)
+            self._allow_memberships()
             t1 = time.perf_counter()
             if check:
                 check_configs([node.log_dir / "frr.conf" for node in self.nodes])
@@ -701,6 +702,24 @@ class FrrNetwork:
             raise
         self.timings_s = {"configs": t1 - t0, "check": t2 - t1, "daemons": t3 - t2, "total": t3 - t0}
         return t3 - t0
+
+    def _allow_memberships(self) -> None:
+        """Let each node's ospfd join AllSPFRouters on every one of its links.
+
+        ospfd joins the OSPF multicast group once per interface on one
+        socket, and a namespace allows 20 memberships per socket
+        (``net.ipv4.igmp_max_memberships``): a satellite with more links
+        silently never hears hellos on the rest ("can't setsockopt
+        IP_ADD_MEMBERSHIP ... No buffer space available" in ospfd.log), so
+        OSPF routes around links that are up.
+        """
+        from .namespaces import write_sysctl
+
+        s = self.series
+        links = np.bincount(np.concatenate([s.link_a, s.link_b]), minlength=s.n_nodes)
+        for i, node in enumerate(self.net.nodes):
+            if links[i] > 16:
+                write_sysctl(node.ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop every daemon (all signalled first, then awaited) and remove FRR's run directories.

@@ -494,3 +494,27 @@ def test_timer_profiles_slow_ospf_down_for_large_networks_only():
     assert "timers throttle spf 200 1000 10000" in text and "ip ospf dead-interval 10" in text, text
     with pytest.raises(ValueError, match="accepted: auto, fast, large"):
         timer_profile("quick", 10)
+
+
+@needs_frr
+def test_a_satellite_with_more_than_20_links_forms_an_adjacency_on_every_one(ospf):
+    """A namespace allows 20 multicast memberships per socket by default; ospfd needs one per link."""
+    import datetime as dt
+
+    from orbits.timebase import TimeAxis
+    from topologies.series import LinkSeries
+
+    n_links = 24  # hub 0 joined to stations 1..24
+    series = LinkSeries(
+        axis=TimeAxis(dt.datetime(2024, 7, 16, tzinfo=dt.timezone.utc), 1.0, 1),
+        node_names=["S"] + [f"G{i:02d}" for i in range(1, n_links + 1)],
+        node_layer=["MEO"] + ["GROUND"] * n_links, node_shell=["x"] * (n_links + 1),
+        link_a=np.zeros(n_links, dtype=np.int32), link_b=np.arange(1, n_links + 1, dtype=np.int32),
+        link_kind=np.full(n_links, 2, dtype=np.int8), ms_per_km=np.ones(n_links),
+        capacity_mbps=np.full(n_links, np.nan), loss_pct=np.full(n_links, np.nan),
+        indptr=np.array([0, n_links], dtype=np.int64), link_id=np.arange(n_links, dtype=np.int32),
+        distance_km=np.full(n_links, 5.0, dtype=np.float32))
+    net, frr = ospf(series, hello_s=1, dead_s=4)
+    hub = frr.node("S")
+    _wait_until(lambda: hub.vtysh("show ip ospf neighbor").count("Full/") == n_links, 30, poll_s=0.25)
+    assert "IP_ADD_MEMBERSHIP" not in (frr.log_dir / "S" / "ospfd.log").read_text()
