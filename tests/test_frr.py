@@ -425,6 +425,8 @@ def test_cost_changes_go_over_a_vty_session_that_reports_refusals(ospf):
 
     net, frr = ospf(_ring_series([[5.0, 5.0, 20.0, 20.0]]))
     node = frr.node("S1")
+    # ospfd learns its interfaces from zebra a moment after it starts (longer on a busy machine)
+    _wait_until(lambda: "Cost: 50" in node.vtysh("show ip ospf interface sl1"), 30, poll_s=0.2)
     with Vty(node.run_dir / "ospfd.vty") as vty:
         with pytest.raises(VtyError, match="bogus"):
             vty.command("bogus command")
