@@ -64,14 +64,31 @@ def scenario(which: str, duration_s: float):
     return parse_scenario(raw)
 
 
+def wrong_routes(net, frr, k: int, show: int = 8) -> str:
+    """How many routes are off OSPF's shortest paths at step k, naming the first ``show``."""
+    from scipy.sparse.csgraph import dijkstra
+
+    from emulator.fib import FibReader
+    from topologies.routing import on_shortest_paths
+
+    with FibReader(net) as fib:
+        nh, extra = fib.next_hops()
+    w = frr.cost_matrix(k)
+    bad = np.argwhere(~on_shortest_paths(w, nh, extra))
+    names = net.series.node_names
+    dist = dijkstra(w, directed=True)
+    shown = "; ".join(
+        f"{names[i]}->{names[j]} via {names[nh[i, j]] if nh[i, j] >= 0 else 'none'} "
+        f"(cost {w[i, nh[i, j]] + dist[nh[i, j], j] if nh[i, j] >= 0 else 'inf'}, shortest {dist[i, j]:g})"
+        for i, j in bad[:show])
+    return f"{len(bad)} of {len(names) * (len(names) - 1)} routes wrong (e.g. {shown})"
+
+
 def main() -> None:
     from emulator.frr import FrrNetwork, timer_profile
     from emulator.network import EmulatedNetwork
     from experiments.convergence import causes_by_step
-    from scipy.sparse.csgraph import dijkstra
-
     from experiments.routewatch import OspfTarget, RouteWatch
-    from topologies.routing import on_shortest_paths
     from topologies.builder import build_series
     from topologies.events import apply_events, parse_events
 
@@ -83,6 +100,10 @@ def main() -> None:
                     help="seconds to wait for every route to be right after start (default %(default)s)")
     ap.add_argument("--timers", choices=("fast", "large"), default=None,
                     help="OSPF timer profile (emulator.frr.TIMER_PROFILES); default: by network size")
+    ap.add_argument("--links", choices=("numbered", "unnumbered"), default="unnumbered",
+                    help="OSPF over the links' /31s or over the loopbacks (emulation.ospf.links)")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="niceness of the FRR daemons (default: emulator.frr.DAEMON_NICE)")
     args = ap.parse_args()
     scen = scenario(args.scenario, args.duration)
     scene, rules = scen.bind()
@@ -93,7 +114,8 @@ def main() -> None:
              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
     print(f"OSPF bench '{args.scenario}': {series.n_nodes} nodes, {int(series.links_per_step().mean())} links "
           f"up per step, {args.duration:g} s at 1x; measured on {where}")
-    net = EmulatedNetwork(series, shaping=False, routing="none", ground_transit=scen.ground_transit)
+    net = EmulatedNetwork(series, shaping=False, routing="none", ground_transit=scen.ground_transit,
+                          loopback_on_links=args.links == "unnumbered")
     frr = watch = None
     logs = Path(tempfile.mkdtemp(prefix="sgemu-bench-ospf-"))
     try:
@@ -102,8 +124,8 @@ def main() -> None:
         t_net = time.perf_counter() - t0
         timers = args.timers or "auto"
         plan = timer_profile(timers, series.n_nodes)
-        print(f"OSPF timers: {timers} {plan}")
-        frr = FrrNetwork(net, logs, **plan)
+        frr = FrrNetwork(net, logs, nice=args.nice, **plan)
+        print(f"OSPF timers: {timers} {plan}; {args.links} links; daemons at nice {frr.nice}")
         frr.start(0, timeout_s=600)
         ft = frr.timings_s
         print(f"start: network {t_net:.1f} s; FRR {ft['total']:.1f} s (configs {ft['configs']:.1f} s, check "
@@ -113,18 +135,8 @@ def main() -> None:
         watch.notify(0, t_up)
         while watch.records[:1] == [] or watch.records[0]["converged_s"] is None:
             if time.time() - t_up > args.give_up:
-                nh, extra = watch.fib.next_hops()
-                w = frr.cost_matrix(0)
-                bad = np.argwhere(~on_shortest_paths(w, nh, extra))
                 pss = sum(sum(n.pss_kib().values()) for n in frr.nodes)
-                names = series.node_names
-                dist = dijkstra(w, directed=True)
-                shown = "; ".join(
-                    f"{names[i]}->{names[j]} via {names[nh[i, j]] if nh[i, j] >= 0 else 'none'} "
-                    f"(cost {w[i, nh[i, j]] + dist[nh[i, j], j] if nh[i, j] >= 0 else 'inf'}, shortest {dist[i, j]:g})"
-                    for i, j in bad[:8])
-                raise SystemExit(f"OSPF did not converge within {args.give_up:g} s: {len(bad)} of "
-                                 f"{series.n_nodes * (series.n_nodes - 1)} routes still wrong (e.g. {shown}); "
+                raise SystemExit(f"OSPF did not converge within {args.give_up:g} s: {wrong_routes(net, frr, 0)}; "
                                  f"daemons {pss / 1024:.0f} MiB (PSS)")
             time.sleep(0.1)
         t_first = watch.records[0]["converged_s"]
@@ -141,10 +153,11 @@ def main() -> None:
             time.sleep(max(0.0, due - time.time()))
             late.append(time.time() - due)
             net.apply_step(k)
-            if k % every == 0 and not (cost_thread and cost_thread.is_alive()):
-                cost_thread = threading.Thread(target=frr.update_costs, args=(k, 20), daemon=True)
-                cost_thread.start()
             watch.notify(k, due)
+            if k % every == 0 and not (cost_thread and cost_thread.is_alive()):
+                cost_thread = threading.Thread(target=lambda k=k: frr.update_costs(k, 20) and watch.refresh(),
+                                               daemon=True)
+                cost_thread.start()
         time.sleep(max(0.0, t_run + series.n_steps * series.axis.step_s - time.time()))
         wall = time.time() - t_run
         cpu = sum(sum(n.cpu_s().values()) for n in frr.nodes) - cpu0
@@ -152,6 +165,11 @@ def main() -> None:
         pss = [sum(n.pss_kib().values()) for n in frr.nodes]
         if cost_thread is not None:
             cost_thread.join(timeout=60)
+        # the orbit stops here: how long until the last change has settled too
+        while watch.records[-1].get("converged_s") is None and time.time() - t_run - wall < args.give_up:
+            time.sleep(0.2)
+        settle = watch.records[-1].get("converged_s")
+        unsettled = wrong_routes(net, frr, series.n_steps - 1) if settle is None else ""
         recs = watch.close()
         watch = None
         causes = causes_by_step(series, events)
@@ -172,6 +190,17 @@ def main() -> None:
                   f"{np.median(t) if t else float('nan'):.2f} s median, {np.max(t) if t else float('nan'):.2f} s max; "
                   f"{len(rs) - len(t)} superseded before converging; "
                   f"{np.mean([r['routes_changed'] or 0 for r in rs]):.0f} routes changed per change")
+        pairs = series.n_nodes * (series.n_nodes - 1)
+        first = [r["wrong_at_first"] for r in recs[1:] if r.get("wrong_at_first") is not None]
+        fewest = [r["wrong_min"] for r in recs[1:] if r.get("converged_s") is None and "wrong_min" in r]
+        if first:
+            print(f"  routes wrong at the first read after each change: {100 * np.mean(first) / pairs:.1f} % mean, "
+                  f"{100 * np.max(first) / pairs:.1f} % max of {pairs} (node, destination) pairs"
+                  + (f"; fewest before the next change came (superseded ones): {100 * np.mean(fewest) / pairs:.1f} "
+                     f"% mean" if fewest else ""))
+        print("  with the topology held at the last step, every route right "
+              + (f"{settle:.1f} s after the last change" if settle is not None else
+                 f"not within {args.give_up:g} s of the run's end: {unsettled}"))
         print(f"CPU: daemons used {cpu:.1f} CPU s in {wall:.0f} s ({100 * cpu / wall:.0f} % of one core); "
               f"memory: {sum(rss) / 1024:.0f} MiB resident in all, {np.mean(rss) / 1024:.1f} MiB per node "
               f"(zebra + ospfd), max {max(rss) / 1024:.1f} MiB; proportional (shared pages split): "

@@ -3,14 +3,17 @@
 A run cleans up after itself on success, on error and on Ctrl-C; this is
 for runs that were killed.  Every namespace named ``sgemu-*`` is emptied
 (its processes killed: node shells, ping, iperf3, FRR) and removed; its
-veth ends vanish with it.  Idempotent: a second call finds nothing.
+veth ends vanish with it, and FRR's per-node directories under
+``/var/run/frr`` go too.  Idempotent: a second call finds nothing.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
+from pathlib import Path
 
 from pyroute2 import netns
 
@@ -57,11 +60,27 @@ def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> d
             removed += 1
         except OSError:
             pass
+    state_dirs = _frr_state_dirs(prefix, force)
+    for d in state_dirs:
+        shutil.rmtree(d, ignore_errors=True)
     for tag in {run_tag_of(n) for n in names}:
         release_run(tag)
     if verbose:
         print(f"removed {removed} namespace(s), killed {len(victims)} process(es)")
-    return {"namespaces": removed, "processes": len(victims), "live": live}
+    return {"namespaces": removed, "processes": len(victims), "live": live, "frr_dirs": len(state_dirs)}
+
+
+def _frr_state_dirs(prefix: str, force: bool) -> list[Path]:
+    """FRR's per-node directories (``/var/run/frr/sgemu-<tag>-<node>``: sockets, pid files, config)
+    of runs that are not live; a killed run leaves them once its daemons are gone."""
+    from .frr import FRR_STATE_DIR
+
+    try:
+        entries = list(FRR_STATE_DIR.iterdir())
+    except OSError:
+        return []
+    return [d for d in entries if d.name.startswith(prefix) and d.is_dir()
+            and (force or not run_owner_alive(run_tag_of(d.name)))]
 
 
 def _alive(pid: int) -> bool:

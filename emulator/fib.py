@@ -12,7 +12,8 @@ matrix comparable with :func:`topologies.routing.next_hops`::
     fib.close()
 
 A gateway is a link-end address, and the link numbering maps it back to the
-neighbour node (see :mod:`emulator.addressing`).
+neighbour node (see :mod:`emulator.addressing`), or, with unnumbered links,
+the neighbour's loopback.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class FibReader:
         link = off // 2
         ok = (off >= 0) & (link < self._a.size)
         link = np.where(ok, link, 0)
-        return np.where(ok, np.where(off % 2 == 1, self._b[link], self._a[link]), -1)
+        node = np.where(ok, np.where(off % 2 == 1, self._b[link], self._a[link]), -1)
+        lo = gw - addr.LOOPBACK_BASE - 1  # unnumbered: the neighbour's loopback
+        return np.where((lo >= 0) & (lo < self.n), lo, node)
 
     def next_hops(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """``(nh, extra)``: nh shape (node, node), the first next hop node i uses for node j's loopback

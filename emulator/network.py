@@ -85,10 +85,17 @@ class EmulatedNetwork:
     delay that much shorter (never below zero) to cancel the platform's own
     lateness per netem traversal (:mod:`emulator.calibrate`).  ``routing="static"`` installs the predicted
     shortest paths; ``"none"`` installs no routes (another daemon does).
+
+    ``loopback_on_links=True`` also puts each node's loopback /32 on every
+    one of its link interfaces, with a permanent neighbour entry for the
+    peer's loopback: what unnumbered OSPF runs on
+    (:class:`~emulator.frr.OspfPlan`).  The /31s stay, so link ends still
+    answer pings and traceroute still names them.
     """
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
-                 ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0):
+                 ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
+                 loopback_on_links: bool = False):
         self.series = series
         self.shaping = shaping
         # netem is configured this much below each link's delay (never below 0): the platform's
@@ -96,6 +103,7 @@ class EmulatedNetwork:
         self.delay_offset_ms = float(delay_offset_ms)
         self.routing = routing
         self.ground_transit = ground_transit
+        self.loopback_on_links = loopback_on_links
         # namespaces are named sgemu-<run_tag>-<node>; SGEMU_RUN_TAG fixes the tag
         self.run_tag = run_tag or os.environ.get("SGEMU_RUN_TAG") or uuid.uuid4().hex[:6]
         self.net = None
@@ -183,6 +191,13 @@ class EmulatedNetwork:
                     peer={"ifname": name, "net_ns_fd": nb.ns, "address": addr.mac_text(mac_b)})
         ia = na.ipr.link_lookup(ifname=name)[0]
         ib = nb.ipr.link_lookup(ifname=name)[0]
+        if self.loopback_on_links:
+            # first, so it is the interface's first address: what zebra reads as "unnumbered"
+            # (and the source of ICMP errors, so traceroute names nodes by their loopbacks)
+            na.ipr.addr("add", index=ia, address=addr.loopback_ip(a), prefixlen=32)
+            nb.ipr.addr("add", index=ib, address=addr.loopback_ip(b), prefixlen=32)
+            na.batch.neighbour_permanent(ia, addr.loopback_u32(b), mac_b)
+            nb.batch.neighbour_permanent(ib, addr.loopback_u32(a), mac_a)
         na.ipr.addr("add", index=ia, address=addr.link_ip(link, 0), prefixlen=31)
         nb.ipr.addr("add", index=ib, address=addr.link_ip(link, 1), prefixlen=31)
         na.batch.neighbour_permanent(ia, addr.link_u32(link, 1), mac_b)

@@ -88,6 +88,12 @@ def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
 ROUTE_WATCH_MAX_NODES = 600
 
 
+def _update_costs(frr, watch, k: int, min_change: int) -> None:
+    """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them."""
+    if frr.update_costs(k, min_change) and watch is not None:
+        watch.refresh()
+
+
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
                   quiet: bool = False, progress_bar=None, log=print, routing: str = "static",
                   ospf: dict | None = None, route_watch: bool | None = None, calibrate="auto") -> dict:
@@ -95,7 +101,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
 
     ``routing`` is ``static`` (predicted shortest paths installed centrally)
     or ``ospf`` (FRR in every node; ``ospf`` holds hello_s, dead_s, costs,
-    areas, min_cost_change and cost_update_every_s).  ``route_watch`` times route
+    areas, timers, links, min_cost_change and cost_update_every_s).  ``route_watch`` times route
     convergence after every change (default: for networks up to
     :data:`ROUTE_WATCH_MAX_NODES` nodes; each read of all tables costs
     about nodes^2 route entries).  ``calibrate`` sets the netem delay offset:
@@ -126,6 +132,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     ospf = dict(ospf or {})
     cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 1.0)) / axis.step_s)))
     min_cost_change = int(ospf.pop("min_cost_change", 20))
+    unnumbered = ospf.pop("links", "unnumbered") == "unnumbered"
     if "areas" in ospf:
         ospf["layer_areas"] = ospf.pop("areas")
     if routing == "ospf":
@@ -143,7 +150,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     elif shaping and calibrate not in ("off", None):
         offset_ms, how = float(calibrate), "fixed"
     net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
-                          routing="none" if routing == "ospf" else "static", delay_offset_ms=offset_ms)
+                          routing="none" if routing == "ospf" else "static", delay_offset_ms=offset_ms,
+                          loopback_on_links=routing == "ospf" and unnumbered)
     frr, frr_info, cost_thread, watch, watch_records = None, {}, None, None, []
     if route_watch is None:
         route_watch = series.n_nodes <= ROUTE_WATCH_MAX_NODES
@@ -165,6 +173,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
             from emulator.frr import FrrNetwork
 
             frr = FrrNetwork(net, out / "frr", **ospf)
+            frr_info["links"] = "unnumbered" if unnumbered else "numbered"
             frr_info["start_s"] = frr.start(0)
             frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
         clock.begin()
@@ -184,7 +193,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                         watch.notify(k, clock.due(k))
                     if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
                         # cost updates (vtysh per node) run beside the clock, never blocking a step
-                        cost_thread = threading.Thread(target=frr.update_costs, args=(k, min_cost_change), daemon=True)
+                        cost_thread = threading.Thread(target=_update_costs, args=(frr, watch, k, min_cost_change),
+                                                       daemon=True)
                         cost_thread.start()
                     steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
                                            st.links_down, st.delays_set, st.routes_changed))

@@ -83,7 +83,7 @@ def _experiments(scen, args):
 
 
 OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
-             "areas": (str, dict), "timers": str}
+             "areas": (str, dict), "timers": str, "links": str}
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 
 
@@ -126,6 +126,8 @@ def _routing(scen, args) -> tuple[str, dict]:
                 raise UsageError(f"emulation.ospf.areas.{layer}: {area!r} is not an OSPF area (like 0.0.0.1)") from None
     if ospf.get("timers", "auto") not in ("auto", "fast", "large"):
         raise UsageError(f"emulation.ospf.timers: {ospf['timers']!r}; accepted: auto, fast, large")
+    if ospf.get("links", "unnumbered") not in ("numbered", "unnumbered"):
+        raise UsageError(f"emulation.ospf.links: {ospf['links']!r}; accepted: unnumbered, numbered")
     if ospf.get("dead_s", 4) <= ospf.get("hello_s", 1):
         raise UsageError(f"emulation.ospf.dead_s: {ospf.get('dead_s', 4)} is not longer than hello_s "
                          f"({ospf.get('hello_s', 1)}); accepted: a dead interval above the hello interval")
@@ -210,7 +212,8 @@ def _print_run_summary(s: dict) -> None:
               f"({s['netem_offset']}: the platform's own lateness per netem traversal)")
     if s.get("ospf"):
         o = s["ospf"]
-        print(f"OSPF: FRR started in {o['start_s']:.1f} s, first routes after {o['initial_convergence_s']:.1f} s")
+        print(f"OSPF ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
+              f"first routes after {o['initial_convergence_s']:.1f} s")
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
@@ -274,7 +277,8 @@ def cmd_clean(args) -> int:
     from emulator.cleanup import clean
 
     counts = clean(force=args.force)
-    print(f"removed {counts['namespaces']} namespace(s), killed {counts['processes']} process(es)")
+    print(f"removed {counts['namespaces']} namespace(s), killed {counts['processes']} process(es), "
+          f"removed {counts['frr_dirs']} FRR run directories")
     if counts["live"]:
         print(f"left alone: live run(s) {', '.join(counts['live'])} (their sgemu process is running; --force to remove)")
     return 0

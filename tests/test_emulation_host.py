@@ -162,15 +162,21 @@ def test_clean_removes_what_a_killed_run_left():
     from emulator.cleanup import clean
     from pyroute2 import netns
 
+    from emulator.frr import FRR_STATE_DIR
+
     name = "sgemu-killedrun-node"
     netns.create(name)
     proc = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "60"])
+    frr_dir = FRR_STATE_DIR / name  # what a killed OSPF run leaves: sockets, pid files, frr.conf
+    frr_dir.mkdir(parents=True, exist_ok=True)
+    (frr_dir / "zebra.pid").write_text("1\n")
     time.sleep(0.3)
     r = _run(["clean"])
     assert r.returncode == 0, r.stderr
     assert name not in our_namespaces()
     assert proc.wait(timeout=10) != 0
-    assert clean(prefix=name) == {"namespaces": 0, "processes": 0, "live": []}  # idempotent
+    assert not frr_dir.exists() and "1 FRR run director" in r.stdout
+    assert clean(prefix=name) == {"namespaces": 0, "processes": 0, "live": [], "frr_dirs": 0}  # idempotent
 
 
 def test_clean_leaves_a_live_run_alone_unless_forced(tag):
@@ -238,6 +244,7 @@ def test_ospf_and_static_runs_report_per_change_convergence_and_compare(tmp_path
 @pytest.mark.parametrize("emulation, field", [
     ({"routing": "rip"}, "emulation.routing"),
     ({"routing": "ospf", "ospf": {"timers": "quick"}}, "emulation.ospf.timers"),
+    ({"routing": "ospf", "ospf": {"links": "borrowed"}}, "emulation.ospf.links"),
     ({"routing": "ospf", "ospf": {"hello_s": 5, "dead_s": 5}}, "emulation.ospf.dead_s"),
     ({"routing": "ospf", "ospf": {"areas": {"MARS": "0.0.0.1"}}}, "emulation.ospf.areas.MARS"),
     ({"routing": "ospf", "ospf": {"colour": "red"}}, "emulation.ospf.colour"),

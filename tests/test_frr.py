@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from emulator import addressing as addr
-from emulator.frr import (FRR_STATE_DIR, NO_TRANSIT_COST, FrrConfigError, OspfInterface, OspfPlan, check_config,
-                          check_configs, cost_from_delay, frr_missing, ospf_config)
+from emulator.frr import (DAEMON_NICE, FRR_STATE_DIR, NO_TRANSIT_COST, FrrConfigError, OspfInterface, OspfPlan,
+                          check_config, check_configs, cost_from_delay, frr_missing, ospf_config)
 from emulator.namespaces import our_namespaces
 
 needs_frr = pytest.mark.skipif(frr_missing() is not None, reason=f"FRR cannot run here: {frr_missing()}")
@@ -143,7 +143,8 @@ def test_frr_accepts_the_config_of_every_node_of_a_100_node_scenario(tmp_path):
     assert series.n_nodes == 100
     areas = {"LEO": "0.0.0.1", "MEO": "0.0.0.2", "GEO": "0.0.0.3", "IGSO": "0.0.0.3"}
     paths = []
-    for label, plan in (("flat", OspfPlan(series)), ("areas", OspfPlan(series, layer_areas=areas))):
+    for label, plan in (("flat", OspfPlan(series)), ("areas", OspfPlan(series, layer_areas=areas)),
+                        ("unnumbered", OspfPlan(series, layer_areas=areas, unnumbered=True))):
         for name, text in zip(series.node_names, plan.configs(0)):
             p = tmp_path / label / f"{name}.conf"
             p.parent.mkdir(exist_ok=True)
@@ -154,6 +155,9 @@ def test_frr_accepts_the_config_of_every_node_of_a_100_node_scenario(tmp_path):
     print(f"\nvtysh --dryrun accepted {len(paths)} configs in {time.perf_counter() - t0:.2f} s")
     interfaces = sum(p.read_text().count("ip ospf network point-to-point") for p in paths[:100])
     assert interfaces == 2 * np.unique(series.link_id).size  # every link that is ever up, at both ends
+    # unnumbered: OSPF on each link's copy of the node's loopback address only
+    areas = [line for line in paths[200].read_text().splitlines() if line.startswith(" ip ospf area ")]
+    assert len(areas) > 2 and all(line.endswith(f" {addr.loopback_ip(0)}") for line in areas), areas
 
 
 @needs_frr
@@ -169,7 +173,8 @@ def test_a_config_frr_cannot_parse_is_refused_in_frrs_own_words(tmp_path):
 
 @pytest.fixture
 def ospf(tmp_path):
-    """``make(series) -> (EmulatedNetwork, FrrNetwork)`` started at step 0; everything is gone afterwards."""
+    """``make(series, links="unnumbered"|"numbered", **plan) -> (EmulatedNetwork, FrrNetwork)`` started at
+    step 0; everything is gone afterwards."""
     if frr_missing():
         pytest.skip(f"FRR cannot run here: {frr_missing()}")
     from emulator.frr import FrrNetwork
@@ -177,8 +182,8 @@ def ospf(tmp_path):
 
     made = []
 
-    def make(series, **plan):
-        net = EmulatedNetwork(series, shaping=False, routing="none")
+    def make(series, links="unnumbered", **plan):
+        net = EmulatedNetwork(series, shaping=False, routing="none", loopback_on_links=links == "unnumbered")
         made.append((net, None))
         t0 = time.perf_counter()
         net.start(0)
@@ -206,7 +211,8 @@ def _hops(net, src, dst) -> list[str]:
 
 
 @needs_frr
-def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cost_changes(ospf):
+@pytest.mark.parametrize("links", ["unnumbered", "numbered"])
+def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cost_changes(ospf, links):
     nan = np.nan
     # links: 0 A-S1, 1 S1-B, 2 B-S2, 3 A-S2 (one-way ms); A and B are stations, S1 and S2 satellites
     s = _ring_series([[5.0, 5.0, 20.0, 20.0],    # 0: via S1 is shorter
@@ -214,7 +220,7 @@ def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
                       [5.0, 5.0, 20.0, 20.0],    # 2: repaired
                       [5.0, 40.0, 20.0, 20.0]])  # 3: S1-B lengthens beyond B-S2
     t0 = time.monotonic()
-    net, frr = ospf(s, hello_s=1, dead_s=4)
+    net, frr = ospf(s, links=links, hello_s=1, dead_s=4)
     t_daemons = time.monotonic() - t0
     a = frr.node("A")
     b_lo = f"{net.address('B')}/32"
@@ -227,10 +233,19 @@ def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
     t_conv = _wait_until(lambda: sum(len([d for d in n.ospf_routes() if d.endswith("/32")]) for n in frr.nodes)
                          == every_route and via("S1")(), 30)
     assert _hops(net, "A", "B") == ["S1", "B"]
-    assert re.search(rf"{net.address('B')} nhid \d+ via {addr.link_ip(0, 1)} dev sl0 proto ospf",
-                     net.host("A").cmd("ip", "route", "show", net.address("B")))
+    route = net.host("A").cmd("ip", "route", "show", net.address("B"))
+    if links == "numbered":  # via S1's end of link 0, and every /31 is an OSPF route too
+        assert re.search(rf"{net.address('B')} nhid \d+ via {addr.link_ip(0, 1)} dev sl0 proto ospf", route)
+        assert sum(d.endswith("/31") for n in frr.nodes for d in n.ospf_routes()) > 0
+    else:  # via S1's loopback on link 0, and the /31s stay out of OSPF
+        assert re.search(rf"{net.address('B')} nhid \d+ via {net.address('S1')} dev sl0 proto ospf .*onlink", route)
+        _wait_until(lambda: all(len(n.ospf_routes()) == 3 for n in frr.nodes), 5)  # one per other node
+        trace = net.host("A").cmd("traceroute", "-n", "-q", "1", "-w", "1", "-s", net.address("A"), net.address("B"))
+        assert net.address("S1") in trace  # ICMP errors come from the loopback: hops name nodes
     rss = {d: kib for n in frr.nodes for d, kib in n.rss_kib().items()}
     assert set(rss) == {"zebra", "ospfd"}
+    # the daemons themselves (nice execs ip, which execs the daemon) yield to the emulator
+    assert {os.getpriority(os.PRIO_PROCESS, p.pid) for n in frr.nodes for p in n.procs.values()} == {DAEMON_NICE}
 
     net.apply_step(1)
     t_cut = _wait_until(via("S2"), frr.plan.dead_s)
@@ -251,7 +266,7 @@ def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
     assert "Cost: 1000" in frr.node("S2").vtysh("show ip ospf interface sl2")
 
     per_node = {n.name: sum(n.rss_kib().values()) for n in frr.nodes}
-    print(f"\n4-node ring: daemons up in {frr.timings_s['daemons']:.2f} s (network {frr.timings_s['network']:.2f} s, "
+    print(f"\n4-node ring, {links} links: daemons up in {frr.timings_s['daemons']:.2f} s (network {frr.timings_s['network']:.2f} s, "
           f"FRR start {t_daemons - frr.timings_s['network']:.2f} s); all 12 routes {t_conv:.2f} s after that; "
           f"reroute after cut {t_cut:.2f} s, after repair {t_repair:.2f} s, after update_costs {t_costs:.2f} s, "
           f"after set_cost {t_set:.2f} s; RSS zebra+ospfd per node (KiB) {per_node}")
@@ -298,7 +313,8 @@ def test_a_link_that_first_appears_later_joins_ospf_without_a_restart(ospf):
     time.sleep(1.5)
     assert b_lo not in frr.node("A").ospf_routes()
     net.apply_step(1)  # creates the veths sl1 and sl2; their frr.conf sections were there from the start
-    t = _wait_until(lambda: [gw for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [addr.link_ip(0, 1)], 10)
+    t = _wait_until(lambda: [addr.node_of_address(gw, s.link_a, s.link_b)
+                             for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [s.index("S1")], 10)
     print(f"\nnew links carry OSPF routes {t:.2f} s after they appear")
 
 
@@ -410,8 +426,10 @@ def test_per_layer_areas_route_every_node_through_area_border_routers(ospf):
     finally:
         watch.close()
     leo = next(i for i, l in enumerate(series.node_layer) if l == "LEO")
-    text = frr.nodes[leo].vtysh("show ip ospf route")
-    assert "IA" in text, text[:2000]  # inter-area routes exist: summaries crossed the backbone
+    text = frr.nodes[leo].vtysh("show ip ospf database")
+    # the area border routers summarise each area into the other (type-3 LSAs in both)
+    for area in ("0.0.0.0", "0.0.0.1"):
+        assert f"Summary Link States (Area {area})" in text, text[:2000]
     areas = frr.nodes[leo].vtysh("show ip ospf")
     assert "Area ID: 0.0.0.1" in areas, areas[:2000]
     out = net.host("Beijing").cmd("ping", "-c", "2", "-W", "2", "-I", net.address("Beijing"), net.address("Kashi"))
