@@ -155,8 +155,8 @@ def main() -> None:
             net.apply_step(k)
             watch.notify(k, due)
             if k % every == 0 and not (cost_thread and cost_thread.is_alive()):
-                cost_thread = threading.Thread(target=lambda k=k: frr.update_costs(k, 20) and watch.refresh(),
-                                               daemon=True)
+                cost_thread = threading.Thread(target=lambda k=k: (frr.update_costs(k, 20) and watch.refresh(),
+                                                                   frr.repair_new_links()), daemon=True)
                 cost_thread.start()
         time.sleep(max(0.0, t_run + series.n_steps * series.axis.step_s - time.time()))
         wall = time.time() - t_run
@@ -201,6 +201,8 @@ def main() -> None:
         print("  with the topology held at the last step, every route right "
               + (f"{settle:.1f} s after the last change" if settle is not None else
                  f"not within {args.give_up:g} s of the run's end: {unsettled}"))
+        print(f"  interfaces found with OSPF off and readdressed: {len(frr.repaired)} "
+              f"{', '.join(f'{n}:{i}' for n, i in frr.repaired[:6])}")
         print(f"CPU: daemons used {cpu:.1f} CPU s in {wall:.0f} s ({100 * cpu / wall:.0f} % of one core); "
               f"memory: {sum(rss) / 1024:.0f} MiB resident in all, {np.mean(rss) / 1024:.1f} MiB per node "
               f"(zebra + ospfd), max {max(rss) / 1024:.1f} MiB; proportional (shared pages split): "

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pyroute2 import NetNS
+from pyroute2.netlink.exceptions import NetlinkError
 
 
 from . import addressing as addr
@@ -211,6 +212,22 @@ class EmulatedNetwork:
             # delay 0 for now: the step's delay follows in _shaping
             na.shaper.add(ia, delay_ms=0.0, **kw)
             nb.shaper.add(ib, delay_ms=0.0, **kw)
+
+    def readdress(self, link: int, node: int) -> None:
+        """Take the addresses off ``node``'s end of ``link`` and put them back in creation order
+        (the routing daemons see them go and come; neighbour entries stay)."""
+        s = self.series
+        end = 0 if int(s.link_a[link]) == node else 1
+        nd, index = self.nodes[node], self.created[link][end]
+        ips = ([(addr.loopback_ip(node), 32)] if self.loopback_on_links else []) + [(addr.link_ip(link, end), 31)]
+        for ip, plen in reversed(ips):
+            try:
+                nd.ipr.addr("del", index=index, address=ip, prefixlen=plen)
+            except NetlinkError as exc:
+                if exc.code != errno.EADDRNOTAVAIL:  # already gone: put it back below
+                    raise
+        for ip, plen in ips:
+            nd.ipr.addr("add", index=index, address=ip, prefixlen=plen)
 
     def _links(self, ids: np.ndarray, st: StepStats) -> None:
         want = set(ids.tolist())

@@ -89,9 +89,12 @@ ROUTE_WATCH_MAX_NODES = 600
 
 
 def _update_costs(frr, watch, k: int, min_change: int) -> None:
-    """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them."""
+    """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them.
+    Links created since the last call are checked for OSPF at both ends
+    (:meth:`emulator.frr.FrrNetwork.repair_new_links`)."""
     if frr.update_costs(k, min_change) and watch is not None:
         watch.refresh()
+    frr.repair_new_links()
 
 
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
@@ -260,7 +263,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     summary = {
         "scenario": scen.name,
         "routing": routing,
-        "ospf": frr_info or None,
+        "ospf": ({**frr_info, "interfaces_readdressed": [f"{n}:{i}" for n, i in frr.repaired]}
+                 if frr_info and frr is not None else frr_info or None),
         "shaping": "netem" if shaping else "none",
         "netem_offset_ms": offset_ms,
         "netem_offset": how,

@@ -319,6 +319,30 @@ def test_a_link_that_first_appears_later_joins_ospf_without_a_restart(ospf):
 
 
 @needs_frr
+def test_an_interface_left_without_ospf_is_found_and_repaired(ospf):
+    """What ospfd sometimes does at 500 nodes to an interface created while it runs: OSPF stays off on it.
+    Here the interface loses the address OSPF runs on; repair_new_links finds it and readdresses it."""
+    s = _ring_series([[5.0, 5.0, 20.0, 20.0]])
+    net, frr = ospf(s, hello_s=1, dead_s=4)
+    b_lo = f"{net.address('B')}/32"
+    s1 = frr.node("S1")
+
+    def via_s1():
+        return [addr.node_of_address(gw, s.link_a, s.link_b)
+                for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [s.index("S1")]
+
+    _wait_until(via_s1, 30)
+    n1 = net.nodes[s.index("S1")]
+    n1.ipr.addr("del", index=net.created[1][0], address=net.address("S1"), prefixlen=32)
+    assert s1.ospf_off(["sl0", "sl1"]) == ["sl1"]
+    _wait_until(lambda: not via_s1(), 10)  # S1-B lost its adjacency: A goes round by S2
+    assert frr.repair_new_links(grace_s=0) == [("S1", "sl1")]
+    t = _wait_until(via_s1, 15)
+    assert frr.repair_new_links(grace_s=0) == [] and s1.ospf_off(["sl1"]) == []
+    print(f"\nrepaired interface carries routes again {t:.2f} s later")
+
+
+@needs_frr
 def test_a_daemon_that_fails_to_start_takes_the_others_down_with_it(tmp_path, monkeypatch):
     from emulator.frr import FrrError, FrrNetwork, FrrNode
     from emulator.network import EmulatedNetwork
