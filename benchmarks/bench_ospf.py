@@ -89,6 +89,7 @@ def main() -> None:
     from emulator.network import EmulatedNetwork
     from experiments.convergence import causes_by_step
     from experiments.routewatch import OspfTarget, RouteWatch
+    from experiments.run import update_ospf
     from topologies.builder import build_series
     from topologies.events import apply_events, parse_events
 
@@ -155,8 +156,7 @@ def main() -> None:
             net.apply_step(k)
             watch.notify(k, due)
             if k % every == 0 and not (cost_thread and cost_thread.is_alive()):
-                cost_thread = threading.Thread(target=lambda k=k: (frr.update_costs(k, 20) and watch.refresh(),
-                                                                   frr.repair_new_links()), daemon=True)
+                cost_thread = threading.Thread(target=update_ospf, args=(frr, watch, k, 20), daemon=True)
                 cost_thread.start()
         time.sleep(max(0.0, t_run + series.n_steps * series.axis.step_s - time.time()))
         wall = time.time() - t_run

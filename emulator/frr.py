@@ -704,8 +704,8 @@ class FrrNetwork:
         self.limit_fds = limit_fds
         self.nice = DAEMON_NICE if nice is None else int(nice)
         self.nodes: list[FrrNode] = []
-        self._created_at: dict[int, float] = {}  # link -> when first seen created (repair_new_links)
-        self._checked: set[int] = set()
+        # link -> when repair_new_links first saw it created; None once OSPF ran at both ends
+        self._new_links: dict[int, float | None] = {}
         self.repaired: list[tuple[str, str]] = []  # every (node, interface) repair_new_links fixed
         self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
         self.timings_s: dict[str, float] = {}
@@ -842,11 +842,11 @@ class FrrNetwork:
         grace_s = 2 * self.plan.hello_s if grace_s is None else grace_s
         now = time.monotonic()
         for link in list(self.net.created):
-            self._created_at.setdefault(link, now)
+            self._new_links.setdefault(link, now)
         s = self.series
         repaired = []
-        for link, t in list(self._created_at.items()):
-            if link in self._checked or link not in self.net.up or now - t < grace_s:
+        for link, t in list(self._new_links.items()):
+            if t is None or link not in self.net.up or now - t < grace_s:
                 continue
             ok = True
             for end in (int(s.link_a[link]), int(s.link_b[link])):
@@ -856,7 +856,7 @@ class FrrNetwork:
                     repaired.append((node.name, ifname))
                     ok = False
             if ok:
-                self._checked.add(link)
+                self._new_links[link] = None
         self.repaired += repaired
         return repaired
 

@@ -192,17 +192,14 @@ class EmulatedNetwork:
                     peer={"ifname": name, "net_ns_fd": nb.ns, "address": addr.mac_text(mac_b)})
         ia = na.ipr.link_lookup(ifname=name)[0]
         ib = nb.ipr.link_lookup(ifname=name)[0]
-        if self.loopback_on_links:
-            # first, so it is the interface's first address: what zebra reads as "unnumbered"
-            # (and the source of ICMP errors, so traceroute names nodes by their loopbacks)
-            na.ipr.addr("add", index=ia, address=addr.loopback_ip(a), prefixlen=32)
-            nb.ipr.addr("add", index=ib, address=addr.loopback_ip(b), prefixlen=32)
-            na.batch.neighbour_permanent(ia, addr.loopback_u32(b), mac_b)
-            nb.batch.neighbour_permanent(ib, addr.loopback_u32(a), mac_a)
-        na.ipr.addr("add", index=ia, address=addr.link_ip(link, 0), prefixlen=31)
-        nb.ipr.addr("add", index=ib, address=addr.link_ip(link, 1), prefixlen=31)
+        for nd, index, end in ((na, ia, 0), (nb, ib, 1)):
+            for ip, plen in self._end_addresses(link, end):
+                nd.ipr.addr("add", index=index, address=ip, prefixlen=plen)
         na.batch.neighbour_permanent(ia, addr.link_u32(link, 1), mac_b)
         nb.batch.neighbour_permanent(ib, addr.link_u32(link, 0), mac_a)
+        if self.loopback_on_links:
+            na.batch.neighbour_permanent(ia, addr.loopback_u32(b), mac_b)
+            nb.batch.neighbour_permanent(ib, addr.loopback_u32(a), mac_a)
         self.created[link] = (ia, ib)
         if self.shaping:
             loss, rate = s.loss_pct[link], s.capacity_mbps[link]
@@ -213,13 +210,22 @@ class EmulatedNetwork:
             na.shaper.add(ia, delay_ms=0.0, **kw)
             nb.shaper.add(ib, delay_ms=0.0, **kw)
 
+    def _end_addresses(self, link: int, end: int) -> list[tuple[str, int]]:
+        """(address, prefix length) of one end of a link (0: its a node, 1: b), in the order to add them.
+
+        With ``loopback_on_links`` the node's loopback /32 comes first, so it is the interface's
+        first address: what zebra reads as "unnumbered" (and the source of ICMP errors, so
+        traceroute names nodes by their loopbacks)."""
+        node = int((self.series.link_a, self.series.link_b)[end][link])
+        lo = [(addr.loopback_ip(node), 32)] if self.loopback_on_links else []
+        return lo + [(addr.link_ip(link, end), 31)]
+
     def readdress(self, link: int, node: int) -> None:
         """Take the addresses off ``node``'s end of ``link`` and put them back in creation order
         (the routing daemons see them go and come; neighbour entries stay)."""
-        s = self.series
-        end = 0 if int(s.link_a[link]) == node else 1
+        end = 0 if int(self.series.link_a[link]) == node else 1
         nd, index = self.nodes[node], self.created[link][end]
-        ips = ([(addr.loopback_ip(node), 32)] if self.loopback_on_links else []) + [(addr.link_ip(link, end), 31)]
+        ips = self._end_addresses(link, end)
         for ip, plen in reversed(ips):
             try:
                 nd.ipr.addr("del", index=index, address=ip, prefixlen=plen)

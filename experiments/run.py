@@ -88,7 +88,7 @@ def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
 ROUTE_WATCH_MAX_NODES = 600
 
 
-def _update_costs(frr, watch, k: int, min_change: int) -> None:
+def update_ospf(frr, watch, k: int, min_change: int) -> None:
     """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them.
     Links created since the last call are checked for OSPF at both ends
     (:meth:`emulator.frr.FrrNetwork.repair_new_links`)."""
@@ -196,7 +196,7 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                         watch.notify(k, clock.due(k))
                     if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
                         # cost updates (vtysh per node) run beside the clock, never blocking a step
-                        cost_thread = threading.Thread(target=_update_costs, args=(frr, watch, k, min_cost_change),
+                        cost_thread = threading.Thread(target=update_ospf, args=(frr, watch, k, min_cost_change),
                                                        daemon=True)
                         cost_thread.start()
                     steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
