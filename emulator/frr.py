@@ -704,7 +704,7 @@ class FrrNetwork:
         self.limit_fds = limit_fds
         self.nice = DAEMON_NICE if nice is None else int(nice)
         self.nodes: list[FrrNode] = []
-        # link -> when repair_new_links first saw it created; None once OSPF ran at both ends
+        # link -> when repair_new_links first saw it up; None once OSPF ran at both ends
         self._new_links: dict[int, float | None] = {}
         self.repaired: list[tuple[str, str]] = []  # every (node, interface) repair_new_links fixed
         self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
@@ -825,23 +825,25 @@ class FrrNetwork:
         self.cost.update(link_cost)
 
     def repair_new_links(self, grace_s: float | None = None) -> list[tuple[str, str]]:
-        """Make sure OSPF runs on both ends of every link the network created since the last call.
+        """Make sure OSPF runs on both ends of every link that came up since the last call.
 
-        At 500 nodes ospfd now and then leaves OSPF off on an interface
-        created while it runs ("OSPF not enabled on this interface", 2 of
-        1,419 links in a 120 s run), although frr.conf names it: the link
-        never carries an adjacency and routes stay off the shortest paths.
-        Links created at least ``grace_s`` (default two hello intervals)
-        ago are checked at both ends over the vty sessions; where OSPF is
-        off, that end's addresses are taken off and put back
-        (:meth:`EmulatedNetwork.readdress`), and the link is checked again
-        next time.  Returns the (node, interface) pairs repaired.  (Saying
-        the interface's area again, even after taking it back, changes
-        nothing in ospfd.)
+        FRR 8.4's zebra drops the addresses of an interface when they reach
+        its main thread before the interface itself does (it reads addresses
+        on its dataplane thread; see :class:`~emulator.network.EmulatedNetwork`,
+        ``create_ahead``), and ospfd then says "OSPF not enabled on this
+        interface" for good: zebra never hears of those addresses again.
+        Creating links a step ahead keeps that from happening unless zebra
+        is more than a step behind; this check catches the rest.  Links up
+        for at least ``grace_s`` (default two hello intervals) are checked
+        at both ends over the vty sessions; where OSPF is off, that end's
+        addresses are taken off and put back
+        (:meth:`EmulatedNetwork.readdress`: zebra knows the interface by
+        now and passes them on), and the link is checked again next time.
+        Returns the (node, interface) pairs repaired.
         """
         grace_s = 2 * self.plan.hello_s if grace_s is None else grace_s
         now = time.monotonic()
-        for link in list(self.net.created):
+        for link in self.net.up:
             self._new_links.setdefault(link, now)
         s = self.series
         repaired = []

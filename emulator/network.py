@@ -7,8 +7,9 @@ and a netem qdisc on each end (delay = the link's one-way delay, so RTT =
 routes.  :meth:`EmulatedNetwork.apply_step` moves it to the next step of
 the series:
 
-- links that appear are created the first time and set *up* afterwards;
-  links that disappear are set *down* (both ends), so the kernel stops
+- links that appear are created one step before they first come up
+  (without addresses, down), given their addresses and set *up* when they
+  do; links that disappear are set *down* (both ends), so the kernel stops
   forwarding on them at once and a veth is created only once per run;
 - every active link's delay is changed in place (netem change, batched per
   namespace, loss and rate kept), and its loss where a weather fade starts
@@ -92,12 +93,26 @@ class EmulatedNetwork:
     peer's loopback: what unnumbered OSPF runs on
     (:class:`~emulator.frr.OspfPlan`).  The /31s stay, so link ends still
     answer pings and traceroute still names them.
+
+    ``create_ahead=True`` (the default) creates each link's veth pair one
+    step before the link first comes up and adds its addresses only then.
+    A routing daemon must learn a new interface before its addresses, and
+    FRR 8.4's zebra does not guarantee that: it reads interfaces on its main
+    thread but addresses on its dataplane thread, and an address whose
+    interface the main thread has not read yet is dropped without a word
+    (``zebra_if_dplane_result``: "can't find ifp"), so ospfd never runs on
+    it.  That happens when zebra is busy as the link appears (a 500-node
+    network on two cores; a 4-node test reproduces it by keeping zebra
+    busy).  Created a step early, the interface is known long before its
+    addresses arrive.  ``create_ahead=False`` creates and addresses a link
+    in the step it comes up.
     """
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
                  ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
-                 loopback_on_links: bool = False):
+                 loopback_on_links: bool = False, create_ahead: bool = True):
         self.series = series
+        self.create_ahead = create_ahead
         self.shaping = shaping
         # netem is configured this much below each link's delay (never below 0): the platform's
         # own lateness per netem traversal, measured by emulator.calibrate
@@ -110,6 +125,7 @@ class EmulatedNetwork:
         self.net = None
         self.nodes: list[_Node] = []
         self.created: dict[int, tuple[int, int]] = {}   # link -> (ifindex at a, ifindex at b)
+        self.addressed: set[int] = set()                # links whose ends carry their addresses
         self.up: set[int] = set()
         self.delay_ms: dict[int, float] = {}   # link -> one-way delay installed
         self.loss_pct: dict[int, float] = {}   # link -> loss % per direction installed
@@ -176,13 +192,26 @@ class EmulatedNetwork:
         if self.routing == "static":
             self._routes(k, st)
         t3 = time.perf_counter()
-        st.t_links_s, st.t_delays_s, st.t_routes_s = t1 - t0, t2 - t1, t3 - t2
+        if self.create_ahead and k + 1 < self.series.n_steps:
+            self._create_upcoming(k + 1, st)
+        t4 = time.perf_counter()
+        st.t_links_s, st.t_delays_s, st.t_routes_s = t1 - t0 + t4 - t3, t2 - t1, t3 - t2
         self.step = k
         return st
 
+    def _create_upcoming(self, k: int, st: StepStats) -> None:
+        """Create (down, without addresses) the links that step k brings up for the first time."""
+        ids, _ = self.series.active(k)
+        for link in ids.tolist():
+            if link not in self.created:
+                self._create_link(link)
+                st.links_created += 1
+        for i in {i for link in ids.tolist() for i in (int(self.series.link_a[link]), int(self.series.link_b[link]))}:
+            self.nodes[i].batch.flush()
+
     def _create_link(self, link: int) -> None:
-        """veth pair sl<link> between the two nodes: /31 addresses, fixed MACs,
-        permanent neighbour entries, and a netem qdisc on each end."""
+        """veth pair sl<link> between the two nodes, down and without addresses (:meth:`_address_link`
+        adds them): fixed MACs, permanent neighbour entries, and a netem qdisc on each end."""
         s = self.series
         a, b = int(s.link_a[link]), int(s.link_b[link])
         na, nb = self.nodes[a], self.nodes[b]
@@ -192,9 +221,6 @@ class EmulatedNetwork:
                     peer={"ifname": name, "net_ns_fd": nb.ns, "address": addr.mac_text(mac_b)})
         ia = na.ipr.link_lookup(ifname=name)[0]
         ib = nb.ipr.link_lookup(ifname=name)[0]
-        for nd, index, end in ((na, ia, 0), (nb, ib, 1)):
-            for ip, plen in self._end_addresses(link, end):
-                nd.ipr.addr("add", index=index, address=ip, prefixlen=plen)
         na.batch.neighbour_permanent(ia, addr.link_u32(link, 1), mac_b)
         nb.batch.neighbour_permanent(ib, addr.link_u32(link, 0), mac_a)
         if self.loopback_on_links:
@@ -209,6 +235,15 @@ class EmulatedNetwork:
             # delay 0 for now: the step's delay follows in _shaping
             na.shaper.add(ia, delay_ms=0.0, **kw)
             nb.shaper.add(ib, delay_ms=0.0, **kw)
+
+    def _address_link(self, link: int) -> None:
+        """Give both ends of a created link their addresses (:meth:`_end_addresses`)."""
+        s = self.series
+        for end, node in enumerate((int(s.link_a[link]), int(s.link_b[link]))):
+            nd, index = self.nodes[node], self.created[link][end]
+            for ip, plen in self._end_addresses(link, end):
+                nd.ipr.addr("add", index=index, address=ip, prefixlen=plen)
+        self.addressed.add(link)
 
     def _end_addresses(self, link: int, end: int) -> list[tuple[str, int]]:
         """(address, prefix length) of one end of a link (0: its a node, 1: b), in the order to add them.
@@ -245,6 +280,8 @@ class EmulatedNetwork:
                 self._create_link(link)
                 st.links_created += 1
                 touched.update((int(self.series.link_a[link]), int(self.series.link_b[link])))
+            if link not in self.addressed:
+                self._address_link(link)
         for link, state in [(l, True) for l in going_up] + [(l, False) for l in going_down]:
             ia, ib = self.created[link]
             a, b = int(self.series.link_a[link]), int(self.series.link_b[link])
