@@ -103,6 +103,8 @@ def main() -> None:
                     help="OSPF timer profile (emulator.frr.TIMER_PROFILES); default: by network size")
     ap.add_argument("--links", choices=("numbered", "unnumbered"), default="unnumbered",
                     help="OSPF over the links' /31s or over the loopbacks (emulation.ospf.links)")
+    ap.add_argument("--no-create-ahead", action="store_true",
+                    help="create each link in the step it first comes up (EmulatedNetwork(create_ahead=False))")
     ap.add_argument("--nice", type=int, default=None,
                     help="niceness of the FRR daemons (default: emulator.frr.DAEMON_NICE)")
     args = ap.parse_args()
@@ -116,7 +118,7 @@ def main() -> None:
     print(f"OSPF bench '{args.scenario}': {series.n_nodes} nodes, {int(series.links_per_step().mean())} links "
           f"up per step, {args.duration:g} s at 1x; measured on {where}")
     net = EmulatedNetwork(series, shaping=False, routing="none", ground_transit=scen.ground_transit,
-                          loopback_on_links=args.links == "unnumbered")
+                          loopback_on_links=args.links == "unnumbered", create_ahead=not args.no_create_ahead)
     frr = watch = None
     logs = Path(tempfile.mkdtemp(prefix="sgemu-bench-ospf-"))
     try:
@@ -126,7 +128,8 @@ def main() -> None:
         timers = args.timers or "auto"
         plan = timer_profile(timers, series.n_nodes)
         frr = FrrNetwork(net, logs, nice=args.nice, **plan)
-        print(f"OSPF timers: {timers} {plan}; {args.links} links; daemons at nice {frr.nice}")
+        print(f"OSPF timers: {timers} {plan}; {args.links} links; daemons at nice {frr.nice}; links created "
+              f"{'a step ahead' if net.create_ahead else 'when they come up'}")
         frr.start(0, timeout_s=600)
         ft = frr.timings_s
         print(f"start: network {t_net:.1f} s; FRR {ft['total']:.1f} s (configs {ft['configs']:.1f} s, check "

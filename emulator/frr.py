@@ -69,6 +69,17 @@ Why each flag, and the traps behind them:
   outside the pathspace; all instances share it.  Harmless: nothing here
   uses graceful restart.
 
+A link must exist before its addresses do.  zebra 8.4 reads interfaces on
+its main thread and addresses on its dataplane thread; an address that
+reaches the main thread before its interface has is dropped (only a debug
+log says so), and ospfd never runs on that link.  A busy zebra makes that
+happen: now and then at 500 nodes on two cores, every time in a test that
+keeps zebra answering a large ``show ip route json`` while a link appears.
+The emulator therefore creates links a step before they first come up and
+adds the addresses when they do (``EmulatedNetwork(create_ahead=True)``),
+and :meth:`FrrNetwork.repair_new_links` readdresses any end that still
+ended up without OSPF.
+
 A link that goes down in the emulator (``apply_step`` sets both veth ends
 down) is seen by zebra at once, so OSPF reroutes in well under the dead
 interval; the dead interval only bounds links that fail silently.

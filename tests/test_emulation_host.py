@@ -88,6 +88,32 @@ def test_a_link_that_goes_down_stops_carrying_packets(series, net):
     assert "100% packet loss" in out or "unreachable" in out, out
 
 
+def test_a_link_exists_a_step_before_it_first_comes_up_and_gets_its_addresses_when_it_does(series, net):
+    """Created ahead: down and without IPv4 addresses one step early (so routing daemons learn the
+    interface before its addresses), then up, addressed and carrying packets."""
+    import numpy as np
+
+    mask = series.active_mask()
+    first = np.argmax(mask, axis=0)
+    link = int(np.flatnonzero(mask.any(axis=0) & (first >= 2))[0])
+    k = int(first[link])
+    net.start(0)
+    for j in range(1, k - 1):
+        net.apply_step(j)
+    a, b = int(series.link_a[link]), int(series.link_b[link])
+    assert not net.nodes[a].ipr.link_lookup(ifname=addr.ifname(link))
+    net.apply_step(k - 1)
+    for node in (a, b):
+        ipr = net.nodes[node].ipr
+        (dev,) = ipr.get_links(ipr.link_lookup(ifname=addr.ifname(link))[0])
+        assert not dev["flags"] & 1  # IFF_UP
+        assert list(ipr.get_addr(family=2, index=dev["index"])) == []
+    net.apply_step(k)
+    ha = net.nodes[a].host
+    assert " 0% packet loss" in ha.cmd("ping", "-c", "1", "-W", "1", addr.link_ip(link, 1))
+    assert net.step == k and link in net.up
+
+
 def test_route_watch_sees_static_routes_right_at_once_and_a_missing_route_as_wrong(series, net):
     import numpy as np
 
