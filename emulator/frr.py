@@ -106,6 +106,7 @@ from . import addressing as addr
 __all__ = [
     "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "OspfInterface", "OspfPlan",
     "NO_TRANSIT_COST", "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay", "frr_missing", "ospf_config",
+    "start_timeout_s",
 ]
 
 FRR_SBIN = Path("/usr/lib/frr")
@@ -133,6 +134,7 @@ TIMER_PROFILES = {
                   spf_ms=(200, 1000, 10000)),
 }
 LARGE_NETWORK_NODES = 200
+LARGE_NETWORK_NODES_EMULATED = 8  # the same load on a CPU ~30x slower (QEMU without KVM)
 
 
 #: Niceness of every FRR daemon.  Hundreds of daemons can keep both CPUs of a small machine
@@ -143,10 +145,34 @@ LARGE_NETWORK_NODES = 200
 DAEMON_NICE = 19
 
 
-def timer_profile(name: str, n_nodes: int) -> dict:
-    """The :data:`TIMER_PROFILES` entry called ``name`` ("auto": by network size), as a new dict."""
+def start_timeout_s(n_nodes: int) -> float:
+    """How long the daemons of one kind (all zebras, then all ospfds) may take to open their vty sockets.
+
+    Natively 500 ospfds need 18-46 s on two cores; inside the software-emulated
+    test VM everything is some 30 times slower (86 ospfds: over 30 s).  Daemons
+    that exit are reported at once, so this only bounds a hang: 60 s plus 2 s
+    per node."""
+    return 60.0 + 2.0 * n_nodes
+
+
+def timer_profile(name: str, n_nodes: int, emulated_cpu: bool | None = None) -> dict:
+    """The :data:`TIMER_PROFILES` entry called ``name`` as a new dict.
+
+    ``"auto"`` picks by network size: ``large`` above :data:`LARGE_NETWORK_NODES`
+    nodes, or above :data:`LARGE_NETWORK_NODES_EMULATED` when the CPU is
+    software-emulated (``emulated_cpu``; None: inside sgemu's VM without KVM,
+    :func:`emulator.vm.software_emulated`).  There every process runs some 30
+    times slower: with the ``fast`` timers the 86-node default scenario lost
+    224 adjacencies to the 4 s dead interval in 60 s (tasks "ran for 7847ms
+    (cpu time 115ms)") and its routes were never all right; with ``large``
+    it lost none."""
     if name == "auto":
-        name = "large" if n_nodes > LARGE_NETWORK_NODES else "fast"
+        if emulated_cpu is None:
+            from .vm import software_emulated
+
+            emulated_cpu = software_emulated()
+        limit = LARGE_NETWORK_NODES_EMULATED if emulated_cpu else LARGE_NETWORK_NODES
+        name = "large" if n_nodes > limit else "fast"
     if name not in TIMER_PROFILES:
         raise ValueError(f"OSPF timers {name!r}; accepted: auto, {', '.join(TIMER_PROFILES)}")
     return dict(TIMER_PROFILES[name])
@@ -500,6 +526,16 @@ class FrrNode:
             out[daemon] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
         return out
 
+    def dead_interval_expiries(self) -> int:
+        """How often one of this node's adjacencies went down because no hello came within the dead
+        interval (ospfd logs "(InactivityTimer)").  The emulator sets links down at both ends, which
+        ospfd sees at once, so in the emulator this counts hellos lost to a starved CPU, not failures."""
+        try:
+            with open(self.log_dir / "ospfd.log", errors="replace") as f:
+                return sum("(InactivityTimer)" in line for line in f)
+        except FileNotFoundError:
+            return 0
+
     # -- talking to the daemons ------------------------------------------------------
     def vtysh_argv(self, *commands: str, daemon: str | None = "ospfd") -> list[str]:
         """vtysh against this node's daemons only (its vty sockets), running ``commands`` in one session."""
@@ -720,15 +756,22 @@ class FrrNetwork:
         self.repaired: list[tuple[str, str]] = []  # every (node, interface) repair_new_links fixed
         self.cost: dict[int, int] = {}     # link -> cost configured (same at both ends)
         self.timings_s: dict[str, float] = {}
+        self.quiet = False  # set by quiesce(): run-time work (costs, repairs) stops at the next node
+        self.errors: list[str] = []  # what run-time work in another thread could not do (experiments.run)
 
     # -- processes ---------------------------------------------------------------
-    def start(self, k: int | None = None, check: bool = True, timeout_s: float = 30.0) -> float:
+    def start(self, k: int | None = None, check: bool = True, timeout_s: float | None = None,
+              progress=None) -> float:
         """Start zebra then ospfd on every node (costs of step k, default the network's); return seconds.
 
         All zebras are launched, then awaited, then all ospfds: daemons start
         side by side, and no ospfd looks for a zebra that is not there yet.
+        A daemon that exits fails the start at once; ``timeout_s`` only
+        bounds a hang, per daemon kind (default :func:`start_timeout_s`).
+        ``progress(1)`` is called as each daemon becomes ready (2 per node).
         On any failure everything started so far is stopped.
         """
+        timeout_s = start_timeout_s(self.series.n_nodes) if timeout_s is None else timeout_s
         k = self.net.step if k is None else k
         k = 0 if k is None else k
         t0 = time.perf_counter()
@@ -751,6 +794,8 @@ class FrrNetwork:
                 deadline = time.monotonic() + timeout_s
                 for node in self.nodes:
                     node.wait_ready(daemon, max(0.1, deadline - time.monotonic()))
+                    if progress:
+                        progress(1)
             t3 = time.perf_counter()
         except BaseException:
             self.stop()
@@ -776,12 +821,18 @@ class FrrNetwork:
             if links[i] > 16:
                 write_sysctl(node.ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
 
+    def quiesce(self) -> None:
+        """Have cost updates and repairs running in another thread give up at the next node (their
+        vty sessions are about to close)."""
+        self.quiet = True
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop every daemon (all signalled first, then awaited) and remove FRR's run directories.
 
         ``timeout_s`` bounds the wait for all of them together; daemons still
         running after it are killed (an overloaded machine running hundreds of
         zebras would otherwise wait that long for each)."""
+        self.quiesce()
         for node in self.nodes:
             node.signal_stop()
         deadline = time.monotonic() + timeout_s
@@ -827,6 +878,8 @@ class FrrNetwork:
                 per_node.setdefault(end, {})[addr.ifname(link)] = self.plan.interface_cost(end, cost)
         errors = []
         for i, costs in per_node.items():
+            if self.quiet:
+                return
             try:
                 self.nodes[i].set_costs(costs)
             except FrrError as exc:
@@ -859,6 +912,8 @@ class FrrNetwork:
         s = self.series
         repaired = []
         for link, t in list(self._new_links.items()):
+            if self.quiet:
+                break
             if t is None or link not in self.net.up or now - t < grace_s:
                 continue
             ok = True
@@ -912,6 +967,11 @@ class FrrNetwork:
                     continue
                 nh[i, j] = addr.node_of_address(hops[0][0], s.link_a, s.link_b)
         return nh
+
+    def dead_interval_expiries(self) -> int:
+        """Adjacencies lost to the dead interval on all nodes (:meth:`FrrNode.dead_interval_expiries`;
+        each lost adjacency is usually counted at both ends)."""
+        return sum(node.dead_interval_expiries() for node in self.nodes)
 
     def rss_kib(self) -> dict[str, dict[str, int]]:
         """Resident memory (KiB) of each node's daemons."""

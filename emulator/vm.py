@@ -76,6 +76,15 @@ TIMEOUT_EXIT_CODE = 124  # as coreutils timeout(1)
 _MAX_INLINE_SCRIPT = 600  # chars; vng puts the script base64'd on the 2 KiB kernel cmdline
 
 
+#: Set to "1" in the guest's environment when QEMU emulates the CPU (no KVM).
+EMULATED_ENV = "SGEMU_VM_EMULATED"
+
+
+def software_emulated() -> bool:
+    """Whether this process runs inside sgemu's VM on a software-emulated CPU (~30x slower)."""
+    return os.environ.get(EMULATED_ENV) == "1"
+
+
 class VMError(RuntimeError):
     """The VM cannot be started (no suitable kernel, no vng...)."""
 
@@ -300,7 +309,8 @@ def vm_command(argv: Sequence[str], memory: str = "2G", cpus: int = 2,
         use_kvm = kvm_usable(kernel)
     if rw_dirs is None:
         rw_dirs = [cwd] if cwd != "/" else []
-    script = _guest_script(argv, cwd, env or {})
+    env = {**(env or {}), EMULATED_ENV: "0" if use_kvm else "1"}
+    script = _guest_script(argv, cwd, env)
     if len(script) > _MAX_INLINE_SCRIPT:
         if script_dir is None:
             raise ValueError("command too long for the kernel command line; pass script_dir")

@@ -90,11 +90,17 @@ ROUTE_WATCH_MAX_NODES = 600
 
 def update_ospf(frr, watch, k: int, min_change: int) -> None:
     """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them.
-    Links created since the last call are checked for OSPF at both ends
+    Links that came up since the last call are checked for OSPF at both ends
     (:meth:`emulator.frr.FrrNetwork.repair_new_links`)."""
-    if frr.update_costs(k, min_change) and watch is not None:
-        watch.refresh()
-    frr.repair_new_links()
+    from emulator.frr import FrrError
+
+    try:
+        if frr.update_costs(k, min_change) and watch is not None:
+            watch.refresh()
+        frr.repair_new_links()
+    except FrrError as exc:
+        if not frr.quiet:  # a session closed by the teardown is no error
+            frr.errors.append(f"step {k}: {exc}")
 
 
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
@@ -177,7 +183,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
 
             frr = FrrNetwork(net, out / "frr", **ospf)
             frr_info["links"] = "unnumbered" if unnumbered else "numbered"
-            frr_info["start_s"] = frr.start(0)
+            with bar("frr", 2 * series.n_nodes) as advance:
+                frr_info["start_s"] = frr.start(0, progress=lambda n=1: (_check_stop(), advance(n)))
             frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
         clock.begin()
         if route_watch:
@@ -225,8 +232,11 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         if watch is not None:
             watch_records = watch.close()
         if cost_thread is not None:
+            if frr is not None:
+                frr.quiesce()
             cost_thread.join(timeout=30)
         if frr is not None:
+            frr_info["adjacencies_lost"] = frr.dead_interval_expiries()
             frr.stop()
         net.stop()
     if interrupted:
@@ -263,7 +273,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
     summary = {
         "scenario": scen.name,
         "routing": routing,
-        "ospf": ({**frr_info, "interfaces_readdressed": [f"{n}:{i}" for n, i in frr.repaired]}
+        "ospf": ({**frr_info, "interfaces_readdressed": [f"{n}:{i}" for n, i in frr.repaired],
+                  "errors": frr.errors}
                  if frr_info and frr is not None else frr_info or None),
         "shaping": "netem" if shaping else "none",
         "netem_offset_ms": offset_ms,

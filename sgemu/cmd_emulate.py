@@ -11,6 +11,7 @@ from .cli import UsageError, add_scenario_args, scenario_from_args
 from .progress import progress_bar
 
 EXIT_CAPABILITY = 3
+EXIT_RUNTIME = 1    # the run itself failed (e.g. FRR's daemons did not start)
 
 
 def register(sub) -> None:
@@ -172,10 +173,14 @@ def cmd_run(args) -> int:
                                 routing=routing, ospf=ospf, route_watch=None if watch == "auto" else watch,
                                 calibrate=scen.emulation.get("calibrate", "auto"))
     except Exception as exc:
+        from emulator.frr import FrrError
         from experiments.spec import ExperimentError
 
         if isinstance(exc, ExperimentError):
             raise UsageError(str(exc)) from None
+        if isinstance(exc, FrrError):  # the network is torn down already; the daemons' logs stay
+            print(f"sgemu: error: OSPF: {exc} (FRR logs: {out / 'frr'})", file=sys.stderr)
+            return EXIT_RUNTIME
         raise
     if not args.quiet:
         _print_run_summary(summary)
@@ -214,6 +219,13 @@ def _print_run_summary(s: dict) -> None:
         o = s["ospf"]
         print(f"OSPF ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
               f"first routes after {o['initial_convergence_s']:.1f} s")
+        if o.get("interfaces_readdressed"):
+            print(f"  interfaces found without OSPF and readdressed: {', '.join(o['interfaces_readdressed'])}")
+        if o.get("errors"):
+            print(f"  OSPF cost updates or checks failed {len(o['errors'])} times; first: {o['errors'][0]}")
+        if o.get("adjacencies_lost"):
+            print(f"  adjacencies lost to the dead interval: {o['adjacencies_lost']} (the daemons were starved "
+                  f"of CPU; try ospf.timers: large)")
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "

@@ -267,6 +267,31 @@ def test_ospf_and_static_runs_report_per_change_convergence_and_compare(tmp_path
     assert rows and {"routes_right_s_a", "routes_right_s_b", "lost_a", "lost_b"} <= set(rows[0])
 
 
+def test_ospf_that_cannot_start_fails_the_run_in_one_line_and_leaves_nothing(tmp_path, tag):
+    """ospfd of one node refuses to start (an option it does not know, put on its command line
+    inside the child process): the run exits 1 with one line naming the node and the daemon, and
+    no namespace, daemon or FRR run directory is left."""
+    from emulator.frr import FRR_STATE_DIR, frr_missing
+
+    if frr_missing():
+        pytest.skip(f"FRR unavailable: {frr_missing()}")
+    child = ("import sys\n"
+             "from emulator.frr import FrrNode\n"
+             "real = FrrNode.argv\n"
+             "FrrNode.argv = lambda self, d: real(self, d) + (['--no-such-option'] if (self.name, d) == "
+             "('Kashi', 'ospfd') else [])\n"
+             "from sgemu.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-c", child, "run", "--no-netem", "--routing", "ospf", "--duration", "4",
+                        "-q", "--out", str(out)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, SGEMU_RUN_TAG=tag))
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("sgemu: error: OSPF: Kashi: ospfd exited"), r.stderr
+    assert "unrecognized option" in (out / "frr" / "Kashi" / "ospfd.log").read_text()
+    assert ours(tag) == [] and list(FRR_STATE_DIR.glob(f"sgemu-{tag}-*")) == []
+
+
 @pytest.mark.parametrize("emulation, field", [
     ({"routing": "rip"}, "emulation.routing"),
     ({"routing": "ospf", "ospf": {"timers": "quick"}}, "emulation.ospf.timers"),

@@ -554,6 +554,29 @@ def test_cost_changes_go_over_a_vty_session_that_reports_refusals(ospf):
 
 
 @needs_frr
+def test_hellos_lost_to_a_starved_daemon_are_counted_and_links_set_down_are_not(ospf):
+    """A cut link (set down by the emulator) drops its adjacency at once, not by the dead interval; an
+    ospfd that gets no CPU for longer than the dead interval (here: stopped) loses its adjacencies to it,
+    and that is what dead_interval_expiries counts."""
+    import signal
+
+    s = _ring_series([[5.0, 5.0, 20.0, 20.0],
+                      [5.0, np.nan, 20.0, 20.0]])   # S1-B cut
+    net, frr = ospf(s, hello_s=1, dead_s=3)
+    _wait_until(lambda: frr.node("S1").full_neighbors() == 2, 30)
+    net.apply_step(1)
+    _wait_until(lambda: frr.node("S1").full_neighbors() == 1, 10)
+    assert frr.dead_interval_expiries() == 0
+    s2 = frr.node("S2").procs["ospfd"]
+    s2.send_signal(signal.SIGSTOP)
+    try:
+        _wait_until(lambda: frr.node("A").dead_interval_expiries() >= 1, 10)
+    finally:
+        s2.send_signal(signal.SIGCONT)
+    assert frr.node("A").dead_interval_expiries() == 1 and frr.node("S1").dead_interval_expiries() == 0
+
+
+@needs_frr
 def test_a_failed_satellite_is_routed_around_and_its_recovery_restores_the_routes(ospf):
     """node-down on the LEO satellite that carries the most transit in the default scenario:
     every node's routes avoid it and equal the shortest paths without it; after recovery the
@@ -601,15 +624,35 @@ def test_a_failed_satellite_is_routed_around_and_its_recovery_restores_the_route
 
 
 def test_timer_profiles_slow_ospf_down_for_large_networks_only():
-    from emulator.frr import LARGE_NETWORK_NODES, timer_profile
+    from emulator.frr import LARGE_NETWORK_NODES, LARGE_NETWORK_NODES_EMULATED, timer_profile
 
-    assert timer_profile("auto", LARGE_NETWORK_NODES) == timer_profile("fast", 1)
-    large = timer_profile("auto", LARGE_NETWORK_NODES + 1)
+    assert timer_profile("auto", LARGE_NETWORK_NODES, emulated_cpu=False) == timer_profile("fast", 1)
+    large = timer_profile("auto", LARGE_NETWORK_NODES + 1, emulated_cpu=False)
     assert large == timer_profile("large", 1) and large["dead_s"] > large["hello_s"] > 1
     text = ospf_config("A", "10.128.0.1", [("sl0", 10)], "10.128.0.1", **large)
     assert "timers throttle spf 200 1000 10000" in text and "ip ospf dead-interval 10" in text, text
     with pytest.raises(ValueError, match="accepted: auto, fast, large"):
         timer_profile("quick", 10)
+    # on a software-emulated CPU (the VM lane without KVM) the default scenario is already "large"
+    assert timer_profile("auto", 86, emulated_cpu=True) == large
+    assert timer_profile("auto", LARGE_NETWORK_NODES_EMULATED, emulated_cpu=True) == timer_profile("fast", 1)
+
+
+def test_the_vm_tells_its_guest_whether_the_cpu_is_emulated(tmp_path, monkeypatch):
+    """What "auto" timers go by inside the VM lane: the guest script exports SGEMU_VM_EMULATED."""
+    from emulator import vm
+
+    monkeypatch.setattr(vm, "_vng", lambda: "vng")
+    kernel = tmp_path / "vmlinuz-6.1.0-test"
+    kernel.write_bytes(b"")
+    for use_kvm, flag in ((False, "1"), (True, "0")):
+        cmd = vm.vm_command(["python3", "-c", "pass"], use_kvm=use_kvm, kernel=kernel, fast_boot=False)
+        script = cmd[cmd.index("--exec") + 1]
+        assert f"export {vm.EMULATED_ENV}={flag}" in script and ("--disable-kvm" in cmd) == (not use_kvm)
+    monkeypatch.setenv(vm.EMULATED_ENV, "1")
+    assert vm.software_emulated()
+    monkeypatch.setenv(vm.EMULATED_ENV, "0")
+    assert not vm.software_emulated()
 
 
 @needs_frr
