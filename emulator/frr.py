@@ -127,7 +127,8 @@ PER_LAYER_AREAS = {"LEO": "0.0.0.1"}
 #: LSAs re-originated at most every 100 ms.  ``large`` is for hundreds of routers on a few cores,
 #: where ``fast`` makes every change a storm of SPF runs and a busy CPU misses hellos: hello 2 s /
 #: dead 10 s, SPF 200 ms after a change holding 1-10 s, LSAs at most every second, copies accepted
-#: 500 ms apart.  ``timer_profile("auto", n)`` picks ``large`` above :data:`LARGE_NETWORK_NODES`.
+#: 500 ms apart.  ``timer_profile("auto", n)`` picks ``large`` above :data:`LARGE_NETWORK_NODES`
+#: (:data:`LARGE_NETWORK_NODES_EMULATED` on a software-emulated CPU).
 TIMER_PROFILES = {
     "fast": dict(hello_s=1, dead_s=4, retransmit_s=1, lsa_interval_ms=100, lsa_arrival_ms=0, spf_ms=(0, 50, 1000)),
     "large": dict(hello_s=2, dead_s=10, retransmit_s=3, lsa_interval_ms=1000, lsa_arrival_ms=500,
@@ -528,8 +529,9 @@ class FrrNode:
 
     def dead_interval_expiries(self) -> int:
         """How often one of this node's adjacencies went down because no hello came within the dead
-        interval (ospfd logs "(InactivityTimer)").  The emulator sets links down at both ends, which
-        ospfd sees at once, so in the emulator this counts hellos lost to a starved CPU, not failures."""
+        interval (ospfd logs "(InactivityTimer)").  The emulator sets links it cuts down at both ends,
+        which ospfd sees at once, so this counts hellos that were lost: to a starved CPU, or on a link
+        that stays up while it drops packets (a weather fade, a queue full under traffic)."""
         try:
             with open(self.log_dir / "ospfd.log", errors="replace") as f:
                 return sum("(InactivityTimer)" in line for line in f)
@@ -766,12 +768,14 @@ class FrrNetwork:
 
         All zebras are launched, then awaited, then all ospfds: daemons start
         side by side, and no ospfd looks for a zebra that is not there yet.
-        A daemon that exits fails the start at once; ``timeout_s`` only
-        bounds a hang, per daemon kind (default :func:`start_timeout_s`).
+        A daemon that exits fails the start as soon as the wait reaches its
+        node (nodes are awaited in order); ``timeout_s`` only bounds a hang,
+        per daemon kind (default :func:`start_timeout_s`).
         ``progress(1)`` is called as each daemon becomes ready (2 per node).
         On any failure everything started so far is stopped.
         """
         timeout_s = start_timeout_s(self.series.n_nodes) if timeout_s is None else timeout_s
+        self.quiet = False
         k = self.net.step if k is None else k
         k = 0 if k is None else k
         t0 = time.perf_counter()
@@ -867,6 +871,8 @@ class FrrNetwork:
         ids, delay = self.series.active(k)
         new = {l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
                if abs(c - self.cost.get(l, c)) >= min_change}
+        if self.quiet:
+            return 0
         self._apply(new)
         return len(new)
 

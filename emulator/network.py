@@ -138,7 +138,8 @@ class EmulatedNetwork:
 
     # -- build / teardown ----------------------------------------------------
     def start(self, k: int = 0, progress=None) -> StepStats:
-        """Create every node and the links, delays and routes of step k."""
+        """Create every node and the links, delays and routes of step k (and, with ``create_ahead``,
+        the links step k + 1 brings up, down and without addresses)."""
         from mininet.net import Mininet
 
         raise_fd_limit()
@@ -202,11 +203,11 @@ class EmulatedNetwork:
     def _create_upcoming(self, k: int, st: StepStats) -> None:
         """Create (down, without addresses) the links that step k brings up for the first time."""
         ids, _ = self.series.active(k)
-        for link in ids.tolist():
-            if link not in self.created:
-                self._create_link(link)
-                st.links_created += 1
-        for i in {i for link in ids.tolist() for i in (int(self.series.link_a[link]), int(self.series.link_b[link]))}:
+        new = [link for link in ids.tolist() if link not in self.created]
+        for link in new:
+            self._create_link(link)
+        st.links_created += len(new)
+        for i in {i for link in new for i in (int(self.series.link_a[link]), int(self.series.link_b[link]))}:
             self.nodes[i].batch.flush()
 
     def _create_link(self, link: int) -> None:
@@ -258,6 +259,8 @@ class EmulatedNetwork:
     def readdress(self, link: int, node: int) -> None:
         """Take the addresses off ``node``'s end of ``link`` and put them back in creation order
         (the routing daemons see them go and come; neighbour entries stay)."""
+        if link not in self.addressed:
+            raise ValueError(f"link {link} has no addresses yet (created ahead, not up)")
         end = 0 if int(self.series.link_a[link]) == node else 1
         nd, index = self.nodes[node], self.created[link][end]
         ips = self._end_addresses(link, end)

@@ -98,9 +98,10 @@ def update_ospf(frr, watch, k: int, min_change: int) -> None:
         if frr.update_costs(k, min_change) and watch is not None:
             watch.refresh()
         frr.repair_new_links()
-    except FrrError as exc:
+    except Exception as exc:  # noqa: BLE001 - a thread's failure goes into the summary, not a traceback
         if not frr.quiet:  # a session closed by the teardown is no error
-            frr.errors.append(f"step {k}: {exc}")
+            frr.errors.append(f"step {k}: {type(exc).__name__}: {exc}" if not isinstance(exc, FrrError)
+                              else f"step {k}: {exc}")
 
 
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
@@ -182,7 +183,8 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
             from emulator.frr import FrrNetwork
 
             frr = FrrNetwork(net, out / "frr", **ospf)
-            frr_info["links"] = "unnumbered" if unnumbered else "numbered"
+            frr_info.update(links="unnumbered" if unnumbered else "numbered", hello_s=frr.plan.hello_s,
+                            dead_s=frr.plan.dead_s)
             with bar("frr", 2 * series.n_nodes) as advance:
                 frr_info["start_s"] = frr.start(0, progress=lambda n=1: (_check_stop(), advance(n)))
             frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
@@ -236,7 +238,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
                 frr.quiesce()
             cost_thread.join(timeout=30)
         if frr is not None:
-            frr_info["adjacencies_lost"] = frr.dead_interval_expiries()
+            try:
+                frr_info["adjacencies_lost"] = frr.dead_interval_expiries()
+            except OSError:
+                pass
             frr.stop()
         net.stop()
     if interrupted:

@@ -224,8 +224,12 @@ def _print_run_summary(s: dict) -> None:
         if o.get("errors"):
             print(f"  OSPF cost updates or checks failed {len(o['errors'])} times; first: {o['errors'][0]}")
         if o.get("adjacencies_lost"):
-            print(f"  adjacencies lost to the dead interval: {o['adjacencies_lost']} (the daemons were starved "
-                  f"of CPU; try ospf.timers: large)")
+            from emulator.frr import TIMER_PROFILES
+
+            hint = ("; if the CPU was starved, try ospf.timers: large"
+                    if o.get("dead_s", 0) < TIMER_PROFILES["large"]["dead_s"] else "")
+            print(f"  adjacencies lost to the dead interval: {o['adjacencies_lost']} (hellos lost to a starved "
+                  f"CPU or on links that drop packets{hint})")
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
