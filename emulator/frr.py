@@ -156,22 +156,18 @@ def start_timeout_s(n_nodes: int) -> float:
     return 60.0 + 2.0 * n_nodes
 
 
-def timer_profile(name: str, n_nodes: int, emulated_cpu: bool | None = None) -> dict:
+def timer_profile(name: str, n_nodes: int, emulated_cpu: bool = False) -> dict:
     """The :data:`TIMER_PROFILES` entry called ``name`` as a new dict.
 
     ``"auto"`` picks by network size: ``large`` above :data:`LARGE_NETWORK_NODES`
     nodes, or above :data:`LARGE_NETWORK_NODES_EMULATED` when the CPU is
-    software-emulated (``emulated_cpu``; None: inside sgemu's VM without KVM,
-    :func:`emulator.vm.software_emulated`).  There every process runs some 30
+    software-emulated (``emulated_cpu``: inside sgemu's VM without KVM,
+    :func:`emulator.vm.software_emulated` says so).  There every process runs some 30
     times slower: with the ``fast`` timers the 86-node default scenario lost
     224 adjacencies to the 4 s dead interval in 60 s (tasks "ran for 7847ms
     (cpu time 115ms)") and its routes were never all right; with ``large``
     it lost none."""
     if name == "auto":
-        if emulated_cpu is None:
-            from .vm import software_emulated
-
-            emulated_cpu = software_emulated()
         limit = LARGE_NETWORK_NODES_EMULATED if emulated_cpu else LARGE_NETWORK_NODES
         name = "large" if n_nodes > limit else "fast"
     if name not in TIMER_PROFILES:
@@ -866,13 +862,11 @@ class FrrNetwork:
         coarse ``min_change`` keeps a fast-moving constellation from
         flooding every step.
         """
-        if self.plan.costs == "hops":
+        if self.plan.costs == "hops" or self.quiet:
             return 0
         ids, delay = self.series.active(k)
         new = {l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
                if abs(c - self.cost.get(l, c)) >= min_change}
-        if self.quiet:
-            return 0
         self._apply(new)
         return len(new)
 

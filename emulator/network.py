@@ -202,13 +202,18 @@ class EmulatedNetwork:
 
     def _create_upcoming(self, k: int, st: StepStats) -> None:
         """Create (down, without addresses) the links that step k brings up for the first time."""
-        ids, _ = self.series.active(k)
-        new = [link for link in ids.tolist() if link not in self.created]
-        for link in new:
-            self._create_link(link)
-        st.links_created += len(new)
-        for i in {i for link in new for i in (int(self.series.link_a[link]), int(self.series.link_b[link]))}:
+        for i in self._create_missing(self.series.active(k)[0].tolist(), st):
             self.nodes[i].batch.flush()
+
+    def _create_missing(self, links, st: StepStats) -> set[int]:
+        """Create those of ``links`` not created yet; return the nodes whose batches they queued to."""
+        touched: set[int] = set()
+        for link in links:
+            if link not in self.created:
+                self._create_link(link)
+                st.links_created += 1
+                touched.update((int(self.series.link_a[link]), int(self.series.link_b[link])))
+        return touched
 
     def _create_link(self, link: int) -> None:
         """veth pair sl<link> between the two nodes, down and without addresses (:meth:`_address_link`
@@ -277,12 +282,8 @@ class EmulatedNetwork:
         want = set(ids.tolist())
         going_up = [l for l in want if l not in self.up]
         going_down = [l for l in self.up if l not in want]
-        touched: set[int] = set()
+        touched = self._create_missing(going_up, st)
         for link in going_up:
-            if link not in self.created:
-                self._create_link(link)
-                st.links_created += 1
-                touched.update((int(self.series.link_a[link]), int(self.series.link_b[link])))
             if link not in self.addressed:
                 self._address_link(link)
         for link, state in [(l, True) for l in going_up] + [(l, False) for l in going_down]:

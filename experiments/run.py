@@ -92,16 +92,13 @@ def update_ospf(frr, watch, k: int, min_change: int) -> None:
     """OSPF costs of step k (in a thread beside the clock); the route watch then judges by them.
     Links that came up since the last call are checked for OSPF at both ends
     (:meth:`emulator.frr.FrrNetwork.repair_new_links`)."""
-    from emulator.frr import FrrError
-
     try:
         if frr.update_costs(k, min_change) and watch is not None:
             watch.refresh()
         frr.repair_new_links()
     except Exception as exc:  # noqa: BLE001 - a thread's failure goes into the summary, not a traceback
         if not frr.quiet:  # a session closed by the teardown is no error
-            frr.errors.append(f"step {k}: {type(exc).__name__}: {exc}" if not isinstance(exc, FrrError)
-                              else f"step {k}: {exc}")
+            frr.errors.append(f"step {k}: {type(exc).__name__}: {exc}")
 
 
 def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
@@ -147,8 +144,10 @@ def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shapi
         ospf["layer_areas"] = ospf.pop("areas")
     if routing == "ospf":
         from emulator.frr import timer_profile
+        from emulator.vm import software_emulated
 
-        ospf = {**timer_profile(ospf.pop("timers", "auto"), series.n_nodes), **ospf}  # explicit keys win
+        ospf = {**timer_profile(ospf.pop("timers", "auto"), series.n_nodes, software_emulated()),
+                **ospf}  # explicit keys win
     offset_ms, how = 0.0, "off"
     if shaping and calibrate == "auto":
         from emulator.calibrate import netem_overshoot_ms

@@ -78,6 +78,13 @@ def _wait_until(predicate, timeout_s: float, poll_s: float = 0.02) -> float:
     return time.monotonic() - t0
 
 
+def _next_hops(net, frr, src: str, dst: str) -> list[int]:
+    """The nodes src's kernel forwards to for dst's loopback over OSPF (several: equal-cost routes)."""
+    s = net.series
+    return [addr.node_of_address(gw, s.link_a, s.link_b)
+            for gw, _ in frr.node(src).ospf_routes().get(f"{net.address(dst)}/32", [])]
+
+
 def _leftovers(run_tag: str, namespaces: bool = True) -> list[str]:
     """FRR processes, FRR run directories and (optionally) namespaces of this run still present.
 
@@ -223,12 +230,9 @@ def test_ospf_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
     t0 = time.monotonic()
     net, frr = ospf(s, links=links, hello_s=1, dead_s=4)
     t_daemons = time.monotonic() - t0
-    a = frr.node("A")
-    b_lo = f"{net.address('B')}/32"
 
     def via(name):
-        return lambda: [addr.node_of_address(gw, s.link_a, s.link_b) for gw, _ in a.ospf_routes().get(b_lo, [])] \
-            == [s.index(name)]
+        return lambda: _next_hops(net, frr, "A", "B") == [s.index(name)]
 
     every_route = 4 * 3
     t_conv = _wait_until(lambda: sum(len([d for d in n.ospf_routes() if d.endswith("/32")]) for n in frr.nodes)
@@ -314,8 +318,7 @@ def test_a_link_that_first_appears_later_joins_ospf_without_a_restart(ospf):
     time.sleep(1.5)
     assert b_lo not in frr.node("A").ospf_routes()
     net.apply_step(1)  # creates the veths sl1 and sl2; their frr.conf sections were there from the start
-    t = _wait_until(lambda: [addr.node_of_address(gw, s.link_a, s.link_b)
-                             for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [s.index("S1")], 10)
+    t = _wait_until(lambda: _next_hops(net, frr, "A", "B") == [s.index("S1")], 10)
     print(f"\nnew links carry OSPF routes {t:.2f} s after they appear")
 
 
@@ -388,11 +391,9 @@ def test_zebra_drops_the_addresses_of_a_link_created_while_it_is_busy_and_the_re
         pytest.skip(f"zebra kept the addresses (busy {busy_s:.2f} s): this FRR does not show the fault")
     for name in off:
         assert f"{net.address(name)}/32" not in _zebra_addresses(frr, name, "sl1")
-    b_lo = f"{net.address('B')}/32"
 
     def a_via_s1():
-        return [addr.node_of_address(gw, s.link_a, s.link_b)
-                for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [s.index("S1")]
+        return _next_hops(net, frr, "A", "B") == [s.index("S1")]
 
     assert not a_via_s1()  # A still goes round by S2 (25 ms instead of 10)
     assert sorted(frr.repair_new_links(grace_s=0)) == sorted((name, "sl1") for name in off)
@@ -412,9 +413,7 @@ def test_a_link_created_a_step_ahead_gets_ospf_even_when_it_comes_up_while_zebra
     for name in ("S1", "B"):
         assert frr.node(name).ospf_off(["sl1"]) == []
         assert f"{net.address(name)}/32" in _zebra_addresses(frr, name, "sl1")
-    b_lo = f"{net.address('B')}/32"
-    t = _wait_until(lambda: [addr.node_of_address(gw, s.link_a, s.link_b)
-                             for gw, _ in frr.node("A").ospf_routes().get(b_lo, [])] == [s.index("S1")], 15)
+    t = _wait_until(lambda: _next_hops(net, frr, "A", "B") == [s.index("S1")], 15)
     assert frr.repair_new_links(grace_s=0) == []
     print(f"\nzebra busy {busy_s:.2f} s; route via the new link {t:.2f} s after the wait")
 
