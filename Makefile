@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,vm]'
+	$(PY) -m pip install -q -e '.[test,vm,cluster,view]'
 	touch $(STAMP)
 
 system:
