@@ -171,7 +171,4 @@ def apply_failures(series: LinkSeries, failures: list[Failure]) -> LinkSeries:
         for lo, hi in f.pairs:
             hit |= (a == lo) & (b == hi)
         keep &= ~(in_window & hit)
-    counts = np.bincount(step_of[keep], minlength=series.n_steps)
-    over = None if series.step_loss_pct is None else series.step_loss_pct[keep]
-    return replace(series, link_id=series.link_id[keep], distance_km=series.distance_km[keep],
-                   step_loss_pct=over, indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    return series.keep_entries(keep)

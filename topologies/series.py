@@ -9,10 +9,18 @@ steps thus costs the links that are up, not (time x link) dense arrays.
 
 One-way delay is ``distance_km * ms_per_km[link]``: 1/c for space and
 ground links, 1.468/c for fibre.  Capacity and loss come per link from its
-rule (NaN = not shaped); a weather fade (:mod:`topologies.events`) adds a
-per-step loss, ``step_loss_pct`` at the same positions as ``link_id``
-(NaN = the link's own loss).  Series are saved to one ``.npz`` file plus a
-JSON header (:meth:`LinkSeries.save`) and load back unchanged.
+rule (NaN = not shaped).  Per-step values sit at the same positions as
+``link_id`` (NaN = the link's own constant): ``step_capacity_mbps`` and
+``step_loss_pct`` from the link budget (:mod:`topologies.linkbudget`, when
+the scenario has a ``link_budget`` section) and from weather fades
+(:mod:`topologies.events`); with a budget also ``step_modcod`` (index into
+:data:`topologies.modcod.MODCODS`, -1 = below the lowest, -2 = not a DVB-S2X
+link) and
+``step_elevation_deg`` (ground links; NaN elsewhere), which a physical
+weather fade needs to re-run the budget.  Read them per step with
+:meth:`LinkSeries.capacity_at` and :meth:`LinkSeries.loss_at`.  Series are
+saved to one ``.npz`` file plus a JSON header (:meth:`LinkSeries.save`) and
+load back unchanged (files written before the per-step capacity load too).
 """
 
 from __future__ import annotations
@@ -47,6 +55,13 @@ class LinkSeries:
     link_id: np.ndarray         # (nnz,) int32, sorted within each step
     distance_km: np.ndarray     # (nnz,) float32
     step_loss_pct: np.ndarray | None = None  # (nnz,) float32 loss % per direction, NaN = link's own
+    step_capacity_mbps: np.ndarray | None = None  # (nnz,) float32 Mbit/s, NaN = link's own
+    step_modcod: np.ndarray | None = None         # (nnz,) int8 into modcod.MODCODS, -1 below, -2 not DVB-S2X
+    step_elevation_deg: np.ndarray | None = None  # (nnz,) float32, ground links only (NaN elsewhere)
+    budget: dict | None = None  # the link budget's configuration (JSON), see topologies.linkbudget
+
+    #: per-entry optional arrays, all (nnz,) in ``link_id`` order
+    STEP_ARRAYS = ("step_loss_pct", "step_capacity_mbps", "step_modcod", "step_elevation_deg")
 
     # -- shape ----------------------------------------------------------------
     @property
@@ -92,6 +107,36 @@ class LinkSeries:
             loss = np.where(np.isnan(over), loss, over)
         return np.nan_to_num(loss, nan=0.0)
 
+    def capacity_at(self, k: int) -> np.ndarray:
+        """Capacity Mbit/s of the links up at step k (same order as :meth:`active`), NaN = unshaped."""
+        sl = slice(self.indptr[k], self.indptr[k + 1])
+        cap = self.capacity_mbps[self.link_id[sl]]
+        if self.step_capacity_mbps is not None:
+            over = self.step_capacity_mbps[sl]
+            cap = np.where(np.isnan(over), cap, over)
+        return cap.astype(np.float64)
+
+    def entry_capacity_mbps(self) -> np.ndarray:
+        """Capacity Mbit/s of every (step, link) entry, shape (nnz,) in ``link_id`` order, NaN = unshaped."""
+        cap = self.capacity_mbps[self.link_id]
+        if self.step_capacity_mbps is not None:
+            cap = np.where(np.isnan(self.step_capacity_mbps), cap, self.step_capacity_mbps)
+        return cap
+
+    def step_of_entry(self) -> np.ndarray:
+        """Step index of every (step, link) entry, shape (nnz,)."""
+        return np.repeat(np.arange(self.n_steps), np.diff(self.indptr))
+
+    def keep_entries(self, keep: np.ndarray) -> "LinkSeries":
+        """A new series with only the (step, link) entries where ``keep`` (nnz,) is True."""
+        from dataclasses import replace
+
+        counts = np.bincount(self.step_of_entry()[keep], minlength=self.n_steps)
+        over = {name: (None if getattr(self, name) is None else getattr(self, name)[keep])
+                for name in self.STEP_ARRAYS}
+        return replace(self, link_id=self.link_id[keep], distance_km=self.distance_km[keep],
+                       indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), **over)
+
     def delay_ms(self, k: int) -> np.ndarray:
         """One-way delay of every link at step k, NaN where down, shape (link,)."""
         out = np.full(self.n_links, np.nan)
@@ -130,12 +175,14 @@ class LinkSeries:
             "node_layer": self.node_layer,
             "node_shell": self.node_shell,
             "kinds": list(KINDS),
+            "link_budget": self.budget,
         }
         arrays = {k: getattr(self, k) for k in (
             "link_a", "link_b", "link_kind", "ms_per_km", "capacity_mbps", "loss_pct",
             "indptr", "link_id", "distance_km")}
-        if self.step_loss_pct is not None:
-            arrays["step_loss_pct"] = self.step_loss_pct
+        for name in self.STEP_ARRAYS:
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
         np.savez_compressed(path, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
         return path
 
@@ -147,7 +194,8 @@ class LinkSeries:
                 raise ValueError(f"{path}: not an sgemu link series")
             arrays = {k: z[k] for k in z.files if k != "header"}
         axis = TimeAxis(parse_utc(header["start"]), header["step_s"], header["n_steps"])
-        return cls(axis, header["node_names"], header["node_layer"], header["node_shell"], **arrays)
+        return cls(axis, header["node_names"], header["node_layer"], header["node_shell"], **arrays,
+                   budget=header.get("link_budget"))
 
     # -- events ---------------------------------------------------------------
     def events(self) -> list[dict]:
@@ -196,6 +244,8 @@ class LinkSeries:
                 continue
             counts = np.bincount(steps[sel], minlength=self.n_steps)
             d = self.distance_km[sel] * self.ms_per_km[self.link_id[sel]]
+            cap = self.entry_capacity_mbps()[sel]
+            cap = cap[~np.isnan(cap)]
             kinds[name] = {
                 "distinct_links": int((self.link_kind == code).sum()),
                 "up_per_step_mean": float(counts.mean()),
@@ -204,7 +254,12 @@ class LinkSeries:
                 "delay_ms_min": float(d.min()) if d.size else None,
                 "delay_ms_mean": float(d.mean()) if d.size else None,
                 "delay_ms_max": float(d.max()) if d.size else None,
+                "capacity_mbps_min": float(cap.min()) if cap.size else None,
+                "capacity_mbps_mean": float(cap.mean()) if cap.size else None,
+                "capacity_mbps_max": float(cap.max()) if cap.size else None,
             }
+            if self.step_modcod is not None:
+                kinds[name]["modcod_share"] = self._modcod_share(self.step_modcod[sel])
         return {
             "start": self.axis.start.isoformat(),
             "step_s": self.axis.step_s,
@@ -217,4 +272,15 @@ class LinkSeries:
             "kinds": kinds,
         }
 
+    @staticmethod
+    def _modcod_share(codes: np.ndarray) -> dict[str, float]:
+        """Share of entries per MODCOD name (``below`` = under the lowest threshold), largest first."""
+        from .modcod import MODCODS
 
+        if not codes.size or (codes == -2).all():
+            return {}
+        codes = codes[codes != -2]
+        values, counts = np.unique(codes, return_counts=True)
+        names = ["below" if v == -1 else MODCODS[v].name for v in values.tolist()]
+        order = np.argsort(-counts, kind="stable")
+        return {names[i]: float(counts[i] / codes.size) for i in order}
