@@ -49,13 +49,16 @@ from typing import Iterable, Mapping
 from pyroute2.netlink import (NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_REPLACE,
                               NLM_F_REQUEST)
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTM_GETQDISC, RTM_NEWQDISC, TC_H_ROOT
+from pyroute2.netlink.rtnl import RTM_DELQDISC, RTM_GETQDISC, RTM_NEWQDISC, TC_H_ROOT
 from pyroute2.netlink.rtnl.tcmsg import common as tc_common
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 __all__ = [
     "NetemParams",
     "NetemShaper",
+    "TbfParams",
+    "TbfShaper",
+    "tbf_body",
     "netem_change",
     "netem_read",
     "netem_read_all",
@@ -77,8 +80,9 @@ def _ticks_per_ms() -> float:
 class NetemParams:
     """The netem settings of one interface.
 
-    ``rate_mbit`` of None means unpaced.  ``limit_pkts`` is netem's queue
-    length; 1000 packets is tc's default.
+    ``rate_mbit`` of None means unpaced; 0 also does, but is sent, which
+    clears a rate set before (a change without the rate attribute keeps it).
+    ``limit_pkts`` is netem's queue length; 1000 packets is tc's default.
     """
 
     delay_ms: float
@@ -91,7 +95,7 @@ class NetemParams:
             raise ValueError(f"delay_ms={self.delay_ms} outside netem's 0..~274877 ms")
         if not 0.0 <= self.loss_pct <= 100.0:
             raise ValueError(f"loss_pct={self.loss_pct} outside 0..100")
-        if self.rate_mbit is not None and not 0.0 < self.rate_mbit * 1e6 / 8 <= _U32_MAX:
+        if self.rate_mbit is not None and not 0.0 <= self.rate_mbit * 1e6 / 8 <= _U32_MAX:
             raise ValueError(f"rate_mbit={self.rate_mbit} outside netem's 0..~34359 Mbit/s")
         if self.limit_pkts < 1:
             raise ValueError(f"limit_pkts={self.limit_pkts} must be positive")
@@ -286,3 +290,121 @@ class NetemShaper:
     def read(self, ifindex: int) -> NetemParams | None:
         """What the kernel reports now (not the shaper's note)."""
         return netem_read(self.ipr, ifindex)
+
+
+# -- TBF: the rate alone, on kernels without sch_netem ---------------------------------------------
+#
+# A token bucket filter (``tc qdisc ... root tbf rate R burst B limit L``) paces an interface's
+# egress to ``rate_mbit`` on any kernel with sch_tbf, which hosts without sch_netem usually have.
+# It carries no delay and no random loss: it is how a link's per-step capacity reaches the
+# packets where netem cannot.  Its options are nested in TCA_OPTIONS (unlike netem's): a
+# ``struct tc_tbf_qopt`` in TCA_TBF_PARMS plus the bucket size in bytes, TCA_TBF_BURST.  The
+# rate's link layer is given as Ethernet, so the kernel needs no rate table (TCA_TBF_RTAB).
+# Changing it in place keeps the queued packets: the kernel resizes the existing byte FIFO.
+
+_RATESPEC = struct.Struct("=BBHhHI")   # struct tc_ratespec: cell_log, linklayer, overhead, cell_align, mpu, rate
+_TBF_QOPT_TAIL = struct.Struct("=III")  # limit (bytes), buffer (ticks), mtu
+_TCA_TBF_PARMS, _TCA_TBF_BURST = 1, 6
+_TC_LINKLAYER_ETHERNET = 1
+_ETH_FRAME_BYTES = 1514
+
+
+@dataclass(frozen=True)
+class TbfParams:
+    """A root TBF qdisc: ``rate_mbit`` with a bucket of ``burst_bytes`` and a queue of ``limit_bytes``.
+
+    The default bucket holds 10 ms at the rate, and at least 32 KiB so that a
+    veth's GSO packets (up to 64 KiB, which TBF splits when they exceed the
+    bucket) and the kernel's timer granularity do not hold the rate below
+    its value.  ``limit_bytes`` is the FIFO behind the bucket.
+    """
+
+    rate_mbit: float
+    limit_bytes: int = 1000 * _ETH_FRAME_BYTES
+    burst_bytes: int | None = None
+
+    def __post_init__(self):
+        if not 0.0 < self.rate_mbit * 1e6 / 8 <= _U32_MAX:
+            raise ValueError(f"rate_mbit={self.rate_mbit} outside TBF's 0..~34359 Mbit/s (32-bit bytes/s)")
+        if self.limit_bytes < 1:
+            raise ValueError(f"limit_bytes={self.limit_bytes} must be positive")
+
+    @property
+    def rate_bytes_s(self) -> int:
+        return max(1, round(self.rate_mbit * 1e6 / 8))
+
+    @property
+    def bucket_bytes(self) -> int:
+        if self.burst_bytes is not None:
+            return int(self.burst_bytes)
+        return max(32 * 1024, round(self.rate_bytes_s * 0.010))
+
+    def buffer_ticks(self) -> int:
+        """The bucket as psched ticks at the rate (what ``tc`` calls ``buffer``)."""
+        return min(_U32_MAX, round(self.bucket_bytes / self.rate_bytes_s * 1000.0 * _ticks_per_ms()))
+
+
+def tbf_body(ifindex: int, params: TbfParams) -> bytes:
+    """The body of a TBF RTM_NEWQDISC request (add with create flags, change without), packed."""
+    rate = _RATESPEC.pack(0, _TC_LINKLAYER_ETHERNET, 0, 0, 0, params.rate_bytes_s)
+    peak = _RATESPEC.pack(0, 0, 0, 0, 0, 0)
+    qopt = rate + peak + _TBF_QOPT_TAIL.pack(params.limit_bytes, params.buffer_ticks(), 0)
+    opts = _rta(_TCA_TBF_PARMS, qopt) + _rta(_TCA_TBF_BURST, struct.pack("=I", params.bucket_bytes))
+    return (_TCMSG.pack(AF_UNSPEC, 0, 0, ifindex, 0, TC_H_ROOT, 0)
+            + _rta(_TCA_KIND, b"tbf\0") + _rta(_TCA_OPTIONS, opts))
+
+
+def _root_qdisc_body(ifindex: int) -> bytes:
+    return _TCMSG.pack(AF_UNSPEC, 0, 0, ifindex, 0, TC_H_ROOT, 0)
+
+
+def tbf_read_all(ipr) -> dict[int, TbfParams]:
+    """Root TBF settings of every interface in the socket's namespace, by index (kernel's view)."""
+    found = {}
+    for msg in ipr.get_qdiscs():
+        if msg.get_attr("TCA_KIND") != "tbf" or msg["parent"] != TC_H_ROOT:
+            continue
+        parms = msg.get_attr("TCA_OPTIONS").get_attr("TCA_TBF_PARMS")
+        rate_bytes_s = parms["rate"]
+        bucket = round(parms["buffer"] / _ticks_per_ms() / 1000.0 * rate_bytes_s)
+        found[msg["index"]] = TbfParams(rate_bytes_s * 8 / 1e6, parms["limit"], bucket)
+    return found
+
+
+class TbfShaper:
+    """Root TBF qdiscs on the interfaces of one namespace: the per-step rate where netem is missing::
+
+        shaper = TbfShaper(batch)              # an emulator.nlbatch.NetlinkBatch in that namespace
+        shaper.queue_changes(batch, [(index, {"rate_mbit": 20.0})])   # adds the qdisc the first time
+        batch.flush()
+        shaper.queue_changes(batch, [(index, {"rate_mbit": None})])   # unshaped: the qdisc goes
+
+    Only ``rate_mbit`` is carried (delay and loss need netem); other fields
+    are accepted and ignored so that the emulator can hand both shapers the
+    same changes.
+    """
+
+    def __init__(self, limit_bytes: int = 1000 * _ETH_FRAME_BYTES):
+        self.limit_bytes = int(limit_bytes)
+        self.params: dict[int, TbfParams] = {}
+
+    def queue_changes(self, batch, changes: Iterable[tuple[int, Mapping]]) -> int:
+        """Queue the rate changes among ``changes`` (``(index, {"rate_mbit": R or None, ...})``); count them."""
+        n = 0
+        for i, fields in changes:
+            if "rate_mbit" not in fields:
+                continue
+            rate = fields["rate_mbit"]
+            old = self.params.get(i)
+            if rate is None:
+                if old is not None:
+                    batch.raw(RTM_DELQDISC, 0, _root_qdisc_body(i))
+                    del self.params[i]
+                    n += 1
+                continue
+            params = TbfParams(rate, self.limit_bytes)
+            flags = NLM_F_REPLACE if old is not None else NLM_F_CREATE | NLM_F_REPLACE
+            batch.raw(RTM_NEWQDISC, flags, tbf_body(i, params))
+            self.params[i] = params
+            n += 1
+        return n

@@ -37,7 +37,9 @@ from . import addressing as addr
 from .namespaces import claim_run, make_host, ns_name, raise_fd_limit, write_sysctl
 from .nlbatch import NetlinkBatch
 from .routeplan import RoutePlanner
-from .netem import NetemShaper
+from .netem import NetemShaper, TbfShaper
+
+_TBF_FLOOR_MBIT = 0.008  # a TBF rate for "carries nothing": 1,000 bytes/s
 
 
 @dataclass
@@ -50,6 +52,7 @@ class StepStats:
     links_down: int = 0
     delays_set: int = 0
     losses_set: int = 0
+    rates_set: int = 0
     routes_changed: int = 0
     t_links_s: float = 0.0
     t_delays_s: float = 0.0
@@ -64,11 +67,12 @@ class StepStats:
 class _Node:
     """One node's namespace handles: pyroute2 socket, bulk socket, netem shaper."""
 
-    def __init__(self, index: int, name: str, host, ns: str, shaping: bool):
+    def __init__(self, index: int, name: str, host, ns: str, shaping: str, queue_limit_pkts: int = 1000):
         self.index, self.name, self.host, self.ns = index, name, host, ns
         self.ipr = NetNS(ns)
         self.batch = NetlinkBatch(ns)
-        self.shaper = NetemShaper(self.ipr) if shaping else None
+        self.shaper = (NetemShaper(self.ipr) if shaping == "netem" else
+                       TbfShaper(queue_limit_pkts * 1514) if shaping == "tbf" else None)
         self.lo_index = self.ipr.link_lookup(ifname="lo")[0]
 
     def close(self):
@@ -83,7 +87,10 @@ class EmulatedNetwork:
     """The series' network in namespaces; build with :meth:`start`, move with :meth:`apply_step`.
 
     ``shaping=False`` skips netem (kernels without sch_netem: topology and
-    routes only, no delays).  ``delay_offset_ms`` configures every netem
+    routes only, no delays); ``shaping="tbf"`` carries only each link's
+    per-step capacity, with a TBF qdisc (such kernels usually have sch_tbf).
+    ``queue_limit_pkts`` is the queue behind the rate (netem ``limit``; TBF:
+    that many 1,514-byte frames).  ``delay_offset_ms`` configures every netem
     delay that much shorter (never below zero) to cancel the platform's own
     lateness per netem traversal (:mod:`emulator.calibrate`).  ``routing="static"`` installs the predicted
     shortest paths; ``"none"`` installs no routes (another daemon does).
@@ -110,10 +117,13 @@ class EmulatedNetwork:
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
                  ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
-                 loopback_on_links: bool = False, create_ahead: bool = True):
+                 loopback_on_links: bool = False, create_ahead: bool = True, queue_limit_pkts: int = 1000):
         self.series = series
         self.create_ahead = create_ahead
-        self.shaping = shaping
+        self.shaping = {True: "netem", False: "", None: "", "none": ""}.get(shaping, shaping)
+        if self.shaping not in ("netem", "tbf", ""):
+            raise ValueError(f"shaping={shaping!r}; accepted: True/'netem', 'tbf', False/'none'")
+        self.queue_limit_pkts = int(queue_limit_pkts)
         # netem is configured this much below each link's delay (never below 0): the platform's
         # own lateness per netem traversal, measured by emulator.calibrate
         self.delay_offset_ms = float(delay_offset_ms)
@@ -129,6 +139,7 @@ class EmulatedNetwork:
         self.up: set[int] = set()
         self.delay_ms: dict[int, float] = {}   # link -> one-way delay installed
         self.loss_pct: dict[int, float] = {}   # link -> loss % per direction installed
+        self.rate_mbit: dict[int, float | None] = {}   # link -> rate installed (None = unpaced)
         self.nh = None  # (node, node) next hops installed
         self.step = None
         self._owner_pid = os.getpid()
@@ -149,7 +160,7 @@ class EmulatedNetwork:
         for i, name in enumerate(self.series.node_names):
             host = make_host(self.net, name, self.run_tag)
             ns = ns_name(self.run_tag, name)
-            node = _Node(i, name, host, ns, self.shaping)
+            node = _Node(i, name, host, ns, self.shaping, self.queue_limit_pkts)
             self.nodes.append(node)
             forward = "1" if (not self.is_ground[i] or self.ground_transit) else "0"
             write_sysctl(ns, "net.ipv4.ip_forward", forward)
@@ -188,7 +199,7 @@ class EmulatedNetwork:
         t0 = time.perf_counter()
         self._links(ids, st)
         t1 = time.perf_counter()
-        self._shaping(ids, delay, self.series.loss_at(k), st)
+        self._shaping(ids, delay, self.series.loss_at(k), st, self._capacity_at(k, ids))
         t2 = time.perf_counter()
         if self.routing == "static":
             self._routes(k, st)
@@ -233,10 +244,10 @@ class EmulatedNetwork:
             na.batch.neighbour_permanent(ia, addr.loopback_u32(b), mac_b)
             nb.batch.neighbour_permanent(ib, addr.loopback_u32(a), mac_a)
         self.created[link] = (ia, ib)
-        if self.shaping:
-            loss, rate = s.loss_pct[link], s.capacity_mbps[link]
-            kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss),
-                  "rate_mbit": None if np.isnan(rate) or rate <= 0 else float(rate)}
+        self.rate_mbit[link] = None  # the step's rate follows in _shaping
+        if self.shaping == "netem":
+            loss = s.loss_pct[link]
+            kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss), "limit_pkts": self.queue_limit_pkts}
             self.loss_pct[link] = kw["loss_pct"]
             # delay 0 for now: the step's delay follows in _shaping
             na.shaper.add(ia, delay_ms=0.0, **kw)
@@ -303,22 +314,46 @@ class EmulatedNetwork:
             self.nh[a] = np.where(self.nh[a] == b[:, None], -2, self.nh[a])
             self.nh[b] = np.where(self.nh[b] == a[:, None], -2, self.nh[b])
 
-    def _shaping(self, ids: np.ndarray, delay: np.ndarray, loss: np.ndarray, st: StepStats) -> None:
-        """Change the netem delay (and loss, where it changed) of the active links, both ends."""
+    def _capacity_at(self, k: int, ids: np.ndarray) -> np.ndarray:
+        """Capacity (Mbit/s) of the links up at step k, same order as ``ids``, NaN = unpaced: the
+        series' per-step value (``capacity_at``, from the link budget) where it has one, else each
+        link's constant."""
+        per_step = getattr(self.series, "capacity_at", None)
+        return np.asarray(per_step(k), dtype=np.float64) if per_step is not None else self.series.capacity_mbps[ids]
+
+    def _shaping(self, ids: np.ndarray, delay: np.ndarray, loss: np.ndarray, st: StepStats,
+                 capacity: np.ndarray | None = None) -> None:
+        """Change what changed in the active links' shaping, both ends, batched per namespace:
+        netem delay, loss and rate (``shaping="netem"``) or the TBF rate (``"tbf"``).
+
+        ``capacity`` is Mbit/s per link (NaN = unpaced); a link up with capacity 0 carries
+        nothing (netem: 100 % loss; TBF: 8 kbit/s, its queue overflows)."""
         if not self.shaping:
             return
+        netem = self.shaping == "netem"
+        if capacity is None:
+            capacity = np.full(ids.size, np.nan)
         per_node: dict[int, list[tuple[int, dict]]] = {}
-        for link, d, p in zip(ids.tolist(), delay.tolist(), loss.tolist()):
+        for link, d, p, c in zip(ids.tolist(), delay.tolist(), loss.tolist(), capacity.tolist()):
+            rate = c if c > 0 else None  # NaN compares False
+            if c <= 0:
+                p, rate = (100.0, None) if netem else (p, _TBF_FLOOR_MBIT)
             fields = {}
             old = self.delay_ms.get(link)
-            if old is None or abs(old - d) >= 1e-4:
+            if netem and (old is None or abs(old - d) >= 1e-4):
                 fields["delay_ms"] = max(0.0, d - self.delay_offset_ms)
                 self.delay_ms[link] = d
                 st.delays_set += 1
-            if abs(self.loss_pct.get(link, 0.0) - p) > 1e-6:
+            if netem and abs(self.loss_pct.get(link, 0.0) - p) > 1e-6:
                 fields["loss_pct"] = p
                 self.loss_pct[link] = p
                 st.losses_set += 1
+            old_rate = self.rate_mbit.get(link)
+            if (old_rate is None) != (rate is None) or (rate is not None and abs(old_rate - rate) > 1e-4 * rate):
+                # netem keeps a rate it is not told about: unpaced is an explicit rate 0
+                fields["rate_mbit"] = rate if rate is not None or not netem else 0.0
+                self.rate_mbit[link] = rate
+                st.rates_set += 1
             if not fields:
                 continue
             ia, ib = self.created[link]
