@@ -15,6 +15,20 @@ antennas takes one, chosen by policy:
 With ``sticky: true`` an antenna keeps its satellite until it drops below
 the mask, and only then takes the best free one: far fewer handovers, as
 real terminals behave.  Without it the choice is remade at every step.
+
+Scheduled handover (``handover_interval_s: 15, handover_offset_s: 12``):
+satellites are (re)assigned only at global epochs, the UTC instants whose
+Unix time minus the offset is a multiple of the interval (and at the run's
+first step); between epochs every antenna keeps its satellite, and one that
+sets before the next epoch leaves its antenna idle until then.  At an epoch
+the policy chooses among the satellites that stay in view until the next
+epoch (any visible one where none does); with ``sticky`` an antenna keeps a
+satellite that stays in view.  This is how Starlink's scheduler behaves:
+terminals are reassigned every 15 s, at 12, 27, 42 and 57 s past each minute
+(Tanveer et al., "Making Sense of Constellations: Methodologies for
+Understanding Starlink's Scheduling Algorithms", CoNEXT Companion 2023;
+Mohan et al., "A Multifaceted Look at Starlink Performance", WWW 2024), so
+latency jumps at those instants and holds between them.
 """
 
 from __future__ import annotations
@@ -46,6 +60,8 @@ class GroundAccess(Rule):
     min_elevation_deg: float | dict = 10.0
     max_range_km: float = float("inf")
     lookahead_s: float = 1800.0
+    handover_interval_s: float | None = None
+    handover_offset_s: float = 0.0
 
     def bind(self, scene, axis, grazing_km):
         if self.policy not in POLICIES:
@@ -87,17 +103,36 @@ class GroundAccess(Rule):
         self._axis = axis
         self._scene = scene
         self._lookahead_steps = int(np.ceil(self.lookahead_s / axis.step_s))
+        self._bind_schedule(axis)
+
+    def _bind_schedule(self, axis) -> None:
+        """Epoch steps of the scheduled mode and the steps each step's slot still lasts, (time,)."""
+        self._epoch = self._slot_left = None
+        if self.handover_interval_s is None:
+            return
+        if isinstance(self.handover_interval_s, bool) or not self.handover_interval_s > 0:
+            raise RuleError(f"links: ground handover_interval_s: expected seconds > 0, got {self.handover_interval_s!r}")
+        if self.policy == "all-visible":
+            raise RuleError("links: ground handover_interval_s needs a choosing policy, not all-visible")
+        interval, offset = float(self.handover_interval_s), float(self.handover_offset_s)
+        unix_s = axis.start.timestamp() + axis.t_s
+        slot = np.floor((unix_s - offset) / interval + 1e-9)
+        self._epoch = np.ones(axis.n_steps, dtype=bool)
+        self._epoch[1:] = slot[1:] != slot[:-1]
+        next_epoch_s = (slot + 1) * interval + offset
+        self._slot_left = np.maximum(1, np.ceil((next_epoch_s - unix_s) / axis.step_s - 1e-9)).astype(np.int64)
 
     # -- scores ---------------------------------------------------------------
-    def _remaining_steps(self, k0, vis, sat_pos):
-        """Steps each visible (station, sat) stays visible from each step, (time, G, S)."""
+    def _remaining_steps(self, k0, vis, sat_pos, lookahead_steps: int | None = None):
+        """Steps each visible (station, sat) stays visible from each step, up to the lookahead, (time, G, S)."""
+        lookahead_steps = self._lookahead_steps if lookahead_steps is None else lookahead_steps
         c = vis.shape[0]
         g_c, s_c = np.nonzero(vis.any(axis=0))
         rem = np.zeros(vis.shape, dtype=np.float64)
         if g_c.size == 0:
             return rem
         # look ahead past the chunk and, if need be, past the end of the run
-        k_end = k0 + c + self._lookahead_steps
+        k_end = k0 + c + lookahead_steps
         sats_u, s_inv = np.unique(s_c, return_inverse=True)
         pos = sat_pos[:, sats_u]
         if k_end > k0 + c:
@@ -113,7 +148,7 @@ class GroundAccess(Rule):
         first_gap = np.where(ok, n, t_idx)  # a gap at t marks the end of visibility
         next_gap = np.minimum.accumulate(first_gap[::-1], axis=0)[::-1]
         # counted up to the lookahead only, so a step's score does not depend on where its chunk starts
-        rem[:, g_c, s_c] = np.minimum(next_gap - t_idx, self._lookahead_steps)[:c]
+        rem[:, g_c, s_c] = np.minimum(next_gap - t_idx, lookahead_steps)[:c]
         return rem
 
     def _score(self, k0, sin_el, rng, vis, sat_pos):
@@ -134,7 +169,10 @@ class GroundAccess(Rule):
             sel = vis
         else:
             score = np.where(vis, self._score(k0, sin_el, rng, vis, sat_pos), -np.inf)
-            sel = self._sticky(score, vis) if self.sticky else self._best(score)
+            if self._epoch is not None:
+                sel = self._scheduled(k0, score, vis, sat_pos)
+            else:
+                sel = self._sticky(score, vis) if self.sticky else self._best(score)
         t, g, s = np.nonzero(sel)
         a, b = self._node[g], self._sats[s]
         return LinkBatch(t + k0, np.minimum(a, b), np.maximum(a, b), rng[t, g, s])
@@ -156,33 +194,63 @@ class GroundAccess(Rule):
     def _sticky(self, score, vis):
         """Keep each antenna's satellite while visible; refill free antennas by score."""
         held = self._held
-        n_g, k = held.shape
-        rows = np.arange(n_g)[:, None]
-        slot_ok = np.arange(k)[None, :] < self._ant[:, None]
+        rows = np.arange(held.shape[0])[:, None]
         sel = np.zeros(score.shape, dtype=bool)
         for c in range(score.shape[0]):
             keep = (held >= 0) & vis[c][rows, np.maximum(held, 0)]
-            held = np.where(keep, held, -1)
-            free = (held < 0) & slot_ok
-            need = np.flatnonzero(free.any(axis=1))
-            if need.size:
-                sc = score[c, need].copy()
-                taken = held[need]
-                r = np.arange(need.size)[:, None]
-                sc[r, np.maximum(taken, 0)] = np.where(taken >= 0, -np.inf, sc[r, np.maximum(taken, 0)])
-                kk = min(k, sc.shape[1])
-                top = np.argpartition(-sc, kk - 1, axis=1)[:, :kk] if kk < sc.shape[1] else \
-                    np.broadcast_to(np.arange(sc.shape[1]), (need.size, sc.shape[1]))
-                top_sc = np.take_along_axis(sc, top, 1)
-                order = np.argsort(-top_sc, axis=1)
-                top, top_sc = np.take_along_axis(top, order, 1), np.take_along_axis(top_sc, order, 1)
-                f = free[need]
-                rank = np.cumsum(f, axis=1) - 1  # j-th free antenna takes the j-th best candidate
-                rank_c = np.minimum(rank, kk - 1)
-                cand = np.take_along_axis(top, rank_c, 1)
-                ok = f & (rank < kk) & (np.take_along_axis(top_sc, rank_c, 1) > -np.inf)
-                held[need] = np.where(ok, cand, held[need])
+            held = self._fill(np.where(keep, held, -1), score[c])
             g, j = np.nonzero(held >= 0)
             sel[c, g, held[g, j]] = True
         self._held = held
         return sel
+
+    def _scheduled(self, k0, score, vis, sat_pos):
+        """Assignments changed only at the schedule's epochs (see the module docstring), (time, G, S) bool."""
+        n = score.shape[0]
+        slot_left = self._slot_left[k0:k0 + n]
+        rem = self._remaining_steps(k0, vis, sat_pos, int(slot_left.max()))
+        held = self._held
+        rows = np.arange(held.shape[0])[:, None]
+        sel = np.zeros(score.shape, dtype=bool)
+        for c in range(n):
+            keep = (held >= 0) & vis[c][rows, np.maximum(held, 0)]
+            held = np.where(keep, held, -1)  # a satellite that set leaves its antenna idle until the epoch
+            if self._epoch[k0 + c]:
+                lasts = vis[c] & (rem[c] >= slot_left[c])
+                ok = np.where(lasts.any(axis=1, keepdims=True), lasts, vis[c])  # (G, S)
+                if self.sticky:
+                    held = np.where((held >= 0) & ok[rows, np.maximum(held, 0)], held, -1)
+                else:
+                    held = np.full_like(held, -1)
+                held = self._fill(held, np.where(ok, score[c], -np.inf))
+            g, j = np.nonzero(held >= 0)
+            sel[c, g, held[g, j]] = True
+        self._held = held
+        return sel
+
+    def _fill(self, held, score_c):
+        """Give each free antenna (held -1, within its station's count) the best satellite not yet
+        held by that station; ``held`` (G, antenna) satellite columns, ``score_c`` (G, S)."""
+        held = held.copy()
+        k = held.shape[1]
+        free = (held < 0) & (np.arange(k)[None, :] < self._ant[:, None])
+        need = np.flatnonzero(free.any(axis=1))
+        if need.size == 0:
+            return held
+        sc = score_c[need].copy()
+        taken = held[need]
+        r = np.arange(need.size)[:, None]
+        sc[r, np.maximum(taken, 0)] = np.where(taken >= 0, -np.inf, sc[r, np.maximum(taken, 0)])
+        kk = min(k, sc.shape[1])
+        top = np.argpartition(-sc, kk - 1, axis=1)[:, :kk] if kk < sc.shape[1] else \
+            np.broadcast_to(np.arange(sc.shape[1]), (need.size, sc.shape[1]))
+        top_sc = np.take_along_axis(sc, top, 1)
+        order = np.argsort(-top_sc, axis=1)
+        top, top_sc = np.take_along_axis(top, order, 1), np.take_along_axis(top_sc, order, 1)
+        f = free[need]
+        rank = np.cumsum(f, axis=1) - 1  # j-th free antenna takes the j-th best candidate
+        rank_c = np.minimum(rank, kk - 1)
+        cand = np.take_along_axis(top, rank_c, 1)
+        ok = f & (rank < kk) & (np.take_along_axis(top_sc, rank_c, 1) > -np.inf)
+        held[need] = np.where(ok, cand, held[need])
+        return held
