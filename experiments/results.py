@@ -78,7 +78,11 @@ def pair_summary(rows: list[dict], sent: int, path_changes: int) -> dict:
 
 
 def iperf3_intervals(path: Path) -> list[dict]:
-    """Per-interval throughput (Mbit/s) from iperf3 -J output; [] if it failed."""
+    """Per-interval throughput (Mbit/s) from iperf3 -J output; [] if it failed.
+
+    TCP intervals also carry ``retransmits`` (segments, all streams) and ``rtt_ms``
+    (the sender's smoothed RTT at the interval's end, mean over streams); UDP ones
+    ``lost_pct``.  Absent values are None."""
     try:
         data = json.loads(Path(path).read_text())
     except (ValueError, OSError):
@@ -86,8 +90,10 @@ def iperf3_intervals(path: Path) -> list[dict]:
     out = []
     for iv in data.get("intervals", []):
         s = iv.get("sum", {})
+        rtts = [st["rtt"] / 1000.0 for st in iv.get("streams", []) if st.get("rtt") is not None]
         out.append({"start_s": s.get("start"), "end_s": s.get("end"),
-                    "mbps": s.get("bits_per_second", 0) / 1e6, "lost_pct": s.get("lost_percent")})
+                    "mbps": s.get("bits_per_second", 0) / 1e6, "lost_pct": s.get("lost_percent"),
+                    "retransmits": s.get("retransmits"), "rtt_ms": float(np.mean(rtts)) if rtts else None})
     return out
 
 

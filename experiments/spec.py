@@ -39,6 +39,7 @@ class Iperf3:
     start_s: float = 0.0
     duration_s: float | None = None
     interval_s: float = 1.0
+    congestion: str | None = None  # TCP congestion control (iperf3 -C): cubic, bbr, reno; None = kernel's default
     type: str = "iperf3"
 
 
@@ -93,8 +94,40 @@ def check_experiments(exps: list, node_names: list[str], ground: set[str], durat
                 raise ExperimentError(f"{w}.interval_s: must be positive")
         if isinstance(e, Iperf3) and e.protocol not in ("tcp", "udp"):
             raise ExperimentError(f"{w}.protocol: accepted: tcp, udp")
+        if isinstance(e, Iperf3) and e.congestion is not None:
+            _check_congestion(e, w)
         if isinstance(e, Command) and (not e.argv or not all(isinstance(a, str) for a in e.argv)):
             raise ExperimentError(f"{w}.argv: a non-empty list of strings")
+
+
+#: TCP congestion controls an iperf3 experiment may ask for.
+CONGESTION = ("cubic", "bbr", "reno")
+
+
+def available_congestion() -> set[str]:
+    """TCP congestion controls this kernel offers: those registered (as every network namespace
+    lists them in /proc/sys/net/ipv4/tcp_available_congestion_control) and those whose module
+    is installed (root's sockets load it on first use)."""
+    import platform
+    from pathlib import Path
+
+    try:
+        names = set(Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split())
+    except OSError:
+        names = set()
+    mod_dir = Path("/lib/modules") / platform.release() / "kernel/net/ipv4"
+    return names | {n for n in CONGESTION if any(mod_dir.glob(f"tcp_{n}.ko*"))}
+
+
+def _check_congestion(e: "Iperf3", w: str) -> None:
+    if e.protocol != "tcp":
+        raise ExperimentError(f"{w}.congestion: only for protocol tcp")
+    if e.congestion not in CONGESTION:
+        raise ExperimentError(f"{w}.congestion: {e.congestion!r}; accepted: {', '.join(CONGESTION)}")
+    have = available_congestion()
+    if e.congestion not in have:
+        raise ExperimentError(f"{w}.congestion: {e.congestion} is not available in this kernel "
+                              f"(available: {', '.join(sorted(have)) or 'none'})")
 
 
 def from_cli(pings: list[str], iperfs: list[str]) -> list:

@@ -49,6 +49,8 @@ def start(exp, net, raw_dir: Path, run_end_s: float, speed: float, index: int) -
             argv += ["-u", "-b", f"{exp.bitrate_mbps or 10:g}M"]
         elif exp.bitrate_mbps:
             argv += ["-b", f"{exp.bitrate_mbps:g}M"]
+        if exp.congestion:
+            argv += ["-C", exp.congestion]
         time.sleep(0.3)  # let the server bind
         proc = net.host(exp.src).popen(argv, stdout=open(out, "w"), stderr=subprocess.STDOUT)
         return Running(exp, proc, out, server)

@@ -145,3 +145,38 @@ def test_only_changed_rates_are_sent_and_an_unpaced_link_loses_its_qdisc(tbf_net
     assert tbf_read_all(net.nodes[1].ipr)[net.created[0][1]].rate_mbit == pytest.approx(30.0)
     assert net.apply_step(3).rates_set == 1
     assert a_end not in tbf_read_all(net.nodes[0].ipr)
+
+
+@pytest.mark.parametrize("item, field", [
+    ({"congestion": "vegas"}, "experiments[0].congestion: 'vegas'; accepted: cubic, bbr, reno"),
+    ({"congestion": "bbr", "protocol": "udp"}, "experiments[0].congestion: only for protocol tcp"),
+])
+def test_a_congestion_control_is_checked_before_anything_runs(item, field):
+    from experiments.spec import ExperimentError, check_experiments, parse_experiments
+
+    exps = parse_experiments([{"type": "iperf3", "src": "A", "dst": "B", **item}])
+    with pytest.raises(ExperimentError) as err:
+        check_experiments(exps, ["A", "B"], {"a", "b"}, 10.0)
+    assert str(err.value) == field
+
+
+@root
+@pytest.mark.parametrize("congestion", ["cubic", "bbr"])
+def test_iperf3_runs_with_the_chosen_congestion_control_and_records_rtt_and_retransmits(tbf_net, tmp_path,
+                                                                                          congestion):
+    from experiments import tools
+    from experiments.results import iperf3_intervals
+    from experiments.spec import Iperf3, available_congestion
+
+    if congestion not in available_congestion():
+        pytest.skip(f"{congestion} is not available in this kernel")
+    net = tbf_net(two_node_series([10.0]))
+    net.start(0)
+    run = tools.start(Iperf3("A", "B", congestion=congestion), net, tmp_path, run_end_s=5.0, speed=1.0, index=0)
+    tools.stop_all([run], wait_s=20.0)
+    data = json.loads(run.out.read_text())
+    assert data["end"]["sender_tcp_congestion"] == congestion
+    ivs = iperf3_intervals(run.out)
+    assert len(ivs) >= 3
+    assert all(iv["rtt_ms"] is not None and iv["rtt_ms"] > 0 and iv["retransmits"] is not None for iv in ivs)
+    assert np.mean([iv["mbps"] for iv in ivs[1:]]) == pytest.approx(10.0 * 0.96, rel=0.1)
