@@ -1,4 +1,4 @@
-"""Scheduled handover: LEO ground links are reassigned only at global 15 s epochs (Starlink's scheduler).
+"""Scheduled handover: LEO ground links are reassigned only at global 15 s epochs (as measured for Starlink).
 
 A Starlink-like 550 km shell over Beijing and Shanghai for three minutes:
 with ``handover_interval_s: 15, handover_offset_s: 12`` every handover

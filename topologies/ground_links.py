@@ -23,12 +23,15 @@ first step); between epochs every antenna keeps its satellite, and one that
 sets before the next epoch leaves its antenna idle until then.  At an epoch
 the policy chooses among the satellites that stay in view until the next
 epoch (any visible one where none does); with ``sticky`` an antenna keeps a
-satellite that stays in view.  This is how Starlink's scheduler behaves:
-terminals are reassigned every 15 s, at 12, 27, 42 and 57 s past each minute
-(Tanveer et al., "Making Sense of Constellations: Methodologies for
-Understanding Starlink's Scheduling Algorithms", CoNEXT Companion 2023;
-Mohan et al., "A Multifaceted Look at Starlink Performance", WWW 2024), so
-latency jumps at those instants and holds between them.
+satellite that stays in view.  This is how Starlink's global scheduler is
+measured to behave: terminals are (re)allocated satellites in globally
+synchronised 15 s intervals, and latency and throughput change at their
+boundaries (Tanveer et al., "Making Sense of Constellations: Methodologies
+for Understanding Starlink's Scheduling Algorithms", arXiv:2307.00402, 2023;
+Mohan et al., "A Multifaceted Look at Starlink Performance", WWW 2024,
+arXiv:2310.09242; Garcia et al., "A Detailed Characterization of Starlink
+One-way Delay", LEO-NET 2025).  The phase of the epochs within the minute
+is ``handover_offset_s`` (12 s is the phase commonly quoted for Starlink).
 """
 
 from __future__ import annotations
