@@ -4,6 +4,11 @@
 for the chunk (time, node, 3), asks every rule for its links, numbers new
 links as they first appear, and appends each step's sorted link ids and
 lengths.  Memory is bounded by the chunk, not by the run's duration.
+
+With a :class:`~topologies.linkbudget.LinkBudget`, each chunk's entries
+also get their elevation (ground links), capacity, loss and MODCOD from the
+budget; entries the budget puts below threshold with ``below_threshold:
+down`` are left out of that step.
 """
 
 from __future__ import annotations
@@ -36,20 +41,25 @@ def build_series(
     link_params: dict[str, LinkParams] | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_steps: int | None = None,
+    budget=None,
 ) -> LinkSeries:
     """Evaluate every rule over the whole axis and collect the links.
 
     ``link_params`` gives per-kind capacity and loss (a rule's own values
     win).  ``progress(n)`` is called with the number of steps done after
-    each chunk.
+    each chunk.  ``budget`` (a :class:`topologies.linkbudget.LinkBudget`)
+    computes per-step capacity and loss for the links it covers.
     """
     link_params = link_params or {}
     for rule in rules:
         rule.bind(scene, axis, grazing_km)
     n = scene.n_nodes
     key_to_id: dict[int, int] = {}
-    link_a, link_b, link_kind, ms_per_km, cap, loss = [], [], [], [], [], []
+    link_a, link_b, link_kind, ms_per_km, cap, loss, link_spec = [], [], [], [], [], [], []
     step_ids, step_dist, counts = [], [], np.zeros(axis.n_steps, dtype=np.int64)
+    per_entry: dict[str, list] = {"step_capacity_mbps": [], "step_loss_pct": [], "step_modcod": [],
+                                  "step_elevation_deg": []}
+    up_km = scene.station_up if budget is not None and scene.stations else None
     chunk = chunk_steps or chunk_steps_for(scene, rules=rules)
     for sl, pos in scene.chunks(axis, chunk):
         batches = [(0, LinkBatch.empty())]  # so that a run without rules concatenates
@@ -84,11 +94,17 @@ def build_series(
                 l_ = rule.loss_pct if rule.loss_pct is not None else params.loss_pct
                 cap.append(np.nan if c is None else c)
                 loss.append(np.nan if l_ is None else l_)
+                link_spec.append(budget.spec_index(rule.kind, key // n, key % n) if budget is not None else -1)
             ids[j] = lid
         link = ids[inv]
         order = np.lexsort((link, steps))
-        step_ids.append(link[order].astype(np.int32))
-        step_dist.append(dist[order].astype(np.float32))
+        link, steps, dist = link[order], steps[order], dist[order]
+        if budget is not None:
+            keep = _budget_chunk(budget, scene, pos, sl.start, up_km, link, steps, dist,
+                                 np.array(link_spec), np.array(link_kind), np.array(link_a), np.array(link_b), per_entry)
+            link, steps, dist = link[keep], steps[keep], dist[keep]
+        step_ids.append(link.astype(np.int32))
+        step_dist.append(dist.astype(np.float32))
         counts[sl] = np.bincount(steps - sl.start, minlength=sl.stop - sl.start)
         if progress:
             progress(sl.stop - sl.start)
@@ -107,4 +123,37 @@ def build_series(
         indptr=indptr,
         link_id=np.concatenate(step_ids) if step_ids else np.zeros(0, np.int32),
         distance_km=np.concatenate(step_dist) if step_dist else np.zeros(0, np.float32),
+        budget=None if budget is None else budget.to_config(),
+        **({name: np.concatenate(parts) for name, parts in per_entry.items()} if budget is not None else {}),
     )
+
+
+def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, link_spec, link_kind, link_a, link_b,
+                  per_entry) -> np.ndarray:
+    """Run the budget over one chunk's entries (n,), append their per-entry arrays, return which to keep.
+
+    ``pos`` is the chunk's ITRS km (time, node, 3) from step ``k0``; a ground
+    link's station is its higher node index (stations follow satellites).
+    """
+    from .rules import KIND_CODE
+
+    spec = link_spec[link]
+    ground = link_kind[link] == KIND_CODE["ground"]
+    elev = np.full(link.size, np.nan)
+    station = np.full(link.size, -1, dtype=np.int64)
+    if ground.any():
+        a, b = link_a[link[ground]], link_b[link[ground]]
+        sta, sat = np.maximum(a, b), np.minimum(a, b)
+        t = steps[ground] - k0
+        d = pos[t, sat] - pos[t, sta]
+        up = up_km[sta - scene.n_sats]
+        sin_el = np.einsum("nk,nk->n", d, up) / np.maximum(np.linalg.norm(d, axis=1), 1e-9)
+        elev[ground] = np.degrees(np.arcsin(np.clip(sin_el, -1, 1)))
+        station[ground] = sta
+    res = budget.evaluate(spec, dist.astype(np.float64), elev, station)
+    keep = res.up
+    per_entry["step_capacity_mbps"].append(res.capacity_mbps[keep])
+    per_entry["step_loss_pct"].append(res.loss_pct[keep])
+    per_entry["step_modcod"].append(res.modcod[keep])
+    per_entry["step_elevation_deg"].append(elev[keep].astype(np.float32))
+    return keep
