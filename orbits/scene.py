@@ -122,7 +122,33 @@ class Scene:
         """ITRS km of all nodes at Skyfield Time t, shape (time, node, 3)."""
         sat = self.propagator.positions_km(t)
         ground = np.broadcast_to(self.station_positions_km, (sat.shape[0],) + self.station_positions_km.shape)
+        if self.movers.size:
+            ground = self.station_positions_at(t)
         return np.concatenate([sat, ground], axis=1)
+
+    @cached_property
+    def movers(self) -> np.ndarray:
+        """Indices into ``stations`` of the ground nodes that move (:mod:`orbits.mobile`), shape (mover,)."""
+        return np.array([i for i, g in enumerate(self.stations) if getattr(g, "track", None) is not None],
+                        dtype=np.int64)
+
+    def station_positions_at(self, t) -> np.ndarray:
+        """ITRS km of the stations at Skyfield Time t, movers on their tracks, shape (time, station, 3)."""
+        n = np.atleast_1d(t.tt).size
+        out = np.repeat(self.station_positions_km[None], n, axis=0)
+        for i in self.movers.tolist():
+            track = self.stations[i].track
+            out[:, i] = track.positions_km(track.seconds(t))
+        return out
+
+    def station_up_at(self, t) -> np.ndarray:
+        """Unit local vertical of the stations at Skyfield Time t, ITRS, shape (time, station, 3)."""
+        n = np.atleast_1d(t.tt).size
+        out = np.repeat(self.station_up[None], n, axis=0)
+        for i in self.movers.tolist():
+            track = self.stations[i].track
+            out[:, i] = track.up(track.seconds(t))
+        return out
 
     def chunks(self, axis: TimeAxis, chunk_steps: int = 128):
         """Yield (steps slice, positions (len, node, 3) km) over the axis."""

@@ -22,6 +22,7 @@ import yaml
 from orbits.planes import assign_planes
 from orbits.presets import PRESETS
 from orbits.satellite import Satellite, node_safe
+from orbits.mobile import MoverError, mover_station
 from orbits.scene import Scene, UnknownGroup
 from orbits.stations import GroundStation, UnknownStation, builtin_station
 from orbits.timebase import TimeAxis, parse_utc
@@ -84,6 +85,7 @@ class Scenario:
     ground_transit: bool = False
     constellations: list = field(default_factory=list)
     stations: list = field(default_factory=list)
+    movers: list = field(default_factory=list)
     links: list = field(default_factory=list)
     link_params: dict = field(default_factory=dict)
     emulation: dict = field(default_factory=dict)
@@ -119,8 +121,21 @@ class Scenario:
             raise ScenarioError("stations", str(exc)) from None
 
     def build_stations(self) -> list[GroundStation]:
-        """The ground stations, checked (cheap: no satellite is built)."""
-        return [_station(s, f"stations[{i}]") for i, s in enumerate(self.stations)]
+        """The ground stations, then the movers, checked (cheap: no satellite is built)."""
+        return [_station(s, f"stations[{i}]") for i, s in enumerate(self.stations)] + self.build_movers()
+
+    def build_movers(self) -> list[GroundStation]:
+        """The moving ground nodes (:mod:`orbits.mobile`), checked, their tracks read."""
+        out = []
+        for i, spec in enumerate(self.movers):
+            try:
+                st = mover_station(spec, parse_utc(self.start), self._base_dir, f"movers[{i}]")
+            except MoverError as exc:
+                raise ScenarioError(exc.field, str(exc)) from None
+            if node_safe(st.name) != st.name or len(st.name) > 40:
+                raise ScenarioError(f"movers[{i}].name", f"{st.name[:40]!r}: use up to 40 letters, digits and hyphens")
+            out.append(st)
+        return out
 
     def build_rules(self):
         rules = []

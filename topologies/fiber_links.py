@@ -44,6 +44,9 @@ class Fiber(Rule):
             if i == j:
                 raise RuleError(f"links: fiber joins two different stations, not {x!r} to itself")
             sx, sy = scene.stations[i - scene.n_sats], scene.stations[j - scene.n_sats]
+            for st in (sx, sy):
+                if getattr(st, "track", None) is not None:
+                    raise RuleError(f"links: fiber cannot reach {st.name!r}: it moves (a mover)")
             a.append(min(i, j))
             b.append(max(i, j))
             dist.append(great_circle_km(sx.lat_deg, sx.lon_deg, sy.lat_deg, sy.lon_deg) * self.route_factor)

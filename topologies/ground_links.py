@@ -84,6 +84,7 @@ class GroundAccess(Rule):
         self._node = scene.ground_indices[st]
         self._sta = scene.station_positions_km[st]
         self._up = scene.station_up[st]
+        self._moving = np.flatnonzero(np.isin(st, getattr(scene, "movers", np.zeros(0, np.int64))))  # into st
         layers = [scene.satellites[i].layer for i in self._sats]
         if isinstance(self.min_elevation_deg, dict):
             by_layer = {}
@@ -142,8 +143,14 @@ class GroundAccess(Rule):
             sub = Propagator([self._scene.satellites[i] for i in self._sats[sats_u]])
             ahead = TimeAxis(self._axis.start, self._axis.step_s, k_end).skyfield(slice(k0 + c, k_end))
             pos = np.concatenate([pos, sub.positions_km(ahead)], axis=0)
-        rel = pos[:, s_inv] - self._sta[g_c][None]  # (time', P, 3)
-        sin_el = np.einsum("tpk,pk->tp", rel, self._up[g_c]) / np.linalg.norm(rel, axis=-1)
+        if self._moving.size:  # movers: their own position and vertical at every step looked at
+            t = TimeAxis(self._axis.start, self._axis.step_s, k_end).skyfield(slice(k0, k_end))
+            sta = self._scene.station_positions_at(t)[:, self._st[g_c]]
+            up = self._scene.station_up_at(t)[:, self._st[g_c]]
+        else:
+            sta, up = self._sta[g_c][None], np.broadcast_to(self._up[g_c], (pos.shape[0],) + self._up[g_c].shape)
+        rel = pos[:, s_inv] - sta  # (time', P, 3)
+        sin_el = np.einsum("tpk,tpk->tp", rel, up) / np.linalg.norm(rel, axis=-1)
         ok = sin_el >= np.sin(np.radians(self._mask_deg[g_c, s_c]))[None]
         ok &= np.linalg.norm(rel, axis=-1) <= self.max_range_km
         n = ok.shape[0]
@@ -165,6 +172,8 @@ class GroundAccess(Rule):
     def links(self, k0, pos_km):
         sat_pos = pos_km[:, self._sats]
         sin_el, rng = sin_elevation_and_range(self._sta, self._up, sat_pos)  # (time, G, S)
+        if self._moving.size:
+            self._moving_geometry(k0, pos_km, sat_pos, sin_el, rng)
         vis = sin_el >= self._sin_mask[None]
         if np.isfinite(self.max_range_km):
             vis &= rng <= self.max_range_km
@@ -179,6 +188,15 @@ class GroundAccess(Rule):
         t, g, s = np.nonzero(sel)
         a, b = self._node[g], self._sats[s]
         return LinkBatch(t + k0, np.minimum(a, b), np.maximum(a, b), rng[t, g, s])
+
+    def _moving_geometry(self, k0, pos_km, sat_pos, sin_el, rng) -> None:
+        """Overwrite the movers' rows of sin_el and rng (time, G, S) with their positions step by step."""
+        m = self._moving
+        sta = pos_km[:, self._node[m]]  # (time, M, 3): the scene puts movers where their tracks say
+        up = self._scene.station_up_at(self._axis.skyfield(slice(k0, k0 + pos_km.shape[0])))[:, self._st[m]]
+        for c in range(pos_km.shape[0]):
+            s_c, r_c = sin_elevation_and_range(sta[c], up[c], sat_pos[c:c + 1])
+            sin_el[c, m], rng[c, m] = s_c[0], r_c[0]
 
     def _best(self, score):
         """Top-antennas satellites by score at every step, (time, G, S) bool."""
