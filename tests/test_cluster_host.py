@@ -1,0 +1,193 @@
+"""One emulation over a two-host Ray cluster on this machine (root; no shaping on this kernel).
+
+The cluster (:mod:`emulator.cluster.local`: two host namespaces on a bridge,
+a Ray head, a Ray worker per host) and the network are built once for the
+module; the tests walk forward in scenario time on that one network, then
+the last one kills a host's agent.  Packets really cross between the hosts
+over VXLAN: ping and traceroute between stations on different hosts must
+follow the predicted path.  At the end nothing of the run or the cluster
+may be left on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from emulator import addressing as addr
+from emulator.namespaces import our_namespaces
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, Ray workers in them)")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'sgemu[cluster]')")
+    from emulator.cluster import local
+
+    c = local.up(2)
+    try:
+        yield c
+    finally:
+        local.down(c)
+        assert local.leftovers(c.tag) == []
+
+
+@pytest.fixture(scope="module")
+def scene_series():
+    from sgemu.scenario import load_scenario
+    from topologies.builder import build_series
+
+    scen = load_scenario().with_overrides(duration_s=600, step_s=10)
+    scene, rules = scen.bind()
+    return scene, build_series(scene, rules, scen.axis)
+
+
+@pytest.fixture(scope="module")
+def cnet(cluster, scene_series):
+    from emulator.cluster.driver import ClusterNetwork
+    from emulator.cluster.placement import node_planes, place
+
+    scene, series = scene_series
+    # the computed placement, but stations alternate between the hosts (so pairs of stations
+    # on different hosts exist whatever the link weights prefer)
+    host = place(series, 2, node_planes(scene)).host.copy()
+    host[series.ground_indices] = np.arange(series.ground_indices.size) % 2
+    net = ClusterNetwork(series, cluster.address, node_planes(scene), host_of=host)
+    net.start(0)
+    yield net
+    net.stop()
+    assert _run_namespaces(net) == []
+
+
+def _run_namespaces(net) -> list[str]:
+    return [n for n in our_namespaces() if n.startswith(f"sgemu-{net.run_tag}h")]
+
+
+def _advance(net, k: int) -> None:
+    for j in range(net.step + 1, k + 1):
+        net.apply_step(j)
+
+
+def _crossings(net, path: list[str]) -> int:
+    return sum(net.host_of(a) != net.host_of(b) for a, b in zip(path, path[1:]))
+
+
+def _hosts_split(net, series) -> tuple[list[str], list[str]]:
+    ground = [series.node_names[i] for i in series.ground_indices]
+    return [g for g in ground if net.host_of(g) == 0], [g for g in ground if net.host_of(g) == 1]
+
+
+def test_each_host_runs_its_placed_nodes_and_cross_links_are_vxlan(cnet, scene_series):
+    _, series = scene_series
+    assert len(cnet.hosts) == 2 and cnet.placement.cross_links > 0
+    names = set(_run_namespaces(cnet))
+    for i, name in enumerate(series.node_names):
+        assert f"sgemu-{cnet.run_tag}h{cnet.placement.host[i]}-{name}" in names
+    assert len(names) == series.n_nodes
+    ids, _ = series.active(0)
+    link = next(int(l) for l in ids if cnet.placement.host[series.link_a[l]] != cnet.placement.host[series.link_b[l]])
+    a = series.node_names[series.link_a[link]]
+    out = cnet.cmd(a, ["ip", "-d", "link", "show", addr.ifname(link)])
+    assert "vxlan id" in out and "mtu 1500" in out, out
+
+
+def test_ping_and_traceroute_between_stations_on_different_hosts_follow_the_predicted_path(cnet, scene_series):
+    from experiments.tools import ping_once, traceroute
+    from topologies.routing import route_pair
+
+    _, series = scene_series
+    left, right = _hosts_split(cnet, series)
+    assert left and right
+    checked = 0
+    for src in left:
+        for dst in right:
+            path = route_pair(series, series.index(src), series.index(dst)).path_names(cnet.step)
+            if not path or _crossings(cnet, path) == 0:
+                continue
+            assert traceroute(cnet, src, dst) == path
+            rtts, sent = ping_once(cnet, src, dst, count=3, interval_s=0.2)
+            assert sent == 3 and all(r is not None for r in rtts), rtts
+            checked += 1
+    assert checked >= 3
+
+
+def _handover_across_boundary(cnet, series):
+    """(src, dst, k): a station pair whose path at k crosses the host boundary a different number of
+    times than at k - 1 (one side local only), k after the network's current step."""
+    from topologies.routing import route_pair
+
+    g = series.ground_indices.tolist()
+    for a in g:
+        for b in g:
+            if a >= b:
+                continue
+            r = route_pair(series, a, b)
+            for k in range(cnet.step + 2, series.n_steps):
+                p0, p1 = r.path_names(k - 1), r.path_names(k)
+                if p0 and p1 and min(_crossings(cnet, p0), _crossings(cnet, p1)) == 0 \
+                        and max(_crossings(cnet, p0), _crossings(cnet, p1)) > 0:
+                    return series.node_names[a], series.node_names[b], k, p0, p1
+    pytest.fail("no handover moves a station pair's path across the host boundary in this run")
+
+
+def test_a_handover_moves_a_path_across_the_host_boundary(cnet, scene_series):
+    from experiments.tools import traceroute
+
+    _, series = scene_series
+    src, dst, k, before, after = _handover_across_boundary(cnet, series)
+    _advance(cnet, k - 1)
+    assert traceroute(cnet, src, dst) == before
+    cnet.apply_step(k)
+    assert traceroute(cnet, src, dst) == after
+    assert before != after
+
+
+def test_a_cross_host_link_goes_down_and_one_comes_up(cnet, scene_series):
+    """A cross-host link that the series takes down stops carrying packets at that step; one that
+    first comes up exists (down) a step early and carries packets from its step on."""
+    _, series = scene_series
+    mask = series.active_mask()
+    cross = np.flatnonzero(cnet.placement.host[series.link_a] != cnet.placement.host[series.link_b])
+    start = cnet.step + 1
+    down = next((int(l), k) for k in range(start + 1, series.n_steps) for l in cross
+                if mask[k - 1, l] and not mask[k, l])
+    first = np.argmax(mask, axis=0)
+    up = min(((int(l), int(first[l])) for l in cross if mask[:, l].any() and first[l] > start + 1),
+             key=lambda x: x[1])
+
+    def reach(link):
+        a = series.node_names[series.link_a[link]]
+        out = cnet.cmd(a, ["ping", "-n", "-c", "1", "-W", "1", addr.link_ip(link, 1)])
+        return " 0% packet loss" in out
+
+    for link, k, before, after in ((down[0], down[1], True, False), (up[0], up[1], False, True)):
+        if cnet.step > k - 1:
+            continue
+        _advance(cnet, k - 1)
+        assert reach(link) is before, (series.link_name(link), k)
+        cnet.apply_step(k)
+        assert reach(link) is after, (series.link_name(link), k)
+
+
+def test_killing_a_hosts_agent_stops_the_run_naming_the_host_and_everything_is_removed(cnet, scene_series):
+    from emulator.cluster.driver import ClusterError
+
+    pid1 = cnet.hosts[1]["pid"]
+    os.kill(pid1, signal.SIGKILL)
+    with pytest.raises(ClusterError) as err:
+        for k in range(cnet.step + 1, cnet.series.n_steps):
+            cnet.apply_step(k)
+    msg = str(err.value)
+    assert "\n" not in msg and cnet.hosts[1]["name"] in msg and "lost" in msg, msg
+    # both hosts torn down: the live one by its agent, the dead one's leftovers by a cleanup task
+    deadline = time.monotonic() + 10
+    while _run_namespaces(cnet) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _run_namespaces(cnet) == []
+    for h in cnet.hosts:
+        assert not os.path.exists(f"/proc/{h['pid']}") or b"HostAgent" not in open(f"/proc/{h['pid']}/cmdline", "rb").read()
