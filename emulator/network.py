@@ -117,8 +117,11 @@ class EmulatedNetwork:
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
                  ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
-                 loopback_on_links: bool = False, create_ahead: bool = True, queue_limit_pkts: int = 1000):
+                 loopback_on_links: bool = False, create_ahead: bool = True, queue_limit_pkts: int = 1000,
+                 local_nodes=None):
         self.series = series
+        # cluster runs: only these node indices live here; the others are _absent_node stand-ins
+        self.local_nodes = None if local_nodes is None else set(local_nodes)
         self.create_ahead = create_ahead
         self.shaping = {True: "netem", False: "", None: "", "none": ""}.get(shaping, shaping)
         if self.shaping not in ("netem", "tbf", ""):
@@ -158,6 +161,9 @@ class EmulatedNetwork:
         self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
                            autoStaticArp=False, waitConnected=False)
         for i, name in enumerate(self.series.node_names):
+            if self.local_nodes is not None and i not in self.local_nodes:
+                self.nodes.append(self._absent_node(i, name))
+                continue
             host = make_host(self.net, name, self.run_tag)
             ns = ns_name(self.run_tag, name)
             node = _Node(i, name, host, ns, self.shaping, self.queue_limit_pkts)
@@ -171,6 +177,10 @@ class EmulatedNetwork:
             if progress:
                 progress(1)
         return self.apply_step(k)
+
+    def _absent_node(self, index: int, name: str):
+        """Stand-in for a node another host runs (``local_nodes``); :mod:`emulator.cluster.agent` has one."""
+        raise NotImplementedError("local_nodes needs a subclass that provides _absent_node")
 
     def stop(self) -> None:
         """Kill every node's processes and remove the namespaces (veths go with them)."""
