@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sgemu-installed
 
-.PHONY: demo test test-unit test-kernel bench system venv clean
+.PHONY: demo test test-unit test-kernel bench system venv clean viewer-assets
 
 venv: $(STAMP)
 
@@ -20,17 +20,26 @@ $(STAMP): pyproject.toml
 system:
 	scripts/system-packages.sh all
 
+# CesiumJS for `sgemu view`, from the npm registry at the versions of viewer/web/package-lock.json
+# (installed once; nothing is fetched at run time).
+VIEWER_WEB := viewer/web
+viewer-assets: $(VIEWER_WEB)/node_modules/.package-lock.json
+
+$(VIEWER_WEB)/node_modules/.package-lock.json: $(VIEWER_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run scripts/system-packages.sh web as root"; exit 3; }
+	npm ci --prefix $(VIEWER_WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
+
 # The main job on the built-in default scenario: predicted route, then about a
 # minute of live emulation (inside a VM with Debian's kernel when this kernel
 # has no netem), ending with the measured-vs-predicted table and the plot.
-demo: venv system
+demo: venv system viewer-assets
 	$(PY) -m sgemu route --src Beijing --dst Kashi --out out/demo
 	$(PY) -m emulator.lane -- $(abspath $(PY)) -m sgemu run --duration 60 --ping Beijing:Kashi --out $(abspath out/demo-run)
 
 # Unit, physics and (as root) namespace tests on the host, then the netem
 # kernel tests: on the host when its kernel has netem, else in a throwaway VM.
 # `make test-kernel` adds the long run (default scenario, 60 s at 1x).
-test: venv system
+test: venv system viewer-assets
 	$(PY) -m pytest tests -q --ignore=tests/kernel
 	$(PY) -m emulator.lane -- $(abspath $(PY)) -m pytest -q -m "kernel and not long" $(abspath tests/kernel)
 
