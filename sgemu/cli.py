@@ -53,7 +53,8 @@ def _command_modules(*always):
     mods = list(always)
     import importlib
 
-    for name in ("sgemu.cmd_emulate", "sgemu.cmd_compare", "sgemu.cmd_plots", "sgemu.cmd_cluster"):
+    for name in ("sgemu.cmd_emulate", "sgemu.cmd_compare", "sgemu.cmd_plots", "sgemu.cmd_cluster",
+                 "sgemu.cmd_view"):
         try:
             mods.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
