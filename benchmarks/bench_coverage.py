@@ -50,8 +50,8 @@ def main() -> None:
           f"(target < 60 s)")
     s = cov.summary()["groups"]
     print(f"  bds3: {s['bds3']['visible_mean']:.2f} satellites in view on average (min {s['bds3']['visible_min']}), "
-          f"PDOP mean {s['bds3']['pdop_mean']:.2f}; MEO alone: {s['bds3:meo']['visible_mean']:.2f} in view, "
-          f"PDOP mean {s['bds3:meo']['pdop_mean']:.2f}")
+          f"PDOP median {s['bds3']['pdop_median']:.2f}; MEO alone: {s['bds3:meo']['visible_mean']:.2f} in view, "
+          f"PDOP median {s['bds3:meo']['pdop_median']:.2f}")
     if args.maps:
         from experiments.coveragemap import coverage_figure
         from experiments.figures import save_figure

@@ -9,21 +9,47 @@ or everything) :func:`coverage` reduces the (time, point, sat) visibility
 to per-point figures, shape (point,):
 
 * ``visible_mean``, ``visible_min``, ``visible_max`` -- satellites in view;
+* ``visible_p5`` -- satellites in view at least 95 % of the time (the 5th
+  percentile over the instants): the minimum without the rare moments;
 * ``pct_time_1plus``, ``pct_time_4plus`` -- % of instants with at least
   one (a link is possible) or four (a navigation fix is possible) in view;
-* ``pdop_mean``, ``pdop_max`` -- for navigation groups (no LEO
-  satellite), PDOP from the visible satellites (:mod:`experiments.dop`),
-  averaged over the instants where it exists; NaN where it never does.
-  The mean is honest but touchy: an instant when the four or five
-  satellites in view stand on one cone around the receiver gives a PDOP
-  in the hundreds, so
-* ``pct_time_pdop_ok`` -- % of instants with PDOP at or below
-  ``pdop_limit`` (default 6), the usual navigation availability figure --
-  is the steadier measure of geometry.
+* ``pdop_median``, ``pdop_p95`` -- for navigation groups (no LEO
+  satellite), PDOP from the visible satellites (:mod:`experiments.dop`)
+  that half and 95 % of the instants stay at or below.  An instant without
+  a fix (fewer than four in view, degenerate geometry, or PDOP above
+  :data:`PDOP_NO_FIX`) counts as an infinite PDOP, so a percentile is
+  ``inf`` where there was no fix for more than the rest of the time;
+* ``pct_time_pdop_ok`` -- % of instants with PDOP at or below ``pdop_limit``
+  (default 2, the "excellent" class of the usual DOP rating);
+* ``pct_time_fix`` -- % of instants with PDOP at or below
+  :data:`USABLE_PDOP` (6), the classical navigation availability figure.
 
-Everything is computed a chunk of instants at a time, with no Python loop
-over points or satellites: a day of BeiDou-3 at 10-minute steps over a
-2-degree grid (145 x 16,200 x 30) takes a few seconds.
+Why percentiles and not the mean or the maximum: a nominal Walker
+constellation such as BeiDou-3's 24 MEO satellites is perfectly
+symmetric, so in two latitude bands (about 13-16 and 41-47 degrees north
+and south for BDS-3 at a 10-degree mask) there are moments of a few
+minutes when exactly four satellites stand above the mask at nearly the
+same elevation, the rest just below it.  Four lines of sight on one cone
+around the vertical make G^T G singular: PDOP reaches thousands there,
+one such instant dominates a mean, and because the moments are short, a
+10-minute time step catches them at some longitudes and misses them at
+others -- a dashed stripe.  The geometry is real (Skyfield gives the same
+elevations); the stripes were the statistic's.  Percentiles over the
+instants are unmoved by a handful of instants, whatever the step.
+
+A group *gives a fix alone* when somewhere on the grid its PDOP is at or
+below :data:`USABLE_PDOP` at least half of the time.  GEO satellites all
+lie in the equatorial plane, so the lines of sight from any receiver are
+nearly coplanar and PDOP is in the tens to thousands everywhere; three
+IGSO or GEO satellites are never four in view.  Such groups get no PDOP
+figures at all (NaN), and ``fix_note`` says why.
+
+Percentiles come from per-point histograms (counts exactly; PDOP in
+:data:`PDOP_BINS` logarithmic bins from 0.5 to :data:`PDOP_NO_FIX`, each
+2.2 % wide, interpolated within the bin), so memory does not grow with the
+number of instants.  Everything is computed a chunk of instants at a time,
+with no Python loop over points or satellites: a day of BeiDou-3 at
+10-minute steps over a 2-degree grid (145 x 16,200 x 30) takes seconds.
 """
 
 from __future__ import annotations
@@ -45,8 +71,15 @@ from topologies.geometry import sin_elevation_and_range
 from .dop import pdop_from_positions
 
 #: Fields of :class:`GroupCoverage` that are per-point arrays, in CSV column order.
-FIELDS = ("visible_mean", "visible_min", "visible_max", "pct_time_1plus", "pct_time_4plus",
-          "pdop_mean", "pdop_max", "pct_time_pdop_ok")
+FIELDS = ("visible_mean", "visible_min", "visible_p5", "visible_max", "pct_time_1plus", "pct_time_4plus",
+          "pdop_median", "pdop_p95", "pct_time_pdop_ok", "pct_time_fix")
+#: PDOP at or below which a position fix counts as usable (the classical availability limit).
+USABLE_PDOP = 6.0
+#: PDOP above this counts as no fix at all (the histogram's overflow bin).
+PDOP_NO_FIX = 100.0
+#: Logarithmic PDOP histogram bin edges, 0.5 .. PDOP_NO_FIX (each bin 2.2 % wide); below 0.5 goes in the first.
+PDOP_BINS = np.geomspace(0.5, PDOP_NO_FIX, 241)
+PDOP_FIELDS = ("pdop_median", "pdop_p95", "pct_time_pdop_ok", "pct_time_fix")
 
 
 class UnknownLayer(ValueError):
@@ -91,8 +124,9 @@ class GroupCoverage:
     """Coverage figures of one satellite group at every point; arrays (point,).
 
     The fields are described in the module docstring.  ``navigation`` is
-    True for groups without LEO satellites; their PDOP fields are NaN
-    otherwise, and wherever fewer than four satellites were ever in view.
+    True for groups without LEO satellites; ``fix_alone`` when the group
+    gives a usable fix somewhere on its own.  The PDOP fields are NaN for
+    every other group, and ``fix_note`` says why (empty when it does).
     """
 
     name: str
@@ -100,12 +134,16 @@ class GroupCoverage:
     navigation: bool
     visible_mean: np.ndarray
     visible_min: np.ndarray
+    visible_p5: np.ndarray
     visible_max: np.ndarray
     pct_time_1plus: np.ndarray
     pct_time_4plus: np.ndarray
-    pdop_mean: np.ndarray
-    pdop_max: np.ndarray
+    pdop_median: np.ndarray
+    pdop_p95: np.ndarray
     pct_time_pdop_ok: np.ndarray
+    pct_time_fix: np.ndarray
+    fix_alone: bool = False
+    fix_note: str = ""
 
     @property
     def n_sats(self) -> int:
@@ -127,7 +165,7 @@ class Coverage:
     groups: dict[str, GroupCoverage]
     grid: GroundGrid | None = None
     layer_spec: str = "all"
-    pdop_limit: float = 6.0
+    pdop_limit: float = 2.0
 
     def on_grid(self, group: str, name: str) -> np.ndarray:
         """A per-point field of a group as a (lat, lon) array (needs a grid)."""
@@ -136,7 +174,12 @@ class Coverage:
         return getattr(self.groups[group], name).reshape(self.grid.shape)
 
     def summary(self) -> dict:
-        """Area-weighted (cos latitude) global figures per group, for JSON and tables."""
+        """Area-weighted (cos latitude) global figures per group, for JSON and tables.
+
+        Per-point percentiles are summarised by their area-weighted median
+        over the globe (``pdop_median``) and their worst value
+        (``pdop_p95_worst``); either is None where it is infinite (no fix).
+        """
         w = np.cos(np.radians(self.lat_deg))
         w = w / w.sum()
         out = {
@@ -148,6 +191,7 @@ class Coverage:
             "grid_deg": self.grid.step_deg if self.grid else None,
             "min_elevation_deg": self.min_elevation_deg,
             "pdop_limit": self.pdop_limit,
+            "usable_pdop": USABLE_PDOP,
             "layer": self.layer_spec,
             "groups": {},
         }
@@ -157,6 +201,7 @@ class Coverage:
                 "navigation": g.navigation,
                 "visible_mean": _r(np.sum(w * g.visible_mean)),
                 "visible_min": int(g.visible_min.min()),
+                "visible_p5_mean": _r(np.sum(w * g.visible_p5)),
                 "visible_max": int(g.visible_max.max()),
                 "area_pct_always_1plus": _r(100 * np.sum(w * (g.pct_time_1plus >= 100.0))),
                 "area_pct_never_visible": _r(100 * np.sum(w * (g.visible_max == 0))),
@@ -165,19 +210,25 @@ class Coverage:
             if g.navigation:
                 rec["area_pct_always_4plus"] = _r(100 * np.sum(w * (g.pct_time_4plus >= 100.0)))
                 rec["pct_time_4plus_mean"] = _r(np.sum(w * g.pct_time_4plus))
-                have = np.isfinite(g.pdop_mean)
-                rec["pdop_mean"] = _r(np.sum(w[have] * g.pdop_mean[have]) / np.sum(w[have])) if have.any() else None
-                rec["pdop_max"] = _r(np.nanmax(g.pdop_max)) if have.any() else None
-                rec["pct_time_pdop_ok_mean"] = _r(np.sum(w * g.pct_time_pdop_ok))
-                rec["area_pct_always_pdop_ok"] = _r(100 * np.sum(w * (g.pct_time_pdop_ok >= 100.0)))
+                rec["fix_alone"] = g.fix_alone
+                if g.fix_alone:
+                    rec["pdop_median"] = _finite(weighted_median(g.pdop_median, w))
+                    rec["pdop_p95_worst"] = _finite(np.max(g.pdop_p95))
+                    rec["pct_time_pdop_ok_mean"] = _r(np.sum(w * g.pct_time_pdop_ok))
+                    rec["pct_time_pdop_ok_min"] = _r(g.pct_time_pdop_ok.min())
+                    rec["pct_time_pdop_ok_max"] = _r(g.pct_time_pdop_ok.max())
+                    rec["pct_time_fix_mean"] = _r(np.sum(w * g.pct_time_fix))
+                    rec["area_pct_always_fix"] = _r(100 * np.sum(w * (g.pct_time_fix >= 100.0)))
+                else:
+                    rec["fix_note"] = g.fix_note
             out["groups"][name] = rec
         return out
 
     def write_csv(self, path: str | Path) -> Path:
         """One row per (group, point): lat_deg, lon_deg, group, then :data:`FIELDS`.
 
-        PDOP columns are empty for groups that are not navigation groups
-        and where fewer than four satellites were ever in view.
+        PDOP columns are empty for groups that do not give a fix alone; a
+        PDOP percentile is ``inf`` where there was no fix that share of the time.
         """
         path = Path(path)
         lat = [f"{v:g}" for v in self.lat_deg]
@@ -186,12 +237,23 @@ class Coverage:
             w = csv.writer(f)
             w.writerow(["lat_deg", "lon_deg", "group", *FIELDS])
             for name, g in self.groups.items():
-                cols = [_fmt(g.visible_mean, 4), g.visible_min.astype(str), g.visible_max.astype(str),
-                        _fmt(g.pct_time_1plus, 3), _fmt(g.pct_time_4plus, 3),
-                        _fmt(g.pdop_mean, 4), _fmt(g.pdop_max, 4),
-                        _fmt(g.pct_time_pdop_ok if g.navigation else np.full(g.pdop_mean.shape, np.nan), 3)]
+                cols = [_fmt(g.visible_mean, 4), g.visible_min.astype(str), g.visible_p5.astype(str),
+                        g.visible_max.astype(str), _fmt(g.pct_time_1plus, 3), _fmt(g.pct_time_4plus, 3),
+                        _fmt(g.pdop_median, 3), _fmt(g.pdop_p95, 3), _fmt(g.pct_time_pdop_ok, 3),
+                        _fmt(g.pct_time_fix, 3)]
                 w.writerows(zip(lat, lon, [name] * len(lat), *cols))
         return path
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of ``values`` (n,) with ``weights`` (n,) (inf allowed; NaN ignored)."""
+    ok = ~np.isnan(values)
+    v, w = values[ok], weights[ok]
+    if v.size == 0:
+        return float("nan")
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
 def _r(x) -> float:
@@ -199,10 +261,15 @@ def _r(x) -> float:
     return round(float(x), 4)
 
 
+def _finite(x) -> float | None:
+    """:func:`_r`, or None for an infinite figure (JSON has no infinity)."""
+    return _r(x) if np.isfinite(x) else None
+
+
 def _fmt(values: np.ndarray, decimals: int) -> list[str]:
-    """Numbers rounded to ``decimals`` as short text; NaN as an empty field."""
+    """Numbers rounded to ``decimals`` as short text; NaN as an empty field, infinity as ``inf``."""
     r = np.round(values, decimals)
-    return ["" if not np.isfinite(v) else f"{v:g}" for v in r.tolist()]
+    return ["" if np.isnan(v) else ("inf" if np.isinf(v) else f"{v:g}") for v in r.tolist()]
 
 
 def satellite_groups(scene: Scene, spec: str = "all") -> dict[str, np.ndarray]:
@@ -273,7 +340,7 @@ def coverage(
     lat_deg: np.ndarray,
     lon_deg: np.ndarray,
     min_elevation_deg: float = 10.0,
-    pdop_limit: float = 6.0,
+    pdop_limit: float = 2.0,
     alt_m: float = 0.0,
     progress: Callable[[int], None] | None = None,
     max_block: int = 1_000_000,
@@ -281,7 +348,7 @@ def coverage(
     """Coverage of each satellite group at points lat_deg, lon_deg (point,) over the axis.
 
     ``groups`` maps a name to satellite indices (:func:`satellite_groups`);
-    ``pdop_limit`` is the PDOP counted as good enough for ``pct_time_pdop_ok``.
+    ``pdop_limit`` is the PDOP counted in ``pct_time_pdop_ok``.
     Instants are processed in chunks sized so that a (time, point, sat)
     block stays under ``max_block`` elements; ``progress(n)`` is called
     with the number of instants done after each chunk.
@@ -290,6 +357,8 @@ def coverage(
     lon_deg = np.atleast_1d(np.asarray(lon_deg, dtype=float))
     if lat_deg.shape != lon_deg.shape or lat_deg.ndim != 1:
         raise ValueError("lat_deg and lon_deg must be 1-D arrays of the same length")
+    if not 0 < pdop_limit <= PDOP_NO_FIX:
+        raise ValueError(f"pdop_limit must be more than 0 and at most {PDOP_NO_FIX:g}, got {pdop_limit:g}")
     lat_r, lon_r = np.radians(lat_deg), np.radians(lon_deg)
     rcv_km = geodetic_to_itrs_km(lat_r, lon_r, np.full(lat_deg.shape, alt_m / 1000.0))
     up = local_up(lat_r, lon_r)
@@ -298,7 +367,7 @@ def coverage(
     nav = {name: is_navigation(scene, idx) for name, idx in groups.items()}
     sin_mask = np.sin(np.radians(min_elevation_deg))
     n_pts, n_sat = lat_deg.size, used.size
-    acc = {name: _Accumulator(n_pts, pdop_limit) for name in groups}
+    acc = {name: _Accumulator(n_pts, pdop_limit, nav[name] and col[name].size >= 4) for name in groups}
     # blocks of (time, point, sat) of at most max_block elements: all points at once when they fit
     pts_block = int(min(n_pts, max(1, max_block // max(1, n_sat))))
     steps_block = int(max(1, max_block // (pts_block * max(1, n_sat))))
@@ -316,7 +385,7 @@ def coverage(
                     whole = c.size == n_sat                                 # the group is every satellite used
                     v = visible if whole else visible[..., c]
                     pdop = None
-                    if nav[name] and c.size >= 4:
+                    if acc[name].with_pdop:
                         pdop = pdop_from_positions(rcv_km[ps], sat_km if whole else sat_km[:, c], v,
                                                    range_km if whole else range_km[..., c])
                     acc[name].add(ps, v.sum(-1), pdop)
@@ -328,7 +397,7 @@ def coverage(
 
 def grid_coverage(scene: Scene, axis: TimeAxis, groups: dict[str, np.ndarray], step_deg: float = 2.0,
                   min_elevation_deg: float = 10.0, progress=None, layer_spec: str = "all",
-                  pdop_limit: float = 6.0) -> Coverage:
+                  pdop_limit: float = 2.0) -> Coverage:
     """:func:`coverage` on a global :class:`GroundGrid` of ``step_deg`` cells."""
     grid = GroundGrid.global_grid(step_deg)
     lat, lon = grid.points_deg()
@@ -338,20 +407,53 @@ def grid_coverage(scene: Scene, axis: TimeAxis, groups: dict[str, np.ndarray], s
     return cov
 
 
-class _Accumulator:
-    """Running per-point sums over chunks of instants for one group."""
+def count_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """Per row of a count histogram (point, count), the q-quantile of the count, (point,).
 
-    def __init__(self, n: int, pdop_limit: float):
+    The smallest count c with at least a share ``q`` of the instants at or
+    below c (numpy's ``inverted_cdf``).
+    """
+    cum = np.cumsum(hist, axis=1)
+    need = np.ceil(q * cum[:, -1:] - 1e-9)
+    return np.argmax(cum >= np.maximum(need, 1), axis=1)
+
+
+def pdop_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """Per row of a PDOP histogram (point, bin) over :data:`PDOP_BINS`, the q-quantile, (point,).
+
+    The last bin holds the instants without a fix; a quantile that falls
+    there is ``inf``.  Within a bin the value is interpolated on the log
+    scale by rank, so it is within one bin (2.2 %) of the exact quantile.
+    """
+    cum = np.cumsum(hist, axis=1)
+    n = cum[:, -1]
+    need = np.maximum(np.ceil(q * n - 1e-9), 1)
+    b = np.argmax(cum >= need[:, None], axis=1)
+    before = np.where(b > 0, cum[np.arange(b.size), np.maximum(b - 1, 0)], 0)
+    inside = hist[np.arange(b.size), b]
+    frac = (need - before - 0.5) / np.maximum(inside, 1)
+    last = PDOP_BINS.size - 1                                  # index of the no-fix bin
+    lo = np.log(PDOP_BINS[np.minimum(b, last - 1)])
+    hi = np.log(PDOP_BINS[np.minimum(b + 1, last)])
+    value = np.exp(lo + frac * (hi - lo))
+    return np.where(b >= last, np.inf, value)
+
+
+class _Accumulator:
+    """Running per-point sums and histograms over chunks of instants for one group."""
+
+    def __init__(self, n: int, pdop_limit: float, with_pdop: bool):
         self.pdop_limit = pdop_limit
-        self.pdop_ok = np.zeros(n, dtype=np.int64)
+        self.with_pdop = with_pdop
         self.sum = np.zeros(n)
         self.min = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
         self.max = np.zeros(n, dtype=np.int64)
         self.n1 = np.zeros(n, dtype=np.int64)
         self.n4 = np.zeros(n, dtype=np.int64)
-        self.pdop_sum = np.zeros(n)
-        self.pdop_n = np.zeros(n, dtype=np.int64)
-        self.pdop_max = np.full(n, -np.inf)
+        self.count_hist = np.zeros((n, 1), dtype=np.int64)      # (point, count), widened as needed
+        self.pdop_ok = np.zeros(n, dtype=np.int64)
+        self.fix = np.zeros(n, dtype=np.int64)
+        self.pdop_hist = np.zeros((n, PDOP_BINS.size), dtype=np.int64) if with_pdop else None
 
     def add(self, ps: slice, count: np.ndarray, pdop: np.ndarray | None) -> None:
         """Add a block: ``count`` (time, point) visible satellites, ``pdop`` the same shape or None."""
@@ -360,20 +462,44 @@ class _Accumulator:
         np.maximum(self.max[ps], count.max(0), out=self.max[ps])
         self.n1[ps] += (count >= 1).sum(0)
         self.n4[ps] += (count >= 4).sum(0)
+        width = int(count.max()) + 1
+        if width > self.count_hist.shape[1]:
+            self.count_hist = np.pad(self.count_hist, ((0, 0), (0, width - self.count_hist.shape[1])))
+        self.count_hist[ps] += _row_histogram(count, self.count_hist.shape[1])
         if pdop is not None:
-            ok = np.isfinite(pdop)
-            self.pdop_sum[ps] += np.where(ok, pdop, 0.0).sum(0)
-            self.pdop_n[ps] += ok.sum(0)
+            ok = np.isfinite(pdop) & (pdop <= PDOP_NO_FIX)
             self.pdop_ok[ps] += (ok & (pdop <= self.pdop_limit)).sum(0)
-            np.maximum(self.pdop_max[ps], np.where(ok, pdop, -np.inf).max(0), out=self.pdop_max[ps])
+            self.fix[ps] += (ok & (pdop <= USABLE_PDOP)).sum(0)
+            last = PDOP_BINS.size - 1
+            b = np.clip(np.searchsorted(PDOP_BINS, np.where(ok, pdop, 0.0), side="right") - 1, 0, last - 1)
+            self.pdop_hist[ps] += _row_histogram(np.where(ok, b, last), PDOP_BINS.size)
 
     def result(self, name, idx, navigation, n_steps) -> GroupCoverage:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pdop_mean = np.where(self.pdop_n > 0, self.pdop_sum / self.pdop_n, np.nan)
-        pdop_max = np.where(self.pdop_n > 0, self.pdop_max, np.nan)
+        n = self.sum.size
+        nan = np.full(n, np.nan)
+        pdop = (nan, nan, nan, nan)
+        fix_alone, note = False, ""
+        if self.with_pdop:
+            median = pdop_quantile(self.pdop_hist, 0.5)
+            fix_alone = bool((median <= USABLE_PDOP).any())
+            if fix_alone:
+                pdop = (median, pdop_quantile(self.pdop_hist, 0.95), 100.0 * self.pdop_ok / n_steps,
+                        100.0 * self.fix / n_steps)
+            else:
+                note = (f"no place has PDOP ≤ {USABLE_PDOP:g} half of the time (≥4 in view "
+                        f"{100.0 * self.n4.sum() / (n * n_steps):.0f} % of point-instants): no usable fix alone")
+        elif navigation:
+            note = (f"{np.asarray(idx).size} satellites: never 4 in view" if np.asarray(idx).size < 4
+                    else "no fix")
         return GroupCoverage(
             name, np.asarray(idx), navigation,
-            self.sum / n_steps, self.min.copy(), self.max.copy(),
-            100.0 * self.n1 / n_steps, 100.0 * self.n4 / n_steps, pdop_mean, pdop_max,
-            100.0 * self.pdop_ok / n_steps,
+            self.sum / n_steps, self.min.copy(), count_quantile(self.count_hist, 0.05), self.max.copy(),
+            100.0 * self.n1 / n_steps, 100.0 * self.n4 / n_steps, *pdop, fix_alone=fix_alone, fix_note=note,
         )
+
+
+def _row_histogram(values: np.ndarray, width: int) -> np.ndarray:
+    """Histogram per point of integer ``values`` (time, point) in 0..width-1, shape (point, width)."""
+    n_pts = values.shape[1]
+    flat = (np.arange(n_pts)[None, :] * width + values).ravel()
+    return np.bincount(flat, minlength=n_pts * width).reshape(n_pts, width)

@@ -55,6 +55,11 @@ def png_bytes(fig, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 satellite``, ``3 satellites`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def duration_text(seconds: float) -> str:
     """A window length for a title: ``90 s``, ``10 min``, ``1.5 h``, ``2 d``."""
     if seconds >= 2 * 86400:

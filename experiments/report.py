@@ -513,12 +513,23 @@ def _coverage(run: Path):
             f"{s.get('step_s')} s apart from {_e(s.get('start'))}, mask {s.get('min_elevation_deg')}°; "
             "figures are area-weighted over the globe.</p>")
     rows = [[name, g.get("satellites"), g.get("visible_mean"), g.get("visible_min"), g.get("visible_max"),
-             g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"), g.get("pdop_mean"),
-             g.get("pct_time_pdop_ok_mean")]
+             g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"),
+             _pdop_cell(g, "pdop_median"), _pdop_cell(g, "pdop_p95_worst"), _pdop_cell(g, "pct_time_pdop_ok_mean"),
+             _pdop_cell(g, "pct_time_fix_mean")]
             for name, g in s.get("groups", {}).items()]
+    notes = "".join(f'<p class="muted">{_e(name)}: no PDOP, {_e(g["fix_note"])}</p>'
+                    for name, g in s.get("groups", {}).items() if g.get("fix_note"))
     return [Section("Coverage", head + _table(
         ["group", "satellites", "visible mean", "min", "max", "area % always ≥1", "area % always ≥4",
-         "PDOP mean", f"% time PDOP ≤ {s.get('pdop_limit', 6):g}"], rows))]
+         "PDOP median", "PDOP 95 % (worst place)", f"% time PDOP ≤ {s.get('pdop_limit', 2):g}",
+         f"% time PDOP ≤ {s.get('usable_pdop', 6):g}"], rows) + notes)]
+
+
+def _pdop_cell(g: dict, key: str):
+    """A PDOP figure of a coverage group: '–' without a fix alone, 'no fix' where it is infinite."""
+    if not g.get("fix_alone"):
+        return None
+    return "no fix" if g.get(key) is None else g.get(key)
 
 
 def _figures(run: Path):

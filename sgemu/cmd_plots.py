@@ -31,8 +31,9 @@ def register(sub) -> None:
     p.add_argument("--grid-deg", type=float, default=2.0, metavar="DEG", help="grid cell size (default: 2)")
     p.add_argument("--min-elevation", type=float, default=10.0, metavar="DEG",
                    help="elevation mask in degrees (default: 10)")
-    p.add_argument("--pdop-limit", type=float, default=6.0, metavar="PDOP",
-                   help="PDOP counted as good enough for navigation (default: 6)")
+    p.add_argument("--pdop-limit", type=float, default=2.0, metavar="PDOP",
+                   help="PDOP of the availability map, '%% of time with PDOP <= limit' (default: 2, 'excellent'; "
+                        "the classical limit 6 is always reported as %% of time with a usable fix)")
     p.add_argument("--dpi", type=int, default=100, help="map resolution (default: 100)")
     p.add_argument("--out", default="out/coverage", help="output directory (default: out/coverage)")
     p.set_defaults(func=cmd_coverage)
@@ -171,7 +172,7 @@ def _outdir(path: str) -> Path:
 
 # --------------------------------------------------------------------------- coverage
 def cmd_coverage(args) -> int:
-    from experiments.coverage import grid_coverage
+    from experiments.coverage import PDOP_NO_FIX, grid_coverage
     from experiments.coveragemap import coverage_figure
     from experiments.figures import save_figure
 
@@ -179,8 +180,8 @@ def cmd_coverage(args) -> int:
     _check_dpi(args.dpi)
     if not 0 < args.grid_deg <= 90:
         raise UsageError(f"--grid-deg: {args.grid_deg:g} must be more than 0 and at most 90")
-    if not args.pdop_limit >= 1:
-        raise UsageError(f"--pdop-limit: {args.pdop_limit:g} is below 1, the smallest PDOP there is")
+    if not 0 < args.pdop_limit <= PDOP_NO_FIX:
+        raise UsageError(f"--pdop-limit: {args.pdop_limit:g} must be more than 0 and at most {PDOP_NO_FIX:g}")
     scen = scenario_from_args(args)
     scene = scen.build_scene()
     groups = _groups(scene, args.layer)
@@ -210,17 +211,23 @@ def _print_coverage(s: dict) -> None:
     t = Table(title=f"coverage over {s['points']} points, {s['n_steps']} steps of {s['step_s']:g} s, "
                     f"mask {s['min_elevation_deg']:g}° (area-weighted)")
     t.add_column("group", no_wrap=True)
-    for col in ("sats", "in view mean", "min", "max", "area always ≥1 %", "area always ≥4 %", "PDOP mean",
-                f"time PDOP ≤ {s['pdop_limit']:g} %"):
+    for col in ("sats", "in view mean", "min", "max", "area always ≥1 %", "area always ≥4 %", "PDOP median",
+                "PDOP 95 % worst", f"time PDOP ≤ {s['pdop_limit']:g} %", f"time PDOP ≤ {s['usable_pdop']:g} %"):
         t.add_column(col, justify="right")
     for name, g in s["groups"].items():
-        pdop = g.get("pdop_mean")
         four = g.get("area_pct_always_4plus")
+        fix = g.get("fix_alone")
+        def pdop(key, fmt):
+            value = g.get(key)
+            return "-" if not fix else ("no fix" if value is None else format(value, fmt))
         t.add_row(name, str(g["satellites"]), f"{g['visible_mean']:.2f}", str(g["visible_min"]),
                   str(g["visible_max"]), f"{g['area_pct_always_1plus']:.1f}",
-                  "-" if four is None else f"{four:.1f}", "-" if pdop is None else f"{pdop:.2f}",
-                  "-" if pdop is None else f"{g['pct_time_pdop_ok_mean']:.1f}")
+                  "-" if four is None else f"{four:.1f}", pdop("pdop_median", ".2f"), pdop("pdop_p95_worst", ".2f"),
+                  pdop("pct_time_pdop_ok_mean", ".1f"), pdop("pct_time_fix_mean", ".1f"))
     Console().print(t)
+    for name, g in s["groups"].items():
+        if g.get("fix_note"):
+            print(f"{name}: no PDOP, {g['fix_note']}")
 
 
 # --------------------------------------------------------------------------- sky plot, ground track

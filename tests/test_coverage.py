@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from skyfield.api import wgs84
 
-from experiments.coverage import (FIELDS, GroundGrid, UnknownLayer, coverage, grid_coverage,
+from experiments.coverage import (FIELDS, PDOP_BINS, GroundGrid, UnknownLayer, coverage, grid_coverage,
                                   satellite_groups)
+from experiments.coveragemap import coverage_figure
 from experiments.dop import dops, geometry_matrix, pdop_from_positions
 from orbits.presets import PRESETS
 from orbits.satellite import Satellite
@@ -28,6 +29,8 @@ from orbits.tle import load_tle_file
 from sgemu.cli import main
 
 EPOCH = dt.datetime(2024, 7, 16, tzinfo=dt.timezone.utc)
+#: Relative width of one PDOP histogram bin: percentiles are good to this.
+BIN_REL = float(PDOP_BINS[1] / PDOP_BINS[0] - 1)
 BEIJING = builtin_station("Beijing")
 
 
@@ -126,8 +129,10 @@ def test_pdop_equals_a_least_squares_solve_with_skyfield_vectors(bds3_scene):
                        [p[0] for p in places], [p[1] for p in places], 10.0)
         for i, (lat, lon) in enumerate(places):
             expected = lstsq_pdop(bds3_scene.satellites, lat, lon, axis.skyfield()[0], 10.0)
-            assert cov.groups["bds3"].pdop_mean[i] == pytest.approx(expected, rel=1e-4)
-            assert cov.groups["bds3"].pct_time_pdop_ok[i] == (100.0 if expected <= 6.0 else 0.0)
+            g = cov.groups["bds3"]
+            assert g.pdop_median[i] == pytest.approx(expected, rel=BIN_REL)  # one instant: its own median
+            assert g.pct_time_pdop_ok[i] == (100.0 if expected <= 2.0 else 0.0)
+            assert g.pct_time_fix[i] == (100.0 if expected <= 6.0 else 0.0)
 
 
 def test_closed_form_pdop_equals_explicit_inverse_of_gtg():
@@ -212,8 +217,9 @@ def test_the_coverage_command_writes_a_grid_csv_a_summary_and_maps(tmp_path):
     groups = {r["group"] for r in rows}
     assert groups == {"bds3", "leo", "meo", "igso", "geo", "all"}
     assert len(rows) == 6 * 12 * 6
-    assert all(r["pdop_mean"] == "" for r in rows if r["group"] in ("leo", "all"))
-    assert all(float(r["pdop_mean"]) >= 1.0 for r in rows if r["group"] == "bds3")
+    for field in ("pdop_median", "pdop_p95", "pct_time_pdop_ok", "pct_time_fix"):
+        assert all(r[field] == "" for r in rows if r["group"] in ("leo", "all", "igso", "geo"))
+    assert all(1.0 <= float(r["pdop_median"]) <= float(r["pdop_p95"]) for r in rows if r["group"] == "bds3")
     for name in groups:
         assert (out / f"coverage-{name}.png").stat().st_size > 20_000
     assert (out / "coverage.json").is_file()
@@ -223,9 +229,96 @@ def test_the_coverage_command_writes_a_grid_csv_a_summary_and_maps(tmp_path):
     (["coverage", "--layer", "mars"], "--layer"),
     (["coverage", "--grid-deg", "0"], "--grid-deg"),
     (["coverage", "--min-elevation", "91"], "--min-elevation"),
+    (["coverage", "--pdop-limit", "0"], "--pdop-limit"),
     (["coverage", "--duration", "-1"], "duration"),
 ])
 def test_bad_coverage_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "x"), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+# --------------------------------------------------------------------------- robust PDOP statistics
+def pdop_series(scene: Scene, idx, lat_deg: float, lon_deg: float, axis: TimeAxis, mask_deg: float) -> np.ndarray:
+    """PDOP at one place at every instant (time,), inf without a fix; from Skyfield vectors and lstsq."""
+    out = []
+    for t in axis.skyfield():
+        p = lstsq_pdop([scene.satellites[i] for i in idx], lat_deg, lon_deg, t, mask_deg)
+        out.append(p if np.isfinite(p) and p <= 100.0 else np.inf)
+    return np.array(out)
+
+
+def test_one_near_degenerate_instant_moves_neither_the_median_nor_the_95th_percentile(bds3_scene):
+    # At 15 N 37 W, 50 minutes in, exactly four BDS-3 MEO satellites stand above 10 degrees, all within
+    # 3 degrees of 56 degrees elevation: four lines of sight on one cone around the vertical.
+    meo = np.arange(24)
+    el = skyfield_elevations_deg([bds3_scene.satellites[i] for i in meo], 15.0, -37.0, instant(3000))
+    high = el[el >= 10.0]
+    assert high.size == 4 and np.ptp(high) < 3.0
+    axis = TimeAxis.from_duration(EPOCH, 86400, 1800)
+    series = pdop_series(bds3_scene, meo, 15.0, -37.0, axis, 10.0)
+    assert lstsq_pdop([bds3_scene.satellites[i] for i in meo], 15.0, -37.0, instant(3000), 10.0) > 100.0
+    # the mean over the day is dominated by that instant; the percentiles are not
+    cov = coverage(bds3_scene, TimeAxis.from_duration(EPOCH, 86400, 600), {"meo": meo}, [15.0, 17.0],
+                   [-37.0, -37.0], 10.0)
+    g = cov.groups["meo"]
+    assert np.isfinite(g.pdop_p95).all() and (g.pdop_p95 < 4.0).all()
+    assert g.pdop_median[0] == pytest.approx(g.pdop_median[1], rel=0.1)   # no stripe at 15 N
+    assert np.median(series[np.isfinite(series)]) == pytest.approx(g.pdop_median[0], rel=0.1)
+
+
+def test_percentiles_equal_numpys_over_an_independently_computed_day(bds3_scene):
+    places = [(BEIJING.lat_deg, BEIJING.lon_deg), (-33.87, 151.21), (51.5, -0.1)]
+    axis = TimeAxis.from_duration(EPOCH, 86400, 3600)
+    # one MEO plane with the IGSO and GEO satellites: a fix over China and Australia most of the time,
+    # over London a fix only a fifth of the time (median and 95th percentile infinite)
+    groups = {"meo": np.arange(24), "all": np.arange(30), "part": np.r_[0:8, 24:30]}
+    cov = coverage(bds3_scene, axis, groups, [p[0] for p in places], [p[1] for p in places], 10.0)
+    for name, sel in groups.items():
+        g = cov.groups[name]
+        for i, (lat, lon) in enumerate(places):
+            series = pdop_series(bds3_scene, sel, lat, lon, axis, 10.0)
+            counts = np.array([(skyfield_elevations_deg([bds3_scene.satellites[j] for j in sel], lat, lon, t)
+                                >= 10.0).sum() for t in axis.skyfield()])
+            assert g.visible_p5[i] == np.quantile(counts, 0.05, method="inverted_cdf")
+            assert g.fix_alone
+            assert g.pct_time_fix[i] == pytest.approx(100.0 * np.mean(series <= 6.0))
+            for q, got in ((0.5, g.pdop_median[i]), (0.95, g.pdop_p95[i])):
+                want = np.quantile(series, q, method="inverted_cdf")
+                assert got == (np.inf if np.isinf(want) else pytest.approx(want, rel=BIN_REL))
+    part = cov.groups["part"]
+    assert part.fix_alone and np.isfinite(part.pdop_median[:2]).all() and np.isinf(part.pdop_median[2])
+
+
+def test_availability_at_pdop_2_varies_over_the_globe_where_pdop_6_is_flat(bds3_scene):
+    axis = TimeAxis.from_duration(EPOCH, 86400, 1800)
+    cov = grid_coverage(bds3_scene, axis, {"bds3": np.arange(30)}, 10.0, 10.0)
+    g = cov.groups["bds3"]
+    assert g.pct_time_fix.min() >= 95.0                       # PDOP <= 6 nearly all the time everywhere
+    assert g.pct_time_pdop_ok.min() < 30.0 and g.pct_time_pdop_ok.max() == 100.0   # PDOP <= 2: structure
+    s = cov.summary()["groups"]["bds3"]
+    assert s["pct_time_pdop_ok_min"] < 30.0 and s["pct_time_pdop_ok_max"] == 100.0
+
+
+def test_groups_that_cannot_give_a_fix_alone_get_no_pdop(bds3_scene, tle_dir):
+    sats = [Satellite.from_tle(t, "beidou") for t in load_tle_file(tle_dir / "beidou.txt")]
+    scene = Scene(list({s.node: s for s in sats}.values()), [])
+    axis = TimeAxis.from_duration(EPOCH, 86400, 3600)
+    cov = grid_coverage(scene, axis, satellite_groups(scene, "beidou"), 15.0, 10.0)
+    geo, meo = cov.groups["beidou:geo"], cov.groups["beidou:meo"]
+    assert geo.n_sats >= 4 and geo.pct_time_4plus.max() > 50.0       # often four or more GEO in view ...
+    assert not geo.fix_alone and np.isnan(geo.pdop_median).all() and np.isnan(geo.pct_time_pdop_ok).all()
+    assert "no usable fix" in geo.fix_note
+    # ... but from Beijing they stand nearly in one plane: the least-squares PDOP is far above 6
+    t = instant(0)
+    geo_sats = [scene.satellites[i] for i in geo.sat_indices]
+    assert lstsq_pdop(geo_sats, BEIJING.lat_deg, BEIJING.lon_deg, t, 10.0) > 6.0
+    assert meo.fix_alone and np.isfinite(meo.pdop_median).all()
+    nominal = coverage(bds3_scene, axis, satellite_groups(bds3_scene, "bds3"), [BEIJING.lat_deg], [BEIJING.lon_deg])
+    assert not nominal.groups["bds3:igso"].fix_alone and "never 4 in view" in nominal.groups["bds3:igso"].fix_note
+    fig = coverage_figure(cov, "beidou:geo")
+    fields = [a.get_gid() for ax in fig.axes for a in ax.get_children() if (a.get_gid() or "").startswith("field:")]
+    assert fields and not any("pdop" in f for f in fields)
+    assert "No PDOP: beidou:geo cannot give a position fix alone" in fig.get_suptitle()
+    s = cov.summary()["groups"]
+    assert s["beidou:geo"]["fix_alone"] is False and "pdop_median" not in s["beidou:geo"]
