@@ -113,7 +113,9 @@ def test_ping_and_traceroute_between_stations_on_different_hosts_follow_the_pred
             rtts, sent = ping_once(cnet, src, dst, count=3, interval_s=0.2)
             assert sent == 3 and all(r is not None for r in rtts), rtts
             checked += 1
-    assert checked >= 3
+            if checked == 3:
+                return
+    pytest.fail(f"only {checked} station pairs on different hosts with a path at step {cnet.step}")
 
 
 def _handover_across_boundary(cnet, series):

@@ -212,7 +212,7 @@ class HostAgent:
 
     def cmd(self, node: str, argv: list, timeout_s: float = 60) -> str:
         """Run argv (a list) in a local node's namespace; its stdout."""
-        p = self.net.popen(node, list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        p = self.net.host(node).popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             out, _ = p.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -224,7 +224,7 @@ class HostAgent:
         """Start argv in a local node; an id for :meth:`poll` and :meth:`kill`."""
         path = os.path.join(self.outdir, f"{len(self.procs)}.out")
         with open(path, "wb") as f:
-            p = self.net.popen(node, list(argv), stdout=f, stderr=subprocess.STDOUT)
+            p = self.net.host(node).popen(list(argv), stdout=f, stderr=subprocess.STDOUT)
         self.procs[p.pid] = (p, path)
         return p.pid
 
