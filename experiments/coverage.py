@@ -489,8 +489,8 @@ class _Accumulator:
                 note = (f"no place has PDOP ≤ {USABLE_PDOP:g} half of the time (≥4 in view "
                         f"{100.0 * self.n4.sum() / (n * n_steps):.0f} % of point-instants): no usable fix alone")
         elif navigation:
-            note = (f"{np.asarray(idx).size} satellites: never 4 in view" if np.asarray(idx).size < 4
-                    else "no fix")
+            n_sats = np.asarray(idx).size
+            note = f"{n_sats} satellite{'' if n_sats == 1 else 's'}: never 4 in view" if n_sats < 4 else "no fix"
         return GroupCoverage(
             name, np.asarray(idx), navigation,
             self.sum / n_steps, self.min.copy(), count_quantile(self.count_hist, 0.05), self.max.copy(),

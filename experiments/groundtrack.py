@@ -22,7 +22,7 @@ from orbits.stations import WGS84_A_KM, WGS84_F
 from orbits.timebase import TimeAxis
 
 from .skyplot import LABEL_LIMIT, sat_label, short_name
-from .figures import LAYER_COLORS, duration_text
+from .figures import LAYER_COLORS, duration_text, plural
 from .worldmap import break_at_antimeridian, world_axes, wrap_lon_deg
 
 #: A track that stays within this many degrees (latitude and longitude) is drawn as a dot.
@@ -132,7 +132,7 @@ def groundtrack_map(tracks: GroundTracks, stations=(), title: str | None = None,
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9)
     if title is None:
         a = tracks.axis
-        title = (f"Ground tracks of {n} satellites, {a.start:%Y-%m-%d %H:%M} UTC + "
+        title = (f"Ground tracks of {plural(n, 'satellite')}, {a.start:%Y-%m-%d %H:%M} UTC + "
                  f"{duration_text(a.duration_s)} (circle = start, dot = stationary)")
     ax.set_title(title, fontsize=10)
     return fig

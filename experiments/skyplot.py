@@ -26,7 +26,7 @@ from orbits.stations import GroundStation
 from orbits.timebase import TimeAxis
 
 from .lookangles import look_angles
-from .figures import LAYER_COLORS, duration_text, plt
+from .figures import LAYER_COLORS, duration_text, plural, plt
 
 #: Above this many satellites in the sky, tracks are not labelled (they would be unreadable).
 LABEL_LIMIT = 40
@@ -86,8 +86,10 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
     """Draw a sky plot of ``tracks``; returns the figure.
 
     Every satellite that rises is drawn; tracks are labelled with the
-    satellite's short name at their last point above the horizon unless
-    more than :data:`LABEL_LIMIT` satellites rise.
+    satellite's short name just inside the point where they set (the dot),
+    unless more than :data:`LABEL_LIMIT` satellites rise.  The elevation
+    rings are labelled along the azimuth the tracks cross least, on a white
+    ground, and satellite labels keep clear of them.
     """
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.2, 7.6), subplot_kw={"projection": "polar"}, layout="constrained")
@@ -96,8 +98,7 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
     ax.set_theta_zero_location("N")
     ax.set_theta_direction(-1)
     ax.set_rlim(0, 90)
-    ax.set_rticks([0, 15, 30, 45, 60, 75, 90], ["90°", "75°", "60°", "45°", "30°", "15°", "0°"], fontsize=7)
-    ax.set_rlabel_position(100)
+    ax.set_rticks([15, 30, 45, 60, 75], [])
     ax.set_thetagrids(range(0, 360, 30), ["N", "30°", "60°", "E", "120°", "150°", "S", "210°", "240°", "W",
                                           "300°", "330°"], fontsize=8)
     theta = np.linspace(0, 2 * np.pi, 361)
@@ -107,6 +108,7 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
     risen = tracks.risen()
     label = risen.size <= LABEL_LIMIT
     lw = 1.6 if risen.size <= LABEL_LIMIT else 0.8
+    ends = []
     for s in risen:
         color = LAYER_COLORS.get(tracks.layers[s], "#555555")
         az = np.unwrap(np.radians(tracks.az_deg[:, s]))     # no jump at north
@@ -116,14 +118,17 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
                 linewidth=lw * 0.7, zorder=2)
         ax.plot(np.where(el >= min_elevation_deg, az, np.nan), np.where(el >= min_elevation_deg, r, np.nan),
                 color=color, linewidth=lw, zorder=3, gid=f"track:{tracks.nodes[s]}")
-        up = np.flatnonzero(el >= 0)
-        last = up[-1]
+        last = np.flatnonzero(el >= 0)[-1]
         ax.plot(az[last], r[last], "o", color=color, markersize=4 if label else 2.5, zorder=4,
                 gid=f"end:{tracks.nodes[s]}")
-        if label:
-            text = tracks.labels[s] if tracks.labels else short_name(tracks.nodes[s])
-            ax.annotate(text, (az[last], r[last]), xytext=(3, 3),
-                        textcoords="offset points", fontsize=7, color=color, zorder=5)
+        ends.append((float(az[last] % (2 * np.pi)), float(r[last]), s, color))
+    ring_az = quietest_azimuth(tracks, [e[0] for e in ends] if label else [])
+    for r_tick in (15, 30, 45, 60, 75):
+        ax.text(ring_az, r_tick, f"{90 - r_tick}°", fontsize=7, ha="center", va="center", zorder=7,
+                color="#444444", gid=f"ring:{90 - r_tick}",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+    if label:
+        _label_ends(ax, tracks, ends)
     layers = [l for l in ("LEO", "MEO", "IGSO", "GEO") if any(tracks.layers[s] == l for s in risen)]
     handles = [Line2D([], [], color=LAYER_COLORS[l], linewidth=2, label=l) for l in layers]
     handles.append(Line2D([], [], color="#c0392b", linestyle="--", label=f"mask {min_elevation_deg:g}°"))
@@ -133,7 +138,36 @@ def skyplot(tracks: SkyTracks, min_elevation_deg: float = 10.0, title: str | Non
         ax0 = tracks.axis
         title = (f"Sky over {st.name} ({st.lat_deg:.2f}°, {st.lon_deg:.2f}°)\n"
                  f"{ax0.start:%Y-%m-%d %H:%M} UTC + {duration_text(ax0.duration_s)}, "
-                 f"{risen.size} satellites rise, dot = last position")
+                 f"{plural(risen.size, 'satellite')} {'rises' if risen.size == 1 else 'rise'}, dot = last position")
     ax.set_title(title, fontsize=10)
     return fig
 
+
+def quietest_azimuth(tracks: SkyTracks, avoid_rad=()) -> float:
+    """The azimuth (radians) whose 10-degree sector the tracks above the horizon cross least.
+
+    Points inside 60 degrees of elevation count (that is where the ring
+    labels go); a sector next to a satellite label to be avoided counts as busy.
+    """
+    el, az = tracks.el_deg, tracks.az_deg
+    sel = (el >= 0) & (el <= 80)
+    busy = np.bincount((az[sel] // 10).astype(int) % 36, minlength=36).astype(float)
+    for a in avoid_rad:
+        k = int(np.degrees(a) // 10) % 36
+        busy[[k - 1, k, (k + 1) % 36]] += busy.max() + 1
+    smooth = busy + 0.5 * (np.roll(busy, 1) + np.roll(busy, -1))
+    return float(np.radians(10 * int(np.argmin(smooth)) + 5))
+
+
+def _label_ends(ax, tracks: SkyTracks, ends: list) -> None:
+    """Satellite labels just inside each setting point, staggered inwards where they would collide."""
+    placed: list[tuple[float, float]] = []
+    for a, r, s, color in sorted(ends):
+        r_text = max(r - 6.0, 8.0)
+        while any(abs(((a - pa + np.pi) % (2 * np.pi)) - np.pi) * max(r_text, pr) < 6.0 and abs(r_text - pr) < 4.5
+                  for pa, pr in placed):
+            r_text -= 5.0
+        placed.append((a, r_text))
+        text = tracks.labels[s] if tracks.labels else short_name(tracks.nodes[s])
+        ax.text(a, r_text, text, fontsize=7, color=color, ha="center", va="center", zorder=6,
+                gid=f"label:{tracks.nodes[s]}")

@@ -232,7 +232,7 @@ def _print_coverage(s: dict) -> None:
 
 # --------------------------------------------------------------------------- sky plot, ground track
 def cmd_skyplot(args) -> int:
-    from experiments.figures import save_figure
+    from experiments.figures import plural, save_figure
     from experiments.skyplot import sky_tracks, skyplot
 
     _check_angle("--min-elevation", args.min_elevation, -90.0, 90.0)
@@ -243,18 +243,24 @@ def cmd_skyplot(args) -> int:
     idx = _satellites(scene, args.layer, [])
     tracks = sky_tracks(scene, station, scen.axis, idx)
     out = _outdir(args.out)
-    path = out / f"skyplot-{_safe(station.name)}.png"
+    path = out / skyplot_file_name(station.name, args.layer)
     save_figure(skyplot(tracks, args.min_elevation), path, dpi=args.dpi)
     n_up = tracks.risen().size
     vis = tracks.visible_count(args.min_elevation)
-    print(f"{station.name}: {n_up} of {len(idx)} satellites rise; above the {args.min_elevation:g}° mask: "
-          f"{vis.min()}-{vis.max()} at a time (mean {vis.mean():.1f})")
+    print(f"{station.name}: {n_up} of {plural(len(idx), 'satellite')} {'rises' if n_up == 1 else 'rise'}; "
+          f"above the {args.min_elevation:g}° mask: {vis.min()}-{vis.max()} at a time (mean {vis.mean():.1f})")
     print(f"wrote {path}")
     return 0
 
 
+def skyplot_file_name(station: str, layer: str | None) -> str:
+    """``skyplot-STATION.png`` for every satellite, ``skyplot-STATION-LAYER.png`` for a selection."""
+    spec = (layer or "all").strip().lower()
+    return f"skyplot-{_safe(station)}.png" if spec == "all" else f"skyplot-{_safe(station)}-{_safe(spec)}.png"
+
+
 def cmd_groundtrack(args) -> int:
-    from experiments.figures import save_figure
+    from experiments.figures import plural, save_figure
     from experiments.groundtrack import ground_tracks, groundtrack_map
 
     _check_dpi(args.dpi)
@@ -266,7 +272,7 @@ def cmd_groundtrack(args) -> int:
     label = args.layer or ("sats" if args.sat else "all")
     path = out / f"groundtrack-{_safe(label)}.png"
     save_figure(groundtrack_map(tracks, [] if args.no_stations else scene.stations), path, dpi=args.dpi)
-    print(f"wrote {path} ({len(idx)} satellites, {scen.axis.n_steps} steps)")
+    print(f"wrote {path} ({plural(len(idx), 'satellite')}, {plural(scen.axis.n_steps, 'step')})")
     return 0
 
 

@@ -145,6 +145,38 @@ def test_sky_plot_over_beijing_shows_every_risen_satellite_and_the_mask(bds3_sce
     assert ink_share(path) > 0.08
 
 
+def text_boxes(fig, prefix: str) -> list:
+    """Display-space bounding boxes of the figure's texts whose gid starts with ``prefix``."""
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts
+            if (t.get_gid() or "").startswith(prefix)]
+
+
+def test_sky_plot_labels_keep_clear_of_the_elevation_ring_labels(bds3_scene):
+    axis = TimeAxis.from_duration(EPOCH, 86400, 600)
+    tracks = sky_tracks(bds3_scene, builtin_station("Beijing"), axis)
+    fig = skyplot(tracks, 10.0)
+    fig.canvas.draw()
+    rings, labels = text_boxes(fig, "ring:"), text_boxes(fig, "label:")
+    assert len(rings) == 5 and len(labels) == tracks.risen().size
+    overlaps = [(r, l) for r in rings for l in labels if r.overlaps(l)]
+    assert overlaps == []
+    # the tick labels of the polar axis itself are not drawn (they sat under the tracks)
+    assert all(not t.get_text() for t in fig.axes[0].yaxis.get_ticklabels())
+    plt.close(fig)
+
+
+def test_one_satellite_is_one_satellite_in_titles(bds3_scene):
+    axis = TimeAxis.from_duration(EPOCH, 3600, 600)
+    geo = [i for i, s in enumerate(bds3_scene.satellites) if s.node == "bds3-G2"]
+    fig = skyplot(sky_tracks(bds3_scene, builtin_station("Beijing"), axis, geo))
+    assert "1 satellite rises" in fig.axes[0].get_title()
+    plt.close(fig)
+    fig = groundtrack_map(ground_tracks(bds3_scene, axis, geo))
+    assert "Ground tracks of 1 satellite," in fig.axes[0].get_title()
+    plt.close(fig)
+
+
 def test_satellites_are_labelled_by_prn_when_their_name_has_one(bds3_scene):
     from types import SimpleNamespace
 
@@ -234,8 +266,9 @@ def test_plot_commands_write_their_images(tmp_path):
     assert main(["skyplot", "--station", "Lhasa", "--layer", "meo", *common]) == 0  # a built-in station
     assert main(["groundtrack", "--layer", "igso", "--sat", "leo-0-00", *common]) == 0
     assert main(["snapshot", "--time", "2024-07-16T00:10:00Z", "--src", "Beijing", "--dst", "Kashi", *common]) == 0
+    assert main(["skyplot", "--station", "Kashi", "--layer", "meo", *common]) == 0  # does not replace the one above
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["groundtrack-igso.png", "skyplot-Kashi.png", "skyplot-Lhasa.png",
+    assert names == ["groundtrack-igso.png", "skyplot-Kashi-meo.png", "skyplot-Kashi.png", "skyplot-Lhasa-meo.png",
                      "snapshot-20240716T001000.png"]
     for p in out.iterdir():
         assert ink_share(p) > 0.05
