@@ -46,13 +46,7 @@ class FibReader:
         self.close()
 
     def _node_of_gateway(self, gw: np.ndarray) -> np.ndarray:
-        off = gw - addr.LINK_BASE
-        link = off // 2
-        ok = (off >= 0) & (link < self._a.size)
-        link = np.where(ok, link, 0)
-        node = np.where(ok, np.where(off % 2 == 1, self._b[link], self._a[link]), -1)
-        lo = gw - addr.LOOPBACK_BASE - 1  # unnumbered: the neighbour's loopback
-        return np.where((lo >= 0) & (lo < self.n), lo, node)
+        return gateway_nodes(gw, self._a, self._b, self.n)
 
     def next_hops(self) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
         """``(nh, extra)``: nh shape (node, node), the first next hop node i uses for node j's loopback
@@ -75,3 +69,32 @@ class FibReader:
                         hops = self._node_of_gateway(np.array(gws[1:], dtype=np.int64))
                         extra += [(i, j, int(h)) for h in hops]
         return nh, extra
+
+
+def gateway_nodes(gw: np.ndarray, link_a: np.ndarray, link_b: np.ndarray, n_nodes: int) -> np.ndarray:
+    """The neighbour node of each gateway address (a link end, or with unnumbered links the
+    neighbour's loopback), -1 when it is neither; shapes as ``gw``."""
+    off = gw - addr.LINK_BASE
+    link = off // 2
+    ok = (off >= 0) & (link < link_a.size)
+    link = np.where(ok, link, 0)
+    node = np.where(ok, np.where(off % 2 == 1, link_b[link], link_a[link]), -1)
+    lo = gw - addr.LOOPBACK_BASE - 1
+    return np.where((lo >= 0) & (lo < n_nodes), lo, node)
+
+
+def node_routes(net, i: int) -> dict[int, list[int]]:
+    """Node i's kernel routes to other nodes' loopbacks: ``{destination node: [next hop node, ...]}``."""
+    s = net.series
+    sock = NetlinkBatch(net.nodes[i].ns)
+    try:
+        routes = sock.host_routes()
+    finally:
+        sock.close()
+    a, b = np.asarray(s.link_a, dtype=np.int64), np.asarray(s.link_b, dtype=np.int64)
+    out = {}
+    for dst, gws in routes.items():
+        j = dst - addr.LOOPBACK_BASE - 1
+        if 0 <= j < s.n_nodes:
+            out[int(j)] = [int(h) for h in gateway_nodes(np.array(gws, dtype=np.int64), a, b, s.n_nodes)]
+    return out

@@ -83,6 +83,38 @@ class _Node:
                 pass
 
 
+class _LoopbackIntf:
+    """What Mininet sees as a host's default interface: its loopback, carrying the node's /32.
+
+    Mininet's CLI turns node names into addresses (``Beijing ping Kashi``) through
+    ``defaultIntf().updateIP()``; our hosts have no Mininet links, so without this
+    it fails on ``None``.  No command runs: the address is known."""
+
+    def __init__(self, host, ip: str):
+        self.node, self.name, self.ip, self.prefixLen, self.link = host, "lo", ip, 32, None
+        host.intfs[0] = self
+        host.ports[self] = 0
+        host.nameToIntf["lo"] = self
+
+    def updateIP(self) -> str:  # noqa: N802 - Mininet's name
+        return self.ip
+
+    def IP(self) -> str:  # noqa: N802 - Mininet's name
+        return self.ip
+
+    def MAC(self):  # noqa: N802 - Mininet's name
+        return None
+
+    def isUp(self, setUp=False) -> bool:  # noqa: N802 - Mininet's name
+        return True
+
+    def delete(self) -> None:
+        """The loopback goes with the namespace."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class EmulatedNetwork:
     """The series' network in namespaces; build with :meth:`start`, move with :meth:`apply_step`.
 
@@ -172,8 +204,11 @@ class EmulatedNetwork:
             write_sysctl(ns, "net.ipv4.ip_forward", forward)
             for key in ("net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"):
                 write_sysctl(ns, key, "0")
+            # no ICMP rate limit: a traceroute right after another must not find silent hops
+            write_sysctl(ns, "net.ipv4.icmp_ratelimit", "0")
             node.ipr.link("set", index=node.lo_index, state="up")
             node.ipr.addr("add", index=node.lo_index, address=addr.loopback_ip(i), prefixlen=32)
+            _LoopbackIntf(host, addr.loopback_ip(i))
             if progress:
                 progress(1)
         return self.apply_step(k)
@@ -394,7 +429,8 @@ class EmulatedNetwork:
                     continue
                 link = link_of[(min(i, hop), max(i, hop))]
                 end = 0 if s.link_a[link] == i else 1
-                node.batch.route_replace(addr.loopback_u32(j), addr.link_u32(link, 1 - end), self.created[link][end])
+                node.batch.route_replace(addr.loopback_u32(j), addr.link_u32(link, 1 - end), self.created[link][end],
+                                         src_u32=addr.loopback_u32(i))
                 touched.add(i)
             for i in touched:
                 self.nodes[i].batch.flush(ignore_errno=(errno.ESRCH, errno.ENOENT))
@@ -413,3 +449,12 @@ class EmulatedNetwork:
 
     def address(self, name: str) -> str:
         return addr.loopback_ip(self.series.index(name))
+
+    def popen(self, name: str, argv: list[str], **kwargs):
+        """Start ``argv`` (a list, never a shell string) in node ``name``'s namespace; a Popen."""
+        return self.host(name).popen(list(argv), **kwargs)
+
+    def node_of_address(self, ip: str) -> str | None:
+        """The name of the node owning an address (loopback or link end), else None."""
+        i = addr.node_of_address(ip, self.series.link_a, self.series.link_b)
+        return None if i is None or not 0 <= i < self.series.n_nodes else self.series.node_names[i]

@@ -22,7 +22,7 @@ from pyroute2 import netns
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x100, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE, RTM_NEWNEIGH = 16, 24, 25, 26, 28
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 7, 9, 15
 IFF_UP = 0x1
 NDA_DST, NDA_LLADDR, NUD_PERMANENT = 1, 2, 0x80
 RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
@@ -67,12 +67,17 @@ class NetlinkBatch:
         self._seq += 1
         self._pending.append(_HDR.pack(16 + len(body), mtype, flags | NLM_F_REQUEST | NLM_F_ACK, self._seq, 0) + body)
 
-    def route_replace(self, dst_u32: int, gateway_u32: int, oif: int) -> None:
-        """Add or replace the /32 route to dst via gateway on interface oif (main table)."""
+    def route_replace(self, dst_u32: int, gateway_u32: int, oif: int, src_u32: int | None = None) -> None:
+        """Add or replace the /32 route to dst via gateway on interface oif (main table).
+
+        ``src_u32`` is the preferred source address of packets the node itself sends on this
+        route (its loopback), so a plain ``ping DST`` from a node needs no ``-I``."""
         body = (_RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
                 + _RTA_U32.pack(8, RTA_DST, socket.htonl(dst_u32))
                 + _RTA_U32.pack(8, RTA_GATEWAY, socket.htonl(gateway_u32))
                 + _RTA_U32.pack(8, RTA_OIF, oif))
+        if src_u32 is not None:
+            body += _RTA_U32.pack(8, RTA_PREFSRC, socket.htonl(src_u32))
         self._msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
 
     def route_delete(self, dst_u32: int) -> None:

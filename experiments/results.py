@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-_PING = re.compile(r"^\[(?P<ts>\d+\.\d+)\].*icmp_seq=(?P<seq>\d+).*time=(?P<rtt>[\d.]+) ms")
+PING_LINE = _PING = re.compile(r"^\[(?P<ts>\d+\.\d+)\].*icmp_seq=(?P<seq>\d+).*time=(?P<rtt>[\d.]+) ms")
 _SENT = re.compile(r"(?P<tx>\d+) packets transmitted, (?P<rx>\d+) received")
 
 
@@ -60,19 +60,24 @@ def write_results_csv(path: Path, rows: list[dict]) -> None:
                         "rtt_ms_predicted": "" if np.isnan(r["rtt_ms_predicted"]) else f"{r['rtt_ms_predicted']:.3f}"})
 
 
-def pair_summary(rows: list[dict], sent: int, path_changes: int) -> dict:
+def pair_summary(rows: list[dict], sent: int, path_changes: int, rtt_emulated: bool = True) -> dict:
+    """Loss, measured and predicted RTT statistics and the share of samples that agree.
+
+    Without delay shaping (``rtt_emulated=False``) measured RTTs are the host's
+    own microseconds, so RTT agreement is not applicable (``agree_pct`` None)."""
     m = np.array([r["rtt_ms_measured"] for r in rows])
     p = np.array([r["rtt_ms_predicted"] for r in rows])
     ok = np.isfinite(p)
     stat = lambda a, f: float(f(a)) if a.size else None  # noqa: E731
     return {
+        "rtt_emulated": rtt_emulated,
         "sent": sent,
         "received": int(m.size),
         "loss_pct": float(100.0 * (1 - m.size / sent)) if sent else None,
         "measured_ms_min": stat(m, np.min), "measured_ms_mean": stat(m, np.mean), "measured_ms_max": stat(m, np.max),
         "predicted_ms_min": stat(p[ok], np.min), "predicted_ms_mean": stat(p[ok], np.mean),
         "predicted_ms_max": stat(p[ok], np.max),
-        "agree_pct": float(100.0 * agrees(m[ok], p[ok]).mean()) if ok.any() else None,
+        "agree_pct": float(100.0 * agrees(m[ok], p[ok]).mean()) if ok.any() and rtt_emulated else None,
         "path_changes": path_changes,
     }
 
@@ -98,19 +103,19 @@ def iperf3_intervals(path: Path) -> list[dict]:
 
 
 def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray,
-             marks: list[tuple[float, str]] = (), title: str = "") -> Path:
+             marks: list[tuple[float, str]] = (), title: str = "", note: str | None = None) -> Path:
     """PNG: measured RTT samples (dots) over the predicted RTT (line), one panel per pair.
 
     ``marks`` are ``(t_s, label)`` changes (handovers, events) drawn as thin
-    vertical lines, labelled when there are few; ``title`` heads the figure.
+    vertical lines, labelled when there are few; ``title`` heads the figure;
+    ``note`` is written across each panel (e.g. that delays were not emulated).
+    Drawn on a figure of its own: matplotlib's backend is left as the caller has it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     n = max(1, len(pairs))
-    fig, axes = plt.subplots(n, 1, figsize=(9, 3.2 * n), squeeze=False)
+    fig = Figure(figsize=(9, 3.2 * n))
+    axes = fig.subplots(n, 1, squeeze=False)
     for ax, (src, dst) in zip(axes[:, 0], pairs):
         pr = predicted[(src, dst)]
         ax.step(t_axis, pr, where="post", color="tab:orange", lw=1.5, label="predicted (shortest path)")
@@ -127,7 +132,9 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
         ax.set_ylabel("RTT (ms)")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
+        if note:
+            ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=11,
+                    color="tab:red", alpha=0.8, bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "tab:red"})
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

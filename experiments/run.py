@@ -1,28 +1,32 @@
-"""One emulation run: build the network, follow the orbits in real time, measure, report.
+"""The pieces of a live run that :class:`sgemu.Emulation` puts together.
 
-:func:`run_emulation` is what ``sgemu run`` does.  It checks the
-experiments before anything exists, builds the
-:class:`~emulator.network.EmulatedNetwork`, applies each step of the link
-series on time (the :class:`~emulator.clock.ScenarioClock`), starts the
-tools at their scenario times, and always tears the network down -- on
-success, on error, on Ctrl-C and on SIGTERM.  Then it writes the run
-directory::
+A run has phases -- prepare, build, start routing, step loop, collect, tear
+down -- and this module holds those that measure: stopping on signals only
+at safe points (:class:`StopSignals`), the run directory's inputs
+(:func:`write_inputs`), the real-time loop that applies each step on time
+and starts the tools at their scenario times (:class:`RealTimeLoop`), the
+path check of runs without delay shaping (:class:`PathCheck`) and the
+results (:func:`collect`), written as::
 
     scenario.yaml  links.npz  events.csv  steps.csv  raw/...
-    results.csv    throughput.csv  changes.csv  summary.json  rtt.png
+    results.csv    throughput.csv  changes.csv  paths.csv  summary.json  rtt.png
 
 ``changes.csv`` has one row per topology change (handover, link up/down,
 scenario event, OSPF cost update): its cause, how long until every node's
 routes were right again (:mod:`experiments.routewatch`), routes changed,
 and per ping pair the time until replies came back and agreed with the
-prediction, and the requests lost.
+prediction, and the requests lost.  An interrupted run writes what it
+measured so far, its summary marked ``"interrupted": true``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,61 +35,84 @@ import numpy as np
 import yaml
 
 from emulator.clock import ScenarioClock, StepLog, StepRecord
-from emulator.network import EmulatedNetwork
-from topologies.routing import route_pair
 
 from . import convergence, results, tools
-from .routewatch import OspfTarget, RouteWatch, StaticTarget
-from .spec import Command, Iperf3, Ping, check_experiments
-
-
-_OWNER_PID = None
-_STOP = threading.Event()
-
-
-def _on_signal(signum, frame):
-    """Ctrl-C and SIGTERM ask the run to stop -- at the next safe point, in this process only.
-
-    The handler only sets a flag: an exception raised in the middle of a
-    pyroute2 or Mininet call could leave their sockets or child processes
-    half-way and hang the teardown.  The run checks the flag between nodes
-    while building and between steps while running.  Libraries also fork
-    helpers (pyroute2 opens namespace sockets from a forked child and stops
-    it with SIGTERM); a forked child inherits this handler and must simply
-    exit, never unwind into our teardown code.
-    """
-    if os.getpid() != _OWNER_PID:
-        os._exit(0)
-    _STOP.set()
-
-
-def _check_stop() -> None:
-    if _STOP.is_set():
-        raise KeyboardInterrupt
-
-
-def _wait_until(clock, k: int) -> None:
-    """Sleep until step k is due, in short slices so a stop request is seen at once."""
-    while True:
-        _check_stop()
-        left = clock.due(k) - time.time()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.1))
-
-
-def _wait_for_routes(frr, net, pairs, timeout_s: float = 60.0) -> float:
-    """Seconds until every ping pair's source has an OSPF route to its destination."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout_s:
-        _check_stop()
-        if all(f"{net.address(dst)}/32" in frr.node(src).ospf_routes() for src, dst in pairs):
-            return time.perf_counter() - t0
-        time.sleep(0.2)
-    return float("nan")
-
+from .spec import Command, Iperf3, Ping
 
 ROUTE_WATCH_MAX_NODES = 600
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM while a network exists: stop at the next safe point, never mid-call.
+
+    Inside :meth:`guarded` sections (building, stepping, the real-time loop)
+    a signal only sets a flag, checked between nodes and between steps: an
+    exception raised inside a pyroute2 or Mininet call could leave their
+    sockets or children half-way and hang the teardown.  Outside them (the
+    caller's own code between API calls) a signal raises KeyboardInterrupt
+    at once, as Python would.  During the teardown every further signal is
+    answered with "still tearing down" and the teardown goes on.  Forked
+    library helpers inherit the handler and simply exit.
+    """
+
+    def __init__(self):
+        self.flag = threading.Event()
+        self.depth = 0
+        self.tearing_down = False
+        self._old: dict = {}
+        self._owner = os.getpid()
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; a caller's thread keeps Python's handling
+        self._owner = os.getpid()
+        self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        if os.getpid() != self._owner:
+            os._exit(0)
+        if self.tearing_down:
+            print("sgemu: still tearing down the network; it is removed in a moment", file=sys.stderr)
+            return
+        self.flag.set()
+        if self.depth == 0:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def guarded(self):
+        """A section in which signals wait for :meth:`check`; a pending one is raised at its end."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        self.check()
+
+    def check(self) -> None:
+        if self.flag.is_set() and not self.tearing_down:
+            raise KeyboardInterrupt
+
+
+def write_inputs(out: Path, scenario_raw: dict, series) -> None:
+    """The run directory's inputs: scenario.yaml, links.npz, events.csv (and raw/ for tool output)."""
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scenario_raw, sort_keys=False))
+    series.save(out / "links.npz")
+    write_events_csv(out / "events.csv", series.events())
+
+
+def write_events_csv(path: Path, events: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_s", "event", "kind", "a", "b", "station", "from", "to"])
+        for e in events:
+            w.writerow([e["t_s"], e["event"], e.get("kind", ""), e.get("a", ""), e.get("b", ""),
+                        e.get("station", ""), " ".join(e.get("from", [])), " ".join(e.get("to", []))])
 
 
 def update_ospf(frr, watch, k: int, min_change: int) -> None:
@@ -101,224 +128,243 @@ def update_ospf(frr, watch, k: int, min_change: int) -> None:
             frr.errors.append(f"step {k}: {type(exc).__name__}: {exc}")
 
 
-def run_emulation(scen, series, exps: list, out: Path, speed: float = 1.0, shaping: bool = True,
-                  quiet: bool = False, progress_bar=None, log=print, routing: str = "static",
-                  ospf: dict | None = None, route_watch: bool | None = None, calibrate="auto") -> dict:
-    """Run the emulation of ``series`` with experiments ``exps``; return the summary dict.
+class PathCheck:
+    """Traceroutes of the ping pairs at chosen steps, compared with the predicted paths (a thread).
 
-    ``routing`` is ``static`` (predicted shortest paths installed centrally)
-    or ``ospf`` (FRR in every node; ``ospf`` holds hello_s, dead_s, costs,
-    areas, timers, links, min_cost_change and cost_update_every_s).  ``route_watch`` times route
-    convergence after every change (default: for networks up to
-    :data:`ROUTE_WATCH_MAX_NODES` nodes; each read of all tables costs
-    about nodes^2 route entries).  ``calibrate`` sets the netem delay offset:
-    ``"auto"`` measures the platform's lateness per netem traversal first
-    (:func:`emulator.calibrate.netem_overshoot_ms`), ``"off"`` uses none, a
-    number is taken as the offset in ms.
+    Without delay shaping measured RTTs say nothing about the model, so a run
+    is judged by reachability and by the path the packets take: at the start
+    and one step after each predicted path change, each pair is traced and
+    the hops compared with the predicted path of the step the trace ran in
+    (a trace that straddles a step is not judged).
     """
-    axis = series.axis
-    ground = {n.lower() for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"}
-    check_experiments(exps, series.node_names, ground, axis.duration_s + axis.step_s)
-    out.mkdir(parents=True, exist_ok=True)
-    raw = out / "raw"
-    raw.mkdir(exist_ok=True)
-    (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
-    series.save(out / "links.npz")
-    from sgemu.cmd_topology import write_events_csv
 
-    write_events_csv(out / "events.csv", series.events())
+    def __init__(self, net, paths: dict, step_of, limit_per_pair: int = 20):
+        self.net, self.paths, self.step_of = net, paths, step_of
+        self.limit = limit_per_pair
+        self.records: list[dict] = []
+        self._queue: list = []
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="path-check", daemon=True)
+        self._thread.start()
 
-    pairs = list(dict.fromkeys((e.src, e.dst) for e in exps if isinstance(e, Ping)))
-    predicted = {}
-    changes = {}
-    for src, dst in pairs:
-        p = route_pair(series, series.index(src), series.index(dst), scen.ground_transit)
-        predicted[(src, dst)] = p.rtt_ms
-        changes[(src, dst)] = p.change_steps().tolist()
+    def notify(self, k: int, changed: dict) -> None:
+        """Step k applied; ``changed`` maps each pair to whether step k - 1 changed its path."""
+        with self._cv:
+            for pair, yes in changed.items():
+                done = sum(r["pair"] == f"{pair[0]}->{pair[1]}" for r in self.records)
+                if yes and done + len(self._queue) < self.limit:
+                    self._queue.append(pair)
+            self._cv.notify()
 
-    ospf = dict(ospf or {})
-    cost_every_steps = max(1, int(round(float(ospf.pop("cost_update_every_s", 1.0)) / axis.step_s)))
-    min_cost_change = int(ospf.pop("min_cost_change", 20))
-    unnumbered = ospf.pop("links", "unnumbered") == "unnumbered"
-    if "areas" in ospf:
-        ospf["layer_areas"] = ospf.pop("areas")
-    if routing == "ospf":
-        from emulator.frr import timer_profile
-        from emulator.vm import software_emulated
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                src, dst = self._queue.pop(0)
+            k0 = self.step_of()
+            hops = tools.traceroute(self.net, src, dst)
+            k1 = self.step_of()
+            if k0 == k1:
+                want = self.paths[(src, dst)].path_names(k0)
+                self.records.append({"step": k0, "pair": f"{src}->{dst}", "measured": " ".join(h or "*" for h in hops),
+                                     "predicted": " ".join(want), "agree": hops == want})
 
-        ospf = {**timer_profile(ospf.pop("timers", "auto"), series.n_nodes, software_emulated()),
-                **ospf}  # explicit keys win
-    offset_ms, how = 0.0, "off"
-    if shaping and calibrate == "auto":
-        from emulator.calibrate import netem_overshoot_ms
+    def close(self) -> list[dict]:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join(timeout=30)
+        return self.records
 
-        offset_ms, how = netem_overshoot_ms(), "measured"
-        if not quiet:
-            log(f"netem calibration: packets leave {offset_ms:.3f} ms late per netem hop here; "
-                f"configuring delays that much shorter")
-    elif shaping and calibrate not in ("off", None):
-        offset_ms, how = float(calibrate), "fixed"
-    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit,
-                          routing="none" if routing == "ospf" else "static", delay_offset_ms=offset_ms,
-                          loopback_on_links=routing == "ospf" and unnumbered)
-    frr, frr_info, cost_thread, watch, watch_records = None, {}, None, None, []
-    if route_watch is None:
-        route_watch = series.n_nodes <= ROUTE_WATCH_MAX_NODES
-    clock = ScenarioClock(axis.step_s, speed)
-    steplog = StepLog(axis.step_s, speed)
-    running: list[tools.Running] = []
-    global _OWNER_PID
-    _OWNER_PID = os.getpid()
-    _STOP.clear()
-    old = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    interrupted = False
-    try:
-        bar = progress_bar or (lambda label, total: _null_bar())
-        t_build = time.perf_counter()
-        with bar("build", series.n_nodes) as advance:
-            st0 = net.start(0, progress=lambda n=1: (_check_stop(), advance(n)))
-        build_s = time.perf_counter() - t_build
-        if routing == "ospf":
-            from emulator.frr import FrrNetwork
 
-            frr = FrrNetwork(net, out / "frr", **ospf)
-            frr_info.update(links="unnumbered" if unnumbered else "numbered", hello_s=frr.plan.hello_s,
-                            dead_s=frr.plan.dead_s)
-            with bar("frr", 2 * series.n_nodes) as advance:
-                frr_info["start_s"] = frr.start(0, progress=lambda n=1: (_check_stop(), advance(n)))
-            frr_info["initial_convergence_s"] = _wait_for_routes(frr, net, pairs)
-        clock.begin()
-        if route_watch:
-            watch = RouteWatch(net, OspfTarget(frr) if frr is not None else StaticTarget(net), axis.step_s)
-            watch.notify(0, clock.due(0))
-        steplog.add(StepRecord(0, 0.0, 0.0, st0.total_s, st0.links_up, 0, st0.delays_set, st0.routes_changed))
-        pending = sorted(enumerate(exps), key=lambda ie: ie[1].at_s if isinstance(ie[1], Command) else ie[1].start_s)
-        run_end_s = axis.duration_s + axis.step_s
-        with bar("emulate", axis.n_steps) as advance:
-            for k in range(axis.n_steps):
-                if k > 0:
-                    _wait_until(clock, k)
-                    late = time.time() - clock.due(k)
-                    st = net.apply_step(k)
-                    if watch is not None:
-                        watch.notify(k, clock.due(k))
-                    if frr is not None and k % cost_every_steps == 0 and not (cost_thread and cost_thread.is_alive()):
-                        # cost updates (vtysh per node) run beside the clock, never blocking a step
-                        cost_thread = threading.Thread(target=update_ospf, args=(frr, watch, k, min_cost_change),
-                                                       daemon=True)
-                        cost_thread.start()
-                    steplog.add(StepRecord(k, float(axis.t_s[k]), max(0.0, late), st.total_s, st.links_up,
-                                           st.links_down, st.delays_set, st.routes_changed))
-                t_k = float(axis.t_s[k])
-                while pending:
-                    i, e = pending[0]
-                    start = e.at_s if isinstance(e, Command) else e.start_s
-                    if start > t_k + 1e-9:
-                        break
-                    pending.pop(0)
-                    running.append(tools.start(e, net, raw, run_end_s, speed, i))
-                advance(1)
-            _wait_until(clock, axis.n_steps)  # the last step lasts one step too
-        tools.stop_all(running)
-    except KeyboardInterrupt:
-        interrupted = True
-        log("interrupted: tearing the network down")
-    finally:
-        for r in running:
+class RealTimeLoop:
+    """Steps ``k0 .. k1`` applied on the clock, tools started at their scenario times.
+
+    ``apply(k)`` applies one step (the emulation's own method: network,
+    route watch, OSPF costs, listeners); ``signals`` is the run's
+    :class:`StopSignals`.  Tools write into ``raw``; :attr:`running` lists them.
+    """
+
+    def __init__(self, net, series, apply, signals: StopSignals, raw: Path, speed: float, progress=None):
+        self.net, self.series, self.apply, self.signals = net, series, apply, signals
+        self.raw, self.speed = raw, speed
+        self.progress = progress or (lambda n=1: None)
+        self.clock = ScenarioClock(series.axis.step_s, speed)
+        self.steplog = StepLog(series.axis.step_s, speed)
+        self.running: list[tools.Running] = []
+        self.on_step = []   # callables (k) after each step, e.g. the ping tailer
+
+    def run(self, k0: int, k1: int, exps: list) -> None:
+        axis = self.series.axis
+        self.clock.begin(time.time() - k0 * axis.step_s / self.speed)
+        pending = sorted(enumerate(exps), key=lambda ie: _start_s(ie[1]))
+        end_s = float(axis.t_s[k1]) + axis.step_s
+        for k in range(k0, k1 + 1):
+            if k > k0:
+                self._wait_until(k)
+                late = max(0.0, time.time() - self.clock.due(k))
+                st = self.apply(k)
+                self.steplog.add(StepRecord(k, float(axis.t_s[k]), late, st.total_s, st.links_up,
+                                            st.links_down, st.delays_set, st.routes_changed))
+            while pending and _start_s(pending[0][1]) <= float(axis.t_s[k]) + 1e-9:
+                i, e = pending.pop(0)
+                self.running.append(tools.start(e, self.net, self.raw, end_s, self.speed, i))
+            for f in self.on_step:
+                f(k)
+            self.progress(1)
+        self._wait_until(k1 + 1)  # the last step lasts one step too
+        tools.stop_all(self.running)
+
+    def _wait_until(self, k: int) -> None:
+        """Sleep until step k is due, in short slices so a stop request is seen at once."""
+        while True:
+            self.signals.check()
+            left = self.clock.due(k) - time.time()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.1))
+
+    def kill_tools(self) -> None:
+        for r in self.running:
             for p in (r.proc, r.server):
                 if p is not None and p.poll() is None:
                     p.kill()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        if watch is not None:
-            watch_records = watch.close()
-        if cost_thread is not None:
-            if frr is not None:
-                frr.quiesce()
-            cost_thread.join(timeout=30)
-        if frr is not None:
-            try:
-                frr_info["adjacencies_lost"] = frr.dead_interval_expiries()
-            except OSError:
-                pass
-            frr.stop()
-        net.stop()
-    if interrupted:
-        raise KeyboardInterrupt
+                    p.wait()
 
-    steplog.write_csv(out / "steps.csv")
+
+def _start_s(e) -> float:
+    return e.at_s if isinstance(e, Command) else e.start_s
+
+
+class PingTail:
+    """Reads new ping replies from the raw files each step and hands them to listeners as events."""
+
+    def __init__(self, loop: RealTimeLoop, predicted: dict, emit):
+        self.loop, self.predicted, self.emit = loop, predicted, emit
+        self._pos: dict[Path, int] = {}
+
+    def __call__(self, k: int) -> None:
+        for r in self.loop.running:
+            if not isinstance(r.exp, Ping) or not r.out.exists():
+                continue
+            with open(r.out, "rb") as f:
+                f.seek(self._pos.get(r.out, 0))
+                data = f.read()
+            cut = data.rfind(b"\n") + 1
+            self._pos[r.out] = self._pos.get(r.out, 0) + cut
+            for line in data[:cut].decode(errors="replace").splitlines():
+                m = results.PING_LINE.match(line)
+                if m:
+                    self._emit(r.exp, float(m["ts"]), float(m["rtt"]))
+
+    def _emit(self, exp, reply_wall: float, rtt_ms: float) -> None:
+        t_s = self.loop.clock.scenario_s(reply_wall - rtt_ms / 1000.0)
+        pr = self.predicted.get((exp.src, exp.dst))
+        k = int(np.clip(np.floor(t_s / self.loop.series.axis.step_s + 1e-9), 0, self.loop.series.n_steps - 1))
+        p = None if pr is None or not np.isfinite(pr.rtt_ms[k]) else float(pr.rtt_ms[k])
+        self.emit({"type": "ping", "src": exp.src, "dst": exp.dst, "t_s": t_s, "rtt_ms": rtt_ms,
+                   "predicted_rtt_ms": p})
+
+
+def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: dict, watch_records: list,
+            path_records: list, scen_events: list) -> dict:
+    """Write steps.csv, results.csv, throughput.csv, changes.csv, paths.csv, rtt.png and summary.json.
+
+    ``run`` holds what the emulation knows (scenario name, routing, shaping,
+    speed, nodes, build_s, ospf, interrupted, ...); ``predicted`` maps each
+    ping pair to its :class:`~topologies.routing.PathSeries`."""
+    step_s = run["step_s"]
+    running = loop.running if loop else []
+    if loop is not None:
+        loop.steplog.write_csv(out / "steps.csv")
+    rows, per_pair, pair_recs = _ping_results(running, loop, predicted, step_s, run["shaping"])
+    results.write_results_csv(out / "results.csv", rows)
+    _path_agreement(per_pair, path_records)
+    _write_csv(out / "paths.csv", path_records, ["step", "pair", "measured", "predicted", "agree"])
+    causes = convergence.causes_by_step(series, scen_events)
+    table = convergence.change_table(watch_records, pair_recs, causes, step_s, run["routing"])
+    _write_csv(out / "changes.csv", convergence.flat_rows(table), ["step"])
+    thr = _throughput(running)
+    if thr:
+        _write_csv(out / "throughput.csv", thr, list(thr[0]))
+    summary = {**run, "clock": loop.steplog.summary() if loop else {}, "pairs": per_pair,
+               "routes": convergence.route_summary(watch_records) if watch_records else None,
+               "changes": table, "throughput": _throughput_summary(thr), "plot": None}
+    summary["throughput_mbps_mean"] = {p: v["mbps_mean"] for p, v in summary["throughput"].items()}
+    pairs = list(predicted)
+    if pairs and loop is not None:
+        marks = [(row["t_s"], row["cause"]) for row in table if row["step"] > 0 and row["cause"]]
+        note = None if run["shaping"] != "none" else "no delay shaping: measured RTTs are not the model's"
+        summary["plot"] = str(results.plot_rtt(out / "rtt.png", rows, pairs, {p: v.rtt_ms for p, v in predicted.items()},
+                                               series.axis.t_s, marks=marks, title=f"routing {run['routing']}",
+                                               note=note))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def _ping_results(running, loop, predicted, step_s: float, shaping: str):
     rows, per_pair, pair_recs = [], {}, {}
     for r in running:
-        if isinstance(r.exp, Ping):
-            pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, clock, predicted[(r.exp.src, r.exp.dst)], axis.step_s)
-            rows += pr
-            summ = results.pair_summary(pr, sent, len(changes[(r.exp.src, r.exp.dst)]))
-            recs = convergence.recoveries(pr, changes[(r.exp.src, r.exp.dst)], axis.step_s, r.exp.interval_s)
-            summ["convergence"] = convergence.summarise(recs)
-            per_pair[f"{r.exp.src}->{r.exp.dst}"] = summ
-            pair_recs[f"{r.exp.src}->{r.exp.dst}"] = recs
-    results.write_results_csv(out / "results.csv", rows)
-    from topologies.events import parse_events
+        if not isinstance(r.exp, Ping):
+            continue
+        key, name = (r.exp.src, r.exp.dst), f"{r.exp.src}->{r.exp.dst}"
+        path = predicted[key]
+        pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, loop.clock, path.rtt_ms, step_s)
+        rows += pr
+        changes = path.change_steps().tolist()
+        summ = results.pair_summary(pr, sent, len(changes), rtt_emulated=shaping != "none")
+        recs = convergence.recoveries(pr, changes, step_s, r.exp.interval_s)
+        summ["convergence"] = convergence.summarise(recs)
+        per_pair[name] = summ
+        pair_recs[name] = recs
+    return rows, per_pair, pair_recs
 
-    scen_events = parse_events(series, getattr(scen, "events", None) or [])
-    table = convergence.change_table(watch_records, pair_recs, convergence.causes_by_step(series, scen_events),
-                                     axis.step_s, routing)
-    _write_csv(out / "changes.csv", convergence.flat_rows(table))
+
+def _path_agreement(per_pair: dict, path_records: list) -> None:
+    for name, summ in per_pair.items():
+        recs = [r for r in path_records if r["pair"] == name]
+        summ["path_checks"] = len(recs)
+        summ["path_agree_pct"] = 100.0 * sum(r["agree"] for r in recs) / len(recs) if recs else None
+
+
+def _throughput(running) -> list[dict]:
     thr = []
     for r in running:
         if isinstance(r.exp, Iperf3):
             for iv in results.iperf3_intervals(r.out):
                 thr.append({"src": r.exp.src, "dst": r.exp.dst, "protocol": r.exp.protocol, **iv})
-    if thr:
-        _write_csv(out / "throughput.csv", thr)
-    marks = [(row["t_s"], row["cause"]) for row in table if row["step"] > 0 and row["cause"]]
-    plot = (results.plot_rtt(out / "rtt.png", rows, pairs, predicted, axis.t_s, marks=marks,
-                             title=f"routing {routing}") if pairs else None)
-    summary = {
-        "scenario": scen.name,
-        "routing": routing,
-        "ospf": ({**frr_info, "interfaces_readdressed": [f"{n}:{i}" for n, i in frr.repaired],
-                  "errors": frr.errors}
-                 if frr_info and frr is not None else frr_info or None),
-        "shaping": "netem" if shaping else "none",
-        "netem_offset_ms": offset_ms,
-        "netem_offset": how,
-        "speed": speed,
-        "nodes": series.n_nodes,
-        "steps": axis.n_steps,
-        "step_s": axis.step_s,
-        "build_s": build_s,
-        "clock": steplog.summary(),
-        "pairs": per_pair,
-        "routes": convergence.route_summary(watch_records) if route_watch else None,
-        "changes": table,
-        "throughput_mbps_mean": _mean_by_pair(thr),
-        "plot": str(plot) if plot else None,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return thr
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    import csv
+def _throughput_summary(intervals: list[dict]) -> dict:
+    """Per ``src->dst``: protocol, intervals, Mbit/s mean/min/max and (UDP) loss %."""
+    per: dict[str, list[dict]] = {}
+    for t in intervals:
+        per.setdefault(f"{t['src']}->{t['dst']}", []).append(t)
+    out = {}
+    for pair, ivs in per.items():
+        mbps = np.array([iv["mbps"] for iv in ivs])
+        lost = [iv["lost_pct"] for iv in ivs if iv.get("lost_pct") is not None]
+        out[pair] = {"protocol": ivs[0]["protocol"], "intervals": len(ivs), "mbps_mean": float(mbps.mean()),
+                     "mbps_min": float(mbps.min()), "mbps_max": float(mbps.max()),
+                     "lost_pct_mean": float(np.mean(lost)) if lost else None}
+    return out
 
+
+def _write_csv(path: Path, rows: list[dict], header: list[str]) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["step"])
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else header)
         w.writeheader()
         w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
 
 
-def _mean_by_pair(intervals: list[dict]) -> dict:
-    """Mean Mbit/s of iperf3 intervals per ``src->dst``."""
-    per: dict[str, list[float]] = {}
-    for t in intervals:
-        per.setdefault(f"{t['src']}->{t['dst']}", []).append(t["mbps"])
-    return {pair: float(np.mean(v)) for pair, v in per.items()}
-
-
-class _null_bar:
-    def __enter__(self):
-        return lambda n=1: None
-
-    def __exit__(self, *exc):
-        return False
+def _json_default(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(type(v).__name__)

@@ -7,8 +7,10 @@ with ``register(subparsers)`` adding its parsers and binding ``func``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from .errors import CapabilityError
 from .schema import ScenarioError
 
 
@@ -24,15 +26,40 @@ def add_scenario_args(p: argparse.ArgumentParser, times: bool = True) -> None:
         p.add_argument("--duration", type=float, metavar="S", help="override duration_s")
         p.add_argument("--step", type=float, metavar="S", help="override step_s")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or tables")
+    p.add_argument("--no-size-check", action="store_true",
+                   help="skip the size guard that refuses jobs estimated not to fit this machine "
+                        "(also SGEMU_NO_SIZE_CHECK=1)")
+
+
+#: Commands whose job is sized before it starts (sgemu.limits), and those of them that build a live network.
+SIZED_COMMANDS = ("links", "route", "routes", "run", "cli")
+LIVE_COMMANDS = ("run", "cli")
 
 
 def scenario_from_args(args):
+    """The checked scenario with --start/--duration/--step applied; for the commands in
+    :data:`SIZED_COMMANDS` also the size guard and the --out directory check, before any work."""
     from .scenario import load_scenario
 
     scen = load_scenario(args.scenario)
     if getattr(args, "start", None) or getattr(args, "duration", None) is not None or getattr(args, "step", None) is not None:
         scen = scen.with_overrides(args.start, args.duration, args.step)
+    command = getattr(args, "command", None)
+    if command in SIZED_COMMANDS:
+        from . import limits
+
+        routing = getattr(args, "routing", None) or (scen.emulation or {}).get("routing", "static")
+        est = limits.check(scen, live_=command in LIVE_COMMANDS, routing=str(routing),
+                           override=getattr(args, "no_size_check", False),
+                           log=None if getattr(args, "quiet", False) else print)
+        if getattr(args, "out", None) is not None:
+            limits.check_out_dir(args.out, "--out", need_bytes=est.series_bytes / 2)
     return scen
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the input (sgemu.schema.ScenarioWarning) as one line on stderr."""
+    print(f"sgemu: warning: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,16 +91,37 @@ def _command_modules(*always):
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from .schema import ScenarioWarning
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _warning_line
+    warnings.simplefilter("always", ScenarioWarning)
+    try:
+        from emulator.namespaces import RunTagError, check_run_tag
+
+        if os.environ.get("SGEMU_RUN_TAG"):
+            check_run_tag(os.environ["SGEMU_RUN_TAG"])
+    except RunTagError as exc:
+        print(f"sgemu: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except (ScenarioError, UsageError) as exc:
         print(f"sgemu: error: {exc}", file=sys.stderr)
         return 2
+    except CapabilityError as exc:
+        print(f"sgemu: error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("sgemu: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file sgemu had to write or read failed (full disk, permissions): one line
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"sgemu: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

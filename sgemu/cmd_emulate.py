@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,7 +27,11 @@ def register(sub) -> None:
                         "(default: the scenario's emulation.routing, else static)")
     p.add_argument("--vm", action="store_true", help="run inside a throwaway VM with Debian's kernel (netem)")
     p.add_argument("--no-netem", action="store_true",
-                   help="no delay shaping (kernels without sch_netem): topology and routes only")
+                   help="no delay shaping (kernels without sch_netem): topology and routes only; pairs are "
+                        "judged by reachability and traceroute paths")
+    p.add_argument("--check", type=float, metavar="PCT", nargs="?", const=95.0,
+                   help="exit 1 unless every ping pair agrees with the prediction in at least PCT %% of samples "
+                        "(RTT with shaping, traceroute path without; default 95) -- for CI")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("cli", help="build the network at the scenario's start and open Mininet's CLI")
@@ -47,137 +52,32 @@ def _need_root(what: str) -> None:
         raise SystemExit(EXIT_CAPABILITY)
 
 
-def _need_netem(no_netem: bool) -> bool:
-    from emulator.kernel import modprobe_netem, netem_available
-
-    if no_netem:
-        return False
-    modprobe_netem()
-    if not netem_available():
-        print("sgemu: error: this kernel has no sch_netem qdisc, so link delays cannot be emulated; "
-              "use `sgemu run --vm` (a VM with Debian's kernel), install your distribution's kernel "
-              "modules (`modprobe sch_netem`), or pass --no-netem for topology and routes only",
-              file=sys.stderr)
-        raise SystemExit(EXIT_CAPABILITY)
-    return True
-
-
-def _experiments(scen, args):
-    from experiments.spec import ExperimentError, check_experiments, from_cli, parse_experiments
-
-    try:
-        exps = parse_experiments(scen.experiments) + from_cli(args.ping, args.iperf3)
-    except ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-    names = [s.name for s in scen.build_stations()]
-    if not exps and len(names) >= 2:  # the default: ping between the first two stations
-        from experiments.spec import Ping
-
-        exps = [Ping(names[0], names[1])]
-    ground = {n.lower() for n in names}
-    try:
-        # names are checked again on the series; this catches them before the link computation
-        check_experiments(exps, names, ground, scen.axis.duration_s + scen.axis.step_s)
-    except ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-    return exps
-
-
-OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
-             "areas": (str, dict), "timers": str, "links": str}
-LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
-
-
-def _routing(scen, args) -> tuple[str, dict]:
-    """Routing mode and OSPF options from the scenario's ``emulation:`` section and --routing."""
-    emu = dict(scen.emulation)
-    unknown = set(emu) - {"routing", "ospf", "route_watch", "calibrate"}
-    if unknown:
-        raise UsageError(f"emulation.{sorted(unknown)[0]}: unknown key; accepted: routing, ospf, route_watch, calibrate")
-    cal = emu.get("calibrate", "auto")
-    if not (cal in ("auto", "off") or (isinstance(cal, (int, float)) and not isinstance(cal, bool) and 0 <= cal < 50)):
-        raise UsageError(f"emulation.calibrate: {cal!r}; accepted: auto, off, or an offset in ms (0 to 50)")
-    if emu.get("route_watch", "auto") not in ("auto", True, False):
-        raise UsageError(f"emulation.route_watch: {emu['route_watch']!r}; accepted: auto, true, false")
-    routing = args.routing or emu.get("routing", "static")
-    if routing not in ("static", "ospf"):
-        raise UsageError(f"emulation.routing: {routing!r}; accepted: static, ospf")
-    ospf = emu.get("ospf") or {}
-    if not isinstance(ospf, dict):
-        raise UsageError("emulation.ospf: expected a mapping")
-    for key, value in ospf.items():
-        if key not in OSPF_KEYS:
-            raise UsageError(f"emulation.ospf.{key}: unknown key; accepted: {', '.join(OSPF_KEYS)}")
-        if not isinstance(value, OSPF_KEYS[key]) or isinstance(value, bool):
-            raise UsageError(f"emulation.ospf.{key}: wrong type {value!r}")
-    if ospf.get("costs", "delay") not in ("delay", "hops"):
-        raise UsageError("emulation.ospf.costs: accepted: delay, hops")
-    areas = ospf.get("areas", "single")
-    if isinstance(areas, str) and areas not in ("single", "per-layer"):
-        raise UsageError(f"emulation.ospf.areas: {areas!r}; accepted: single, per-layer, or a mapping layer: area")
-    if isinstance(areas, dict):
-        from emulator.frr import area_id
-
-        for layer, area in areas.items():
-            if str(layer).upper() not in LAYERS:
-                raise UsageError(f"emulation.ospf.areas.{layer}: unknown layer; accepted: {', '.join(LAYERS)}")
-            try:
-                area_id(area)
-            except ValueError:
-                raise UsageError(f"emulation.ospf.areas.{layer}: {area!r} is not an OSPF area (like 0.0.0.1)") from None
-    if ospf.get("timers", "auto") not in ("auto", "fast", "large"):
-        raise UsageError(f"emulation.ospf.timers: {ospf['timers']!r}; accepted: auto, fast, large")
-    if ospf.get("links", "unnumbered") not in ("numbered", "unnumbered"):
-        raise UsageError(f"emulation.ospf.links: {ospf['links']!r}; accepted: unnumbered, numbered")
-    if ospf.get("dead_s", 4) <= ospf.get("hello_s", 1):
-        raise UsageError(f"emulation.ospf.dead_s: {ospf.get('dead_s', 4)} is not longer than hello_s "
-                         f"({ospf.get('hello_s', 1)}); accepted: a dead interval above the hello interval")
-    if routing == "ospf":
-        from emulator.frr import frr_missing
-
-        missing = frr_missing()
-        if missing:
-            print(f"sgemu: error: routing ospf needs FRR: {missing}", file=sys.stderr)
-            raise SystemExit(EXIT_CAPABILITY)
-    return routing, ospf
-
-
 def cmd_run(args) -> int:
+    """``sgemu run``: check everything, then :meth:`sgemu.Emulation.run` and print what it measured."""
+    from . import runconfig
+    from .api import Emulation, Scenario
+
     scen = scenario_from_args(args)
-    exps = _experiments(scen, args)
-    routing, ospf = _routing(scen, args)
-    if args.speed <= 0:
-        raise UsageError("--speed: must be positive")
+    exps = runconfig.experiments(scen, args.ping, args.iperf3)
+    runconfig.emulation_options(scen.emulation, args.routing)
+    speed = runconfig.check_speed(args.speed)
     if args.vm:
-        from emulator.vm import VMError, run_in_vm
-
-        argv = [sys.executable, "-m", "sgemu"] + [a for a in sys.argv[1:] if a != "--vm"]
-        try:
-            return run_in_vm(argv)
-        except VMError as exc:
-            print(f"sgemu: error: {exc}", file=sys.stderr)
-            return EXIT_CAPABILITY
-    _need_root("run")
-    shaping = _need_netem(args.no_netem)
-    from experiments.run import run_emulation
-
-    from .cmd_topology import compute_series
-
-    _, series = compute_series(scen, args.quiet)
+        return _run_in_vm()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or f"runs/{scen.name}-{stamp}")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
+    emu = Emulation(Scenario(scen), shaping="none" if args.no_netem else "netem", routing=args.routing, out=out,
+                    quiet=args.quiet, progress=bar, log=print, view=getattr(args, "view", False))
     try:
-        watch = scen.emulation.get("route_watch", "auto")
-        summary = run_emulation(scen, series, exps, out, args.speed, shaping, args.quiet, bar,
-                                routing=routing, ospf=ospf, route_watch=None if watch == "auto" else watch,
-                                calibrate=scen.emulation.get("calibrate", "auto"))
+        with emu:
+            summary = emu.run(experiments=exps, speed=speed).summary
+    except KeyboardInterrupt:
+        if (out / "summary.json").exists():
+            print(f"sgemu: interrupted; what was measured is in {out}", file=sys.stderr)
+        raise
     except Exception as exc:
         from emulator.frr import FrrError
-        from experiments.spec import ExperimentError
 
-        if isinstance(exc, ExperimentError):
-            raise UsageError(str(exc)) from None
         if isinstance(exc, FrrError):  # the network is torn down already; the daemons' logs stay
             print(f"sgemu: error: OSPF: {exc} (FRR logs: {out / 'frr'})", file=sys.stderr)
             return EXIT_RUNTIME
@@ -187,53 +87,111 @@ def cmd_run(args) -> int:
     print(f"run directory: {out}")
     if summary.get("plot"):
         print(f"plot: {summary['plot']}")
+    return _check_bar(summary, args.check)
+
+
+def _run_in_vm() -> int:
+    from emulator.vm import VMError, run_in_vm
+
+    argv = [sys.executable, "-m", "sgemu"] + [a for a in sys.argv[1:] if a != "--vm"]
+    try:
+        return run_in_vm(argv)
+    except VMError as exc:
+        print(f"sgemu: error: {exc}", file=sys.stderr)
+        return EXIT_CAPABILITY
+
+
+def _check_bar(summary: dict, bar_pct: float | None) -> int:
+    """``--check PCT``: exit 1 when a pair's agreement (RTT with shaping, path without) is below PCT %
+    or it lost every request."""
+    if bar_pct is None:
+        return 0
+    failed = []
+    for pair, p in summary["pairs"].items():
+        key = "agree_pct" if p.get("rtt_emulated", True) else "path_agree_pct"
+        value = p.get(key)
+        if p.get("received", 0) == 0 or value is None or value < bar_pct:
+            failed.append(f"{pair} {key.replace('_pct', '')} "
+                          f"{'-' if value is None else f'{value:.1f}'} % (received {p.get('received', 0)})")
+    if summary.get("interrupted"):
+        failed.append("the run was interrupted")
+    if failed:
+        print(f"sgemu: check failed (bar {bar_pct:g} %): " + "; ".join(failed), file=sys.stderr)
+        return EXIT_RUNTIME
+    print(f"check passed: every pair at or above {bar_pct:g} %")
     return 0
 
 
 def _print_run_summary(s: dict) -> None:
-    import shutil
+    from rich.console import Console
 
-    from rich.console import Console as _Console
-    from rich.table import Table
-
-    def Console():  # noqa: N802 - wide enough for the table even when output is piped
-        return _Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
-
-    t = Table(title=f"measured vs predicted RTT ({s['nodes']} nodes, {s['steps']} steps, speed {s['speed']:g}x, "
-                    f"shaping {s['shaping']})")
-    for col in ("pair", "sent", "loss %", "measured ms min/mean/max", "predicted ms min/mean/max",
-                "agree %", "path changes"):
-        t.add_column(col, justify="right")
-    f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    for pair, p in s["pairs"].items():
-        t.add_row(pair, str(p["sent"]), f(p["loss_pct"]),
-                  f"{f(p['measured_ms_min'])}/{f(p['measured_ms_mean'])}/{f(p['measured_ms_max'])}",
-                  f"{f(p['predicted_ms_min'])}/{f(p['predicted_ms_mean'])}/{f(p['predicted_ms_max'])}",
-                  f(p["agree_pct"]), str(p["path_changes"]))
-    Console().print(t)
-    Console().print(change_table(s))
+    console = Console(width=max(shutil.get_terminal_size((120, 24)).columns, 120))
+    console.print(_pairs_table(s))
+    if s.get("throughput"):
+        console.print(_throughput_table(s))
+    console.print(change_table(s))
+    if s["shaping"] == "none":
+        print("no shaping: link delays and capacities were not emulated, so measured RTTs are the host's own; "
+              "pairs are judged by reachability and by traceroute paths against the predicted ones")
     if s.get("netem_offset") in ("measured", "fixed"):
         print(f"netem delays configured {s['netem_offset_ms']:.3f} ms below the model per hop "
               f"({s['netem_offset']}: the platform's own lateness per netem traversal)")
     if s.get("ospf"):
-        o = s["ospf"]
-        print(f"OSPF ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
-              f"first routes after {o['initial_convergence_s']:.1f} s")
-        if o.get("interfaces_readdressed"):
-            print(f"  interfaces found without OSPF and readdressed: {', '.join(o['interfaces_readdressed'])}")
-        if o.get("errors"):
-            print(f"  OSPF cost updates or checks failed {len(o['errors'])} times; first: {o['errors'][0]}")
-        if o.get("adjacencies_lost"):
-            from emulator.frr import TIMER_PROFILES
-
-            hint = ("; if the CPU was starved, try ospf.timers: large"
-                    if o.get("dead_s", 0) < TIMER_PROFILES["large"]["dead_s"] else "")
-            print(f"  adjacencies lost to the dead interval: {o['adjacencies_lost']} (hellos lost to a starved "
-                  f"CPU or on links that drop packets{hint})")
+        _print_ospf(s["ospf"])
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
           f"max {c.get('apply_ms_max', 0):.1f} ms, lateness max {c.get('late_ms_max', 0):.1f} ms: {kept}")
+
+
+def _pairs_table(s: dict):
+    from rich.table import Table
+
+    shaped = s["shaping"] != "none"
+    t = Table(title=f"measured vs predicted ({s['nodes']} nodes, {s['steps']} steps, speed {s['speed']:g}x, "
+                    f"shaping {s['shaping']})")
+    cols = ["pair", "sent", "loss %", "measured ms min/mean/max", "predicted ms min/mean/max",
+            "RTT agree %" if shaped else "RTT agree", "path agree %", "path changes"]
+    for col in cols:
+        t.add_column(col, justify="right")
+    f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for pair, p in s["pairs"].items():
+        checks = p.get("path_checks") or 0
+        t.add_row(pair, str(p["sent"]), f(p["loss_pct"]),
+                  f"{f(p['measured_ms_min'])}/{f(p['measured_ms_mean'])}/{f(p['measured_ms_max'])}",
+                  f"{f(p['predicted_ms_min'])}/{f(p['predicted_ms_mean'])}/{f(p['predicted_ms_max'])}",
+                  f(p["agree_pct"]) if shaped else "n/a (not emulated)",
+                  f"{f(p.get('path_agree_pct'))} of {checks}" if checks else "-", str(p["path_changes"]))
+    return t
+
+
+def _throughput_table(s: dict):
+    from rich.table import Table
+
+    t = Table(title="iperf3 throughput")
+    for col in ("pair", "protocol", "intervals", "Mbit/s mean", "min", "max", "UDP loss % mean"):
+        t.add_column(col, justify="right")
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for pair, v in s["throughput"].items():
+        t.add_row(pair, v["protocol"], str(v["intervals"]), f(v["mbps_mean"]), f(v["mbps_min"]), f(v["mbps_max"]),
+                  f(v["lost_pct_mean"]))
+    return t
+
+
+def _print_ospf(o: dict) -> None:
+    print(f"OSPF ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
+          f"first routes after {o['initial_convergence_s']:.1f} s")
+    if o.get("interfaces_readdressed"):
+        print(f"  interfaces found without OSPF and readdressed: {', '.join(o['interfaces_readdressed'])}")
+    if o.get("errors"):
+        print(f"  OSPF cost updates or checks failed {len(o['errors'])} times; first: {o['errors'][0]}")
+    if o.get("adjacencies_lost"):
+        from emulator.frr import TIMER_PROFILES
+
+        hint = ("; if the CPU was starved, try ospf.timers: large"
+                if o.get("dead_s", 0) < TIMER_PROFILES["large"]["dead_s"] else "")
+        print(f"  adjacencies lost to the dead interval: {o['adjacencies_lost']} (hellos lost to a starved "
+              f"CPU or on links that drop packets{hint})")
 
 
 def change_table(s: dict, limit: int = 25):
@@ -262,29 +220,24 @@ def change_table(s: dict, limit: int = 25):
 
 
 def cmd_cli(args) -> int:
-    scen = scenario_from_args(args)
-    _need_root("cli")
-    shaping = _need_netem(args.no_netem)
+    """``sgemu cli``: the network at one instant (:class:`sgemu.Emulation`) under Mininet's CLI."""
     from mininet.cli import CLI
 
-    from emulator.network import EmulatedNetwork
+    from .api import Emulation, Scenario
 
-    from .cmd_topology import compute_series
-
-    _, series = compute_series(scen, args.quiet)
-    if not 0 <= args.time <= series.axis.duration_s:
-        raise UsageError(f"--time: {args.time:g} s is outside the run (0 to {series.axis.duration_s:g} s)")
-    net = EmulatedNetwork(series, shaping=shaping, ground_transit=scen.ground_transit)
-    try:
-        with progress_bar("build", series.n_nodes, args.quiet) as advance:
-            net.start(series.axis.index_of(args.time), progress=advance)
-        print("nodes are Mininet hosts; addresses: " + ", ".join(
-            f"{n}={net.address(n)}" for n, l in zip(series.node_names, series.node_layer) if l == "GROUND"))
-        print("example: Beijing ping -c 3 " + (net.address("Kashi") if "kashi" in
-                                                 {n.lower() for n in series.node_names} else "<address>"))
-        CLI(net.net)
-    finally:
-        net.stop()
+    scen = scenario_from_args(args)
+    if not 0 <= args.time <= scen.axis.duration_s:
+        raise UsageError(f"--time: {args.time:g} s is outside the run (0 to {scen.axis.duration_s:g} s)")
+    bar = (lambda label, total: progress_bar(label, total, args.quiet))
+    with Emulation(Scenario(scen), shaping="none" if args.no_netem else "netem", start_s=args.time,
+                   quiet=args.quiet, progress=bar, log=print) as emu:
+        stations = [n for n, l in zip(emu.series.node_names, emu.series.node_layer) if l == "GROUND"]
+        print("nodes are Mininet hosts; station addresses: "
+              + ", ".join(f"{n}={emu.network.address(n)}" for n in stations))
+        if len(stations) >= 2:
+            print(f"examples: {stations[0]} ping -c 3 {stations[1]}    "
+                  f"{stations[0]} traceroute -n {emu.network.address(stations[1])}")
+        CLI(emu.network.net)
     return 0
 
 

@@ -1,0 +1,155 @@
+"""Checking what a live run is asked to do, before anything is built.
+
+The scenario's ``emulation:`` section (routing mode, OSPF options, route
+watch, calibration) and the experiments (from the scenario, the command line
+or the API) are checked here, without root and without computing links:
+every mistake is a :class:`~sgemu.schema.ScenarioError` naming the field (or
+the command-line option) and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .schema import ScenarioError
+
+OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
+             "areas": (str, dict), "timers": str, "links": str}
+LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
+EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate")
+SHAPING = ("auto", "netem", "none")
+
+
+def emulation_options(section: dict, routing: str | None = None) -> dict:
+    """The checked ``emulation:`` section: routing (``routing`` overrides it), ospf, route_watch, calibrate."""
+    emu = dict(section or {})
+    unknown = set(emu) - set(EMULATION_KEYS)
+    if unknown:
+        raise ScenarioError(f"emulation.{sorted(unknown)[0]}", f"unknown key; accepted: {', '.join(EMULATION_KEYS)}")
+    cal = emu.get("calibrate", "auto")
+    if not (cal in ("auto", "off") or (_number(cal) and 0 <= cal < 50)):
+        raise ScenarioError("emulation.calibrate", f"{cal!r}; accepted: auto, off, or an offset in ms (0 to 50)")
+    watch = emu.get("route_watch", "auto")
+    if watch not in ("auto", True, False):
+        raise ScenarioError("emulation.route_watch", f"{watch!r}; accepted: auto, true, false")
+    routing = routing or emu.get("routing", "static")
+    if routing not in ("static", "ospf"):
+        raise ScenarioError("emulation.routing", f"{routing!r}; accepted: static, ospf")
+    return {"routing": routing, "ospf": ospf_options(emu.get("ospf") or {}),
+            "route_watch": None if watch == "auto" else watch, "calibrate": cal}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def ospf_options(ospf) -> dict:
+    """The checked ``emulation.ospf`` mapping (see the README for every key)."""
+    if not isinstance(ospf, dict):
+        raise ScenarioError("emulation.ospf", "expected a mapping")
+    for key, value in ospf.items():
+        if key not in OSPF_KEYS:
+            raise ScenarioError(f"emulation.ospf.{key}", f"unknown key; accepted: {', '.join(OSPF_KEYS)}")
+        if not isinstance(value, OSPF_KEYS[key]) or isinstance(value, bool):
+            raise ScenarioError(f"emulation.ospf.{key}", f"wrong type {_short(value)}")
+    _choice(ospf, "costs", ("delay", "hops"), "delay")
+    _choice(ospf, "timers", ("auto", "fast", "large"), "auto")
+    _choice(ospf, "links", ("unnumbered", "numbered"), "unnumbered")
+    _areas(ospf.get("areas", "single"))
+    hello, dead = ospf.get("hello_s", 1), ospf.get("dead_s", 4)
+    if not 1 <= hello <= 3600:
+        raise ScenarioError("emulation.ospf.hello_s", f"{hello}; accepted: 1 to 3600 s")
+    if not 2 <= dead <= 65535:
+        raise ScenarioError("emulation.ospf.dead_s", f"{dead}; accepted: 2 to 65535 s")
+    if dead <= hello:
+        raise ScenarioError("emulation.ospf.dead_s", f"{dead} is not longer than hello_s ({hello}); "
+                                                     "accepted: a dead interval above the hello interval")
+    every = ospf.get("cost_update_every_s", 1.0)
+    if not (_number(every) and every > 0):
+        raise ScenarioError("emulation.ospf.cost_update_every_s", f"{_short(every)}; accepted: a positive number of s")
+    if ospf.get("min_cost_change", 20) < 0:
+        raise ScenarioError("emulation.ospf.min_cost_change", "accepted: 0 or more")
+    return dict(ospf)
+
+
+def _choice(d: dict, key: str, accepted: tuple, default) -> None:
+    if d.get(key, default) not in accepted:
+        raise ScenarioError(f"emulation.ospf.{key}", f"{_short(d[key])}; accepted: {', '.join(accepted)}")
+
+
+def _areas(areas) -> None:
+    if isinstance(areas, str):
+        if areas not in ("single", "per-layer"):
+            raise ScenarioError("emulation.ospf.areas", f"{_short(areas)}; accepted: single, per-layer, "
+                                                        "or a mapping layer: area")
+        return
+    from emulator.frr import area_id
+
+    for layer, area in areas.items():
+        if str(layer).upper() not in LAYERS:
+            raise ScenarioError(f"emulation.ospf.areas.{str(layer)[:40]}", f"unknown layer; accepted: {', '.join(LAYERS)}")
+        try:
+            area_id(area)
+        except (ValueError, TypeError):
+            raise ScenarioError(f"emulation.ospf.areas.{layer}", f"{_short(area)} is not an OSPF area "
+                                                                 "(like 0.0.0.1)") from None
+
+
+def _short(value, limit: int = 40) -> str:
+    """A value for an error message, never longer than ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_shaping(shaping: str) -> str:
+    if shaping not in SHAPING:
+        raise ScenarioError("shaping", f"{_short(shaping)}; accepted: {', '.join(SHAPING)}")
+    return shaping
+
+
+def check_speed(speed, where: str = "--speed") -> float:
+    if not (_number(speed) and 0 < speed <= 1000):
+        raise ScenarioError(where, f"{_short(speed)}; accepted: a number above 0 and at most 1000 "
+                                   "(scenario seconds per wall second)")
+    return float(speed)
+
+
+def experiments(scen, cli_pings=(), cli_iperfs=(), default_ping: bool = True) -> list:
+    """The scenario's experiments plus the command line's, checked against the stations and times.
+
+    With none at all, a ping between the first two stations (when ``default_ping``).  Errors
+    name the option (``--ping``) or the scenario field, and list the stations."""
+    from experiments.spec import ExperimentError, Ping, check_experiments, from_cli, parse_experiments
+
+    names = [s.name for s in scen.build_stations()]
+    try:
+        exps = parse_experiments(scen.experiments)
+        cli = from_cli(list(cli_pings or []), list(cli_iperfs or []))
+    except ExperimentError as exc:
+        raise _as_scenario_error(str(exc)) from None
+    if not exps and not cli and default_ping and len(names) >= 2:
+        cli = [Ping(names[0], names[1])]
+    end_s = scen.axis.duration_s + scen.axis.step_s
+    try:
+        check_experiments(exps, names, {n.lower() for n in names}, end_s)
+        check_experiments(cli, names, {n.lower() for n in names}, end_s, where="--cli")
+    except ExperimentError as exc:
+        raise _as_scenario_error(_name_cli_option(str(exc), cli), names) from None
+    return exps + cli
+
+
+def _name_cli_option(message: str, cli: list) -> str:
+    """``--cli[i].src: ...`` -> ``--ping Beijing:Paris: ...`` (the option the user typed)."""
+    if not message.startswith("--cli["):
+        return message
+    i = int(message[len("--cli["):message.index("]")])
+    e = cli[i]
+    rest = message.split(":", 1)[1].strip() if ":" in message else message
+    return f"--{e.type} {e.src}:{e.dst}: {rest}"
+
+
+def _as_scenario_error(message: str, stations: list[str] | None = None) -> ScenarioError:
+    field, _, why = message.partition(": ")
+    if stations and "unknown node" in why:
+        why += f"; stations here: {', '.join(stations)}"
+    return ScenarioError(field, why)
