@@ -226,7 +226,8 @@ function measuredNear(st, src, dst, t) {
   let best = null;
   for (const p of st.pings) {
     if (p.src.toLowerCase() !== src.toLowerCase() || p.dst.toLowerCase() !== dst.toLowerCase()) continue;
-    if (p.t_s <= t + 1e-6 && t - p.t_s <= Math.max(5, 2 * st.S.js.step_s) && (!best || p.t_s >= best.t_s)) best = p;
+    const inStep = p.t_s < (st.k + 1) * st.S.js.step_s;  // a sample belongs to the step it was sent in
+    if (inStep && t - p.t_s <= Math.max(5, 2 * st.S.js.step_s) && (!best || p.t_s >= best.t_s)) best = p;
   }
   return best;
 }
@@ -584,8 +585,9 @@ async function main() {
   viewer.scene.preUpdate.addEventListener((scene, time) => update(st, points, links, time));
   const handler = new Cesium.ScreenSpaceEventHandler(viewer.scene.canvas);
   handler.setInputAction((e) => {
-    const picked = viewer.scene.pick(e.position);
-    if (picked && picked.id && picked.id.node !== undefined) select(st, picked.id.node);
+    // links and the route start at the nodes: look under them for a point
+    const picked = viewer.scene.drillPick(e.position, 6).find((p) => p.id && p.id.node !== undefined);
+    if (picked) select(st, picked.id.node);
   }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
   setupLegend(st, links);
   setupSpeed(st);

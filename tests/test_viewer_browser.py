@@ -1,0 +1,205 @@
+"""The viewer in a real browser: Debian's chromium, software WebGL (SwiftShader), driven by Playwright.
+
+Claims: the page loads with no console error and asks nothing of any server
+but its own; it draws as many satellites and stations as the scenario has;
+moving the timeline moves the satellites to where Skyfield puts them (to
+within a pixel on screen); the route panel shows the RTT ``sgemu route``
+predicts at that time; clicking a station shows its name and links; the
+coverage overlay draws; a live page follows published steps and pings.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sgemu.cli import main
+from sgemu.cmd_topology import compute_series
+from sgemu.scenario import load_scenario
+from viewer import server as server_mod
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"no chromium at {CHROMIUM} (scripts/system-packages.sh web)", allow_module_level=True)
+if not (server_mod.WEB_DIR / server_mod.CESIUM_SUBDIR / "Cesium.js").is_file():
+    pytest.skip("CesiumJS not installed (make viewer-assets)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed")
+
+READY = "window.sgemuView && (window.sgemuView.ready || window.sgemuView.errors.length > 0)"
+
+
+@pytest.fixture(scope="module")
+def default():
+    spec = load_scenario(None)
+    scene, series = compute_series(spec, quiet=True)
+    return spec, scene, series
+
+
+@pytest.fixture(scope="module")
+def served(default):
+    spec, scene, series = default
+    with server_mod.server_for(series, scene, name=spec.name, ground_transit=spec.ground_transit,
+                               route=("Beijing", "Kashi"), port=0) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page of the viewer with every console message, page error and request recorded."""
+
+    def __init__(self, browser, url):
+        self.page = browser.new_page(viewport={"width": 1200, "height": 800})
+        self.console, self.requests = [], []
+        self.page.on("console", lambda m: self.console.append((m.type, m.text)))
+        self.page.on("pageerror", lambda e: self.console.append(("pageerror", str(e))))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_function(READY, timeout=120_000)
+        assert self.eval("sgemuView.errors") == []
+
+    def eval(self, js, arg=None):
+        return self.page.evaluate(js, arg)
+
+    def close(self):
+        self.page.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    p = Page(browser, served.url)
+    yield p
+    p.close()
+
+
+def test_page_loads_offline_without_console_errors(page, served):
+    page.page.wait_for_timeout(3000)   # imagery tiles, workers
+    errors = [m for m in page.console if m[0] in ("error", "pageerror")]
+    assert errors == []
+    outside = [u for u in page.requests if not u.startswith((served.url, "blob:" + served.url, "data:"))]
+    assert outside == []
+    assert any("NaturalEarthII" in u for u in page.requests)        # the globe's imagery, from our server
+    assert any(u.endswith("api/scene.json") for u in page.requests)
+
+
+def test_drawn_satellites_and_stations_equal_the_scenarios(page, default):
+    _, scene, series = default
+    counts = page.eval("sgemuView.counts")
+    assert counts["satellites"] == scene.n_sats == 78
+    assert counts["stations"] == len(scene.stations) == 8
+    page.eval("sgemuView.setTime(0)")
+    assert page.eval("sgemuView.linksShown()") == series.active(0)[0].size
+
+
+def _skyfield_itrs_km(scene, series, t_s):
+    from skyfield.api import EarthSatellite
+    from skyfield.framelib import itrs
+
+    s = series.axis.start
+    t = series.axis.skyfield(0).ts.utc(s.year, s.month, s.day, s.hour, s.minute, s.second + t_s)
+    return np.array([EarthSatellite.from_satrec(s.satrec, t.ts).at(t).frame_xyz(itrs).km for s in scene.satellites])
+
+
+def test_timeline_moves_satellites_to_their_propagated_positions(page, default):
+    _, scene, series = default
+    drawn = {}
+    for t_s in (137.5, 421.0):   # between position frames: the page interpolates
+        assert page.eval(f"sgemuView.setTime({t_s})") == t_s
+        drawn[t_s] = np.array(page.eval("sgemuView.drawnPositionsKm()"))[:scene.n_sats]
+        truth = _skyfield_itrs_km(scene, series, t_s)
+        err_km = np.linalg.norm(drawn[t_s] - truth, axis=1)
+        assert err_km.max() < 2.0, err_km.max()
+        # on screen: the drawn point and the true position fall within one pixel of each other
+        pairs = [[list(map(float, a)), list(map(float, b))] for a, b in zip(drawn[t_s][::5], truth[::5])]
+        win = page.eval("(pairs) => pairs.map(([a, b]) => [sgemuView.toWindow(a), sgemuView.toWindow(b)])", pairs)
+        px = [np.hypot(a[0] - b[0], a[1] - b[1]) for a, b in win]
+        assert max(px) < 1.0, max(px)
+    leo = [i for i, s in enumerate(scene.satellites) if s.layer == "LEO"]
+    moved = np.linalg.norm(drawn[421.0][leo] - drawn[137.5][leo], axis=1)
+    assert moved.min() > 1500   # 283 s at about 7.4 km/s
+
+
+def test_route_panel_shows_the_rtt_of_sgemu_route(page, tmp_path):
+    assert main(["route", "--src", "Beijing", "--dst", "Kashi", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "route-Beijing-Kashi.csv")))
+    page.page.wait_for_function("sgemuView.routeReady()")
+    for t_s in (0.0, 123.4, 300.0, 599.0):
+        page.eval(f"sgemuView.setTime({t_s})")
+        cell = page.page.locator("#route-rtt")
+        k = int(cell.get_attribute("data-step"))
+        assert k == int(t_s)
+        expect = float(rows[k]["rtt_ms"])
+        assert abs(float(cell.get_attribute("data-rtt-ms")) - expect) < 0.0006
+        assert cell.inner_text() == f"{expect:.1f} ms"
+        hops = page.page.locator("#route-hops li").all_inner_texts()
+        assert " ".join(hops) == rows[k]["path"]
+
+
+def test_clicking_a_station_shows_its_name_position_and_links(page, default):
+    _, scene, series = default
+    page.eval("sgemuView.setTime(60)")
+    page.page.wait_for_timeout(500)
+    i = series.index("Beijing")
+    pos = page.eval("sgemuView.drawnPositionsKm()")[i]
+    x, y = page.eval("(p) => sgemuView.toWindow(p)", pos)
+    page.page.mouse.click(x, y)
+    page.page.wait_for_function("!document.getElementById('info').hidden", timeout=20_000)
+    assert page.page.locator("#info-name").text_content() == "Beijing"
+    table = page.page.locator("#info-table").inner_text()
+    assert "ground station" in table and "39.9" in table and "116.4" in table
+    peers = {li.split(" · ")[0] for li in page.page.locator("#info-links li").all_inner_texts()}
+    ids, _ = series.active(60)
+    expect = {series.node_names[b if a == i else a] for a, b in zip(series.link_a[ids], series.link_b[ids])
+              if i in (a, b)}
+    assert peers == expect and expect
+
+
+def test_bds3_coverage_overlay_draws(browser, served):
+    p = Page(browser, served.url + "?coverage=bds3&field=pdop")
+    try:
+        p.page.wait_for_function("sgemuView.overlayFrame() !== null", timeout=60_000)
+        assert p.eval("sgemuView.viewer.imageryLayers.length") == 2
+        assert "PDOP" in p.page.locator("#coverage-lo").inner_text()
+        p.eval("sgemuView.setTime(590)")
+        assert p.eval("sgemuView.overlayFrame()") > 0
+    finally:
+        p.close()
+
+
+def test_live_page_follows_published_steps_and_pings(browser, default):
+    from viewer.live import LiveViewer
+
+    spec, _, series = default
+    live = LiveViewer(series, spec, port=0, quiet=True).start()
+    try:
+        live.publish({"type": "step", "k": 0, "t_s": 0.0, "late_ms": 0.0, "apply_ms": 1.0})
+        p = Page(browser, live.url)
+        assert p.eval("sgemuView.live.isLive") is True
+        for k in (1, 2, 3):
+            live.publish({"type": "step", "k": k, "t_s": float(k), "late_ms": 0.4, "apply_ms": 1.0})
+        live.publish({"type": "ping", "src": "Beijing", "dst": "Kashi", "t_s": 3.2, "rtt_ms": 77.7,
+                      "predicted_rtt_ms": 77.1})
+        p.page.wait_for_function("sgemuView.live.lastStep === 3 && sgemuView.live.pings === 1", timeout=20_000)
+        assert p.eval("sgemuView.live.steps") == 4   # the one before connecting came with the hello
+        assert p.eval("sgemuView.time()") == 3.0
+        assert p.page.locator("#route-measured").get_attribute("data-rtt-ms") == "77.7"
+        assert "live" in p.page.locator("#status").inner_text()
+        live.publish({"type": "end", "interrupted": False})
+        p.page.wait_for_function("sgemuView.live.ended === true", timeout=20_000)
+        p.close()
+    finally:
+        live.stop()
