@@ -9,8 +9,8 @@ through the nodes it uses, with its round-trip time in the legend.
 
 :class:`SnapshotPlot` builds the figure once and then only moves its
 artists from step to step, which is what makes :func:`animate` cheap: a
-GIF (Matplotlib's PillowWriter) over a window, and an MP4 as well where
-``ffmpeg`` is installed.
+GIF with one palette for all its frames, a lossless animated WebP where
+Pillow has WebP, and an MP4 where ``ffmpeg`` is installed.
 """
 
 from __future__ import annotations
@@ -79,10 +79,11 @@ class SnapshotPlot:
         self.ground = np.flatnonzero(layers == "GROUND")
         self.kinds_present = [k for c, k in enumerate(KINDS) if (series.link_kind == c).any()]
         self.link_lines = {}
-        for kind in self.kinds_present:
-            lw = 0.5 if kind == "isl" else 0.8
+        for kind in self.kinds_present:  # opaque: the colours stay those of the legend
+            lw = {"isl": 0.6, "fiber": 2.0}.get(kind, 1.0)
             self.link_lines[kind] = self.ax.add_collection(LineCollection(
-                [], colors=KIND_COLORS[kind], linewidths=lw, alpha=0.8, zorder=2, gid=f"links:{kind}"))
+                [], colors=KIND_COLORS[kind], linewidths=lw, zorder=2.5 if kind == "fiber" else 2,
+                gid=f"links:{kind}"))
         colors = [LAYER_COLORS.get(l, "#555555") for l in layers[self.sats]]
         size = 14 if self.sats.size <= 200 else 5
         self.sat_dots = self.ax.scatter(np.zeros(self.sats.size), np.zeros(self.sats.size), s=size, c=colors,
@@ -90,13 +91,13 @@ class SnapshotPlot:
         self.station_marks = self.ax.scatter(np.zeros(self.ground.size), np.zeros(self.ground.size), s=36,
                                              marker="^", c=LAYER_COLORS["GROUND"], zorder=5, gid="stations")
         for g in self.ground:
-            self.ax.annotate(series.node_names[g], (self.lon[0, g], self.lat[0, g]), xytext=(3, -8),
-                             textcoords="offset points", fontsize=6.5, zorder=6)
+            self.ax.annotate(series.node_names[g], (self.lon[0, g], self.lat[0, g]), xytext=(3, -9),
+                             textcoords="offset points", fontsize=7.5, zorder=6)
         self.path_line = self.ax.add_collection(LineCollection([], colors=PATH_COLOR, linewidths=2.6, zorder=7,
                                                                gid="path"))
         self.path_dots = self.ax.scatter([], [], s=40, facecolors="none", edgecolors=PATH_COLOR, linewidths=1.4,
                                          zorder=8, gid="path-nodes")
-        self.title_text = self.ax.set_title("", fontsize=10)
+        self.title_text = self.ax.set_title("", fontsize=11)
         self.link_counts: dict[str, int] = {}
         self.path_nodes: list[int] = []
         self._legend_layers = [l for l in ("LEO", "MEO", "IGSO", "GEO") if l in set(layers)]
@@ -149,7 +150,7 @@ class SnapshotPlot:
         old = self.ax.get_legend()
         if old is not None:
             old.remove()
-        self.ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9, ncol=2)
+        self.ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.9, ncol=2)
 
     def save(self, path: str | Path, dpi: int = 110) -> Path:
         """Write the current step as a PNG (256-colour palette)."""
@@ -160,34 +161,128 @@ class SnapshotPlot:
         plt.close(self.fig)
 
 
-def animate(plot: SnapshotPlot, out_stem: str | Path, fps: float = 5.0, dpi: int = 80,
-            mp4: bool | None = None, progress=None) -> list[Path]:
-    """Write every step of ``plot``'s series as a GIF (and an MP4 when ffmpeg exists); returns the files.
+def fixed_colors() -> list[tuple[int, int, int]]:
+    """The colours every frame must show exactly: layers, link kinds, the route, the map, black and white."""
+    from matplotlib.colors import to_rgb
 
-    ``mp4=None`` writes the MP4 only where Matplotlib finds ffmpeg;
-    ``progress(n)`` is called after each frame.
+    from .worldmap import COAST_COLOR, LAND_COLOR, OCEAN_COLOR
+
+    named = [*LAYER_COLORS.values(), *KIND_COLORS.values(), PATH_COLOR, LAND_COLOR, OCEAN_COLOR, COAST_COLOR,
+             "#ffffff", "#000000"]
+    return list(dict.fromkeys(tuple(int(round(255 * c)) for c in to_rgb(n)) for n in named))
+
+
+def shared_palette(frames: list, fixed: list[tuple[int, int, int]]):
+    """One 256-colour palette image for all ``frames`` (RGB images): ``fixed`` first, exact, then the
+    colours the frames use most (median cut over a sample of every frame)."""
+    from PIL import Image
+
+    sample = np.concatenate([np.asarray(f)[::3, ::3].reshape(-1, 3) for f in frames])
+    side = int(np.ceil(np.sqrt(sample.shape[0])))
+    pad = np.zeros((side * side - sample.shape[0], 3), dtype=np.uint8) + sample[:1]
+    mosaic = Image.fromarray(np.concatenate([sample, pad]).reshape(side, side, 3))
+    adaptive = mosaic.quantize(colors=256 - len(fixed), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    extra = np.array(adaptive.getpalette()[: 3 * (256 - len(fixed))], dtype=np.uint8).reshape(-1, 3)
+    colors = list(dict.fromkeys(fixed + [tuple(int(v) for v in c) for c in extra]))[:256]
+    colors += [colors[-1]] * (256 - len(colors))
+    pal = Image.new("P", (1, 1))
+    pal.putpalette([v for c in colors for v in c])
+    return pal
+
+
+def to_palette(frame, pal):
+    """An RGB image mapped to the nearest colour of palette image ``pal`` (exact colours stay exact).
+
+    Pillow's own conversion looks colours up in a cache of 4x4x4 boxes and
+    so may map an exact palette colour to a neighbour; this is a plain
+    nearest-colour search over the distinct colours of the frame.
     """
-    from matplotlib import animation
+    from PIL import Image
 
-    frames = range(plot.series.n_steps)
+    rgb = np.asarray(frame, dtype=np.uint8)
+    packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    distinct, inverse = np.unique(packed.ravel(), return_inverse=True)
+    colors = np.stack([(distinct >> 16) & 255, (distinct >> 8) & 255, distinct & 255], axis=1).astype(np.int32)
+    palette = np.array(pal.getpalette()[:768], dtype=np.int32).reshape(256, 3)
+    nearest = np.empty(distinct.size, dtype=np.uint8)
+    for i in range(0, distinct.size, 4096):
+        d = ((colors[i:i + 4096, None, :] - palette[None, :, :]) ** 2).sum(-1)
+        nearest[i:i + 4096] = d.argmin(1)
+    out = Image.fromarray(nearest[inverse].reshape(packed.shape), mode="P")
+    out.putpalette(pal.getpalette()[:768])
+    return out
 
-    def update(k):
-        artists = plot.draw(k)
+
+def render_frames(plot: SnapshotPlot, dpi: int, progress=None) -> list:
+    """Every step of ``plot``'s series drawn as an RGB image (PIL), in order."""
+    import io
+
+    from PIL import Image
+
+    frames = []
+    for k in range(plot.series.n_steps):
+        plot.draw(k)
+        buf = io.BytesIO()
+        plot.fig.savefig(buf, format="png", dpi=dpi)
+        buf.seek(0)
+        with Image.open(buf) as im:
+            frames.append(im.convert("RGB"))
         if progress:
             progress(1)
-        return artists
+    return frames
+
+
+def animate(plot: SnapshotPlot, out_stem: str | Path, fps: float = 4.0, dpi: int = 100,
+            webp: bool | None = None, mp4: bool | None = None, progress=None) -> list[Path]:
+    """Write every step of ``plot``'s series as a GIF, an animated WebP and an MP4; returns the files.
+
+    The GIF has one palette for all frames (:func:`shared_palette`): a
+    palette per frame, as Matplotlib's Pillow writer makes, turns IGSO
+    orange to salmon in one frame and red in the next.  The layer, link
+    and route colours are in it exactly, so they stay what the legend says.
+    The WebP is lossless and full-colour (written where Pillow has WebP,
+    ``webp=None``), the MP4 only where Matplotlib finds ``ffmpeg``
+    (``mp4=None``).  ``progress(n)`` is called after each frame.
+    """
+    from PIL import Image, features
 
     out_stem = Path(out_stem)
-    written = []
-    anim = animation.FuncAnimation(plot.fig, update, frames=frames, init_func=lambda: plot.draw(0),
-                                   blit=False, repeat=False)
+    frames = render_frames(plot, dpi, progress)
+    duration_ms = int(round(1000.0 / fps))
+    pal = shared_palette(frames, fixed_colors())
+    indexed = [to_palette(f, pal) for f in frames]
     gif = out_stem.with_suffix(".gif")
-    anim.save(gif, writer=animation.PillowWriter(fps=fps), dpi=dpi)
-    written.append(gif)
+    indexed[0].save(gif, save_all=True, append_images=indexed[1:], duration=duration_ms, loop=0, optimize=False)
+    written = [gif]
+    if webp is None:
+        webp = features.check("webp")
+    if webp:
+        movie = out_stem.with_suffix(".webp")
+        frames[0].save(movie, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
+                       lossless=True, method=4)
+        written.append(movie)
     if mp4 is None:
+        from matplotlib import animation
+
         mp4 = animation.writers.is_available("ffmpeg")
     if mp4:
-        movie = out_stem.with_suffix(".mp4")
-        anim.save(movie, writer=animation.FFMpegWriter(fps=fps), dpi=dpi)
-        written.append(movie)
+        written.append(_write_mp4(frames, out_stem.with_suffix(".mp4"), fps))
     return written
+
+
+def _write_mp4(frames: list, path: Path, fps: float) -> Path:
+    """Frames (RGB images) as an H.264 MP4 through Matplotlib's ffmpeg writer."""
+    from matplotlib import animation
+
+    h, w = np.asarray(frames[0]).shape[:2]
+    fig = plt.figure(figsize=(w / 100, h / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    image = ax.imshow(np.asarray(frames[0]))
+    writer = animation.FFMpegWriter(fps=fps)
+    with writer.saving(fig, str(path), dpi=100):
+        for f in frames:
+            image.set_data(np.asarray(f))
+            writer.grab_frame()
+    plt.close(fig)
+    return path

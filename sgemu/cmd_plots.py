@@ -65,12 +65,12 @@ def register(sub) -> None:
     p.add_argument("--src", help="highlight the predicted route from this ground station ...")
     p.add_argument("--dst", help="... to this one")
     p.add_argument("--animate", action="store_true",
-                   help="write a GIF (and an MP4 where ffmpeg exists) from --time over --window")
+                   help="write a GIF and an animated WebP (and an MP4 where ffmpeg exists) from --time over --window")
     p.add_argument("--window", type=float, default=None, metavar="S",
                    help="animation length in seconds (default: to the end of the scenario)")
     p.add_argument("--frames", type=int, default=40, help="most frames in the animation (default: 40)")
     p.add_argument("--fps", type=float, default=5.0, help="animation frames per second (default: 5)")
-    p.add_argument("--dpi", type=int, default=None, help="image resolution (default: 110, 80 for animations)")
+    p.add_argument("--dpi", type=int, default=None, help="image resolution (default: 110, 100 for animations)")
     p.add_argument("--out", default="out/plots", help="output directory (default: out/plots)")
     p.set_defaults(func=cmd_snapshot)
 
@@ -336,9 +336,9 @@ def cmd_snapshot(args) -> int:
                                else "unreachable"))
         print(f"wrote {file}")
         return 0
-    plot = SnapshotPlot(frames, lat, lon, path, figsize=(9.0, 5.0), origin=axis.start)
+    plot = SnapshotPlot(frames, lat, lon, path, figsize=(10.0, 5.6), origin=axis.start)
     with progress_bar("frames", frames.n_steps, args.quiet) as advance:
-        files = animate(plot, out / "snapshot", fps=args.fps, dpi=args.dpi or 80, progress=advance)
+        files = animate(plot, out / "snapshot", fps=args.fps, dpi=args.dpi or 100, progress=advance)
     plot.close()
     print(f"wrote {', '.join(str(f) for f in files)} ({frames.n_steps} frames, "
           f"{frames.axis.step_s:g} s apart)")

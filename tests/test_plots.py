@@ -246,16 +246,62 @@ def test_thinned_series_keeps_the_links_of_the_chosen_steps(small_run):
         assert np.array_equal(a_ids, b_ids) and np.allclose(a_d, b_d)
 
 
-def test_animation_writes_one_gif_frame_per_step(small_run, tmp_path):
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def decoded_frames(path) -> list[np.ndarray]:
+    """Every frame of an animation as Pillow decodes it, (height, width, 3) uint8 each."""
+    out = []
+    with Image.open(path) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def exact_pixels(frame: np.ndarray, color: str) -> int:
+    return int((frame == np.array(hex_rgb(color), dtype=np.uint8)).all(-1).sum())
+
+
+def test_every_gif_frame_shows_the_layer_and_link_colours_exactly(small_run, tmp_path):
+    from experiments.figures import KIND_COLORS, LAYER_COLORS, PATH_COLOR
+
     _, scene, series = small_run
-    frames = series_at_steps(series, 0, 6, 4)
+    frames = series_at_steps(series, 0, 3, 8)
     lat, lon = node_lat_lon_deg(scene, frames.axis)
-    plot = SnapshotPlot(frames, lat, lon, figsize=(6, 3.3))
-    files = animate(plot, tmp_path / "anim", fps=4, dpi=50, mp4=False)
+    path = route_pair(frames, frames.index("Beijing"), frames.index("Nairobi"))
+    plot = SnapshotPlot(frames, lat, lon, path, figsize=(10.0, 5.6))
+    files = animate(plot, tmp_path / "anim", fps=4, dpi=100, mp4=False)
     plot.close()
-    assert files == [tmp_path / "anim.gif"]
-    with Image.open(files[0]) as im:
-        assert im.n_frames == 4 and im.size[0] >= 250
+    assert files[0] == tmp_path / "anim.gif"
+    gif = decoded_frames(files[0])
+    assert len(gif) == 8 and gif[0].shape == (560, 1000, 3)  # legible: 1000 px wide
+    for k, frame in enumerate(gif):
+        for layer in ("LEO", "MEO", "IGSO", "GEO", "GROUND"):
+            assert exact_pixels(frame, LAYER_COLORS[layer]) >= 20, (k, layer)
+        for kind in ("isl", "inter-layer", "ground", "fiber"):
+            assert exact_pixels(frame, KIND_COLORS[kind]) >= 10, (k, kind)
+        assert exact_pixels(frame, PATH_COLOR) >= 100, k
+    # the colours do not drift: each layer's exact pixel count stays within a factor of two over the frames
+    counts = np.array([[exact_pixels(f, LAYER_COLORS[l]) for l in ("IGSO", "GEO")] for f in gif])
+    assert (counts.max(0) <= 2 * counts.min(0)).all()
+    if tmp_path.joinpath("anim.webp") in files:
+        webp = decoded_frames(tmp_path / "anim.webp")
+        assert len(webp) == 8 and all(exact_pixels(f, LAYER_COLORS["IGSO"]) >= 20 for f in webp)
+    else:
+        print("no WebP: this Pillow has no WebP support")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="ffmpeg is not installed: no MP4")
+def test_animation_writes_an_mp4_where_ffmpeg_exists(small_run, tmp_path):
+    _, scene, series = small_run
+    frames = series_at_steps(series, 0, 6, 3)
+    lat, lon = node_lat_lon_deg(scene, frames.axis)
+    plot = SnapshotPlot(frames, lat, lon, figsize=(6, 3.4))
+    files = animate(plot, tmp_path / "anim", fps=4, dpi=50, webp=False, mp4=True)
+    plot.close()
+    assert files[-1] == tmp_path / "anim.mp4" and files[-1].stat().st_size > 1000
 
 
 # --------------------------------------------------------------------------- commands
@@ -280,6 +326,9 @@ def test_animate_command_writes_a_gif(tmp_path):
     assert rc == 0
     with Image.open(tmp_path / "snapshot.gif") as im:
         assert im.n_frames == 3
+    if __import__("PIL.features").features.check("webp"):
+        with Image.open(tmp_path / "snapshot.webp") as im:
+            assert im.n_frames == 3
 
 
 @pytest.mark.parametrize("argv, message", [
