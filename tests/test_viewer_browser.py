@@ -203,3 +203,54 @@ def test_live_page_follows_published_steps_and_pings(browser, default):
         p.close()
     finally:
         live.stop()
+
+
+LIVE_RUN = """
+import sys
+import sgemu
+from viewer.live import LiveViewer
+
+scen = sgemu.Scenario.load(None, duration_s=20, step_s=1)
+with sgemu.Emulation(scen, shaping="none", run_tag=sys.argv[1], out=sys.argv[2]) as emu:
+    live = LiveViewer(emu.series, scen, port=0, quiet=True).start()
+    try:
+        emu.subscribe(live.publish)
+        print(live.url, flush=True)
+        sys.stdin.readline()
+        emu.run(duration_s=4, experiments=[sgemu.Ping("Beijing", "Kashi", interval_s=0.5)], speed=1.0)
+        print("ran", flush=True)
+        sys.stdin.readline()
+    finally:
+        live.stop()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a live run needs root (network namespaces)")
+def test_live_page_follows_a_real_run_without_netem(browser, tmp_path):
+    """A short unshaped run of the default scenario (its own process), its events on a LiveViewer."""
+    import secrets
+    import subprocess
+    import sys
+
+    tag = "t" + secrets.token_hex(3)
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_RUN, tag, str(tmp_path / "run")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        p = Page(browser, url)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "ran"
+        p.page.wait_for_function("sgemuView.live.lastStep >= 4 && sgemuView.live.pings >= 3", timeout=30_000)
+        assert p.eval("sgemuView.step()") == p.eval("sgemuView.live.lastStep")
+        measured = p.page.locator("#route-measured").get_attribute("data-rtt-ms")
+        assert measured and float(measured) > 0   # unshaped: a real reply, sub-millisecond to a few ms
+        p.close()
+        proc.stdin.write("done\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=120)
