@@ -222,7 +222,7 @@ class PathSeries:
             "hops_max": int(hops.max()) if hops.size else None,
             "path_changes": int(self.change_steps().size),
             "unreachable_steps": int((~ok).sum()),
-            "unreachable_s": float((~ok).sum() * step),
+            "unreachable_s": round(float((~ok).sum() * step), 9),
         }
 
 
@@ -295,3 +295,572 @@ def on_shortest_paths(weights: csr_matrix, next_hop: np.ndarray, extra=(), tol: 
             ok[i, j] = False
     np.fill_diagonal(ok, True)
     return ok
+
+
+# -- streaming all-pairs routes ------------------------------------------------
+#
+# Consecutive steps are a fraction of a second apart, so each source's
+# shortest-path tree rarely changes.  :class:`_Trees` keeps every source's
+# tree and, at each step, recomputes the distances along the kept trees
+# with the new delays (parents before children, so each distance is the same
+# floating-point sum Dijkstra forms) and checks every edge.  Let ``m`` be the
+# least ``d[u] + w`` over edges that would shorten a vertex (``< d[v]``) and
+# the least ``d[v]`` over edges that tie a vertex's tree edge.  Every vertex
+# whose Dijkstra distance or path differs from the tree's then lies at ``m``
+# or beyond, so a destination reached at ``d[t] < m`` by a unique last edge
+# has exactly Dijkstra's distance and path (no tie: scipy had no choice).  A
+# destination the tree cannot reach stays unreachable when no edge leads from
+# a reached vertex to an unreached one.  Sources failing these tests are
+# recomputed with :func:`scipy.sparse.csgraph.dijkstra`, so the results equal
+# :func:`route_pair`'s.  When stations do not relay, their receiver copies
+# are leaves: a destination's distance is the least ``d[b] + w`` over its
+# incoming edges, and only satellites (and the sources) carry trees.
+
+
+class _Trees:
+    """Shortest-path trees from ``sources`` kept across steps (see the comment above).
+
+    ``dist`` is (vertex, source) ms along each tree; ``pred`` / ``plink``
+    (source, vertex) are the tree's parent vertex and the link to it (-1
+    none); ``depth`` (source, vertex) is -1 off the tree.  Receiver copies
+    of stations are never in a tree; ``rx_pred`` (source, station) keeps
+    Dijkstra's last hop into them from the latest recomputation.
+    """
+
+    def __init__(self, graph: StepGraph, sources: np.ndarray):
+        self.graph, self.sources = graph, np.asarray(sources, dtype=np.int64)
+        S, V = self.sources.size, graph.size
+        self.dist = np.full((V + 1, S), np.inf)    # the last row is scratch for level padding
+        self.pred = np.full((S, V), -1, dtype=np.int32)
+        self.plink = np.full((S, V), -1, dtype=np.int32)
+        self.depth = np.full((S, V), -1, dtype=np.int16)
+        self.rx_pred = np.full((S, V - graph.n), -1, dtype=np.int32)
+        self.levels: _Levels | None = None
+        self.rows = graph.n if graph.split else V        # rows of ``dist`` that trees cover
+        self.watch = _Watch(S, self.rows)
+
+    def recompute(self, k: int, cols: np.ndarray, edges) -> None:
+        """Fresh Dijkstra trees for source columns ``cols`` at step k."""
+        U, H, L, _ = edges
+        n, V = self.graph.n, self.graph.size
+        dist, pred = dijkstra(self.graph.matrix(k), directed=True, indices=self.sources[cols],
+                              return_predecessors=True)
+        pred = pred.astype(np.int32)
+        self.dist[:V, cols] = dist.T
+        self.rx_pred[cols] = pred[:, n:]
+        pred[:, n:] = -1
+        self.pred[cols] = pred
+        # the link of each tree edge, found by its (tail, head) key among this step's edges
+        keys = U * V + H
+        order = np.argsort(keys)
+        r, v = np.nonzero(pred >= 0)
+        pos = order[np.searchsorted(keys, pred[r, v].astype(np.int64) * V + v, sorter=order)]
+        plink = np.full(pred.shape, -1, dtype=np.int32)
+        plink[r, v] = L[pos]
+        self.plink[cols] = plink
+        self.depth[cols] = _depths(pred, self.sources[cols])
+        self._build_levels(cols)
+        self.watch.fresh[cols] = True
+
+    def _build_levels(self, cols: np.ndarray) -> None:
+        """Write the trees of ``cols`` into the depth levels; lay the levels out anew if they do not fit."""
+        if self.levels is None or not self.levels.fill(cols, self.depth, self.pred, self.plink):
+            self.levels = _Levels(self.depth, self.pred, self.plink, self.graph.size, len(self.graph.series.link_a))
+
+    def propagate(self, w_link: np.ndarray) -> None:
+        """Distances along the kept trees with this step's delays (inf below a link that went down).
+
+        ``w_link`` is (link + 1,) ms, inf where down, its last entry 0 (padding).
+        """
+        flat = self.dist.reshape(-1)
+        lv = self.levels
+        for lo, hi in zip(lv.bounds[:-1].tolist(), lv.bounds[1:].tolist()):
+            cell = lv.cell[lo:hi]
+            flat[cell] = flat[lv.parent[lo:hi]] + w_link[lv.link[lo:hi]]
+
+    def bounds(self, main, own) -> tuple[np.ndarray, np.ndarray]:
+        """Per source column: ``m`` (above, shape (source,)) and whether an edge reaches an unreached vertex.
+
+        ``main`` edges are checked in every column; ``own`` edges (tail a
+        source's own sender vertex, with its column last) only in theirs.
+        Off-tree edges with a wide margin at a column's last full check stay
+        unchecked while the distances and delays moved by less than it
+        (see :class:`_Watch`).
+        """
+        S = self.sources.size
+        m = np.full(S, np.inf)
+        newly = np.zeros(S, dtype=bool)
+        full = self.watch.due(main, self.dist[:self.rows])
+        self._check(main, full, m, newly, self.watch.cells(main))
+        oU, oH, oL, oW, oc = own
+        odv = self.dist[oH, oc]
+        oshort = oW < odv
+        otie = (oW == odv) & ((self.pred[oc, oH] != oU) | (self.plink[oc, oH] != oL))
+        np.minimum.at(m, oc[oshort], oW[oshort])
+        np.minimum.at(m, oc[otie], odv[otie])
+        newly[oc[oshort & np.isinf(odv)]] = True
+        return m, newly
+
+    def _check(self, main, full: np.ndarray, m: np.ndarray, newly: np.ndarray, watched) -> None:
+        """Lower ``m`` / set ``newly`` from every off-tree edge in columns ``full`` (renewing
+        their watch) and from the watched edges of the others."""
+        U, H, L, W = main
+        d = self.dist
+        if full.size:
+            dc = d[:, full]
+            cand = dc[U] + W[:, None]
+            dv = dc[H]
+            tree = (self.pred[full][:, H].T == U[:, None]) & (self.plink[full][:, H].T == L[:, None])
+            with np.errstate(invalid="ignore"):
+                wide = cand - dv > _Watch.MARGIN_MS
+            self.watch.renew(full, ~tree & ~wide, d[:self.rows])
+            e, c = np.nonzero(~tree & (cand <= dv))
+            self._lower(m, newly, full[c], cand[e, c], dv[e, c])
+        e, c, iu, ih = watched
+        if e.size:
+            flat = d.reshape(-1)
+            cand = flat[iu] + W[e]
+            dv = flat[ih]
+            hit = cand <= dv
+            if full.size:
+                skip = np.zeros(self.sources.size, dtype=bool)
+                skip[full] = True
+                hit &= ~skip[c]
+            self._lower(m, newly, c[hit], cand[hit], dv[hit])
+
+    @staticmethod
+    def _lower(m, newly, c, cand, dv) -> None:
+        """Off-tree edges with ``cand <= dv``: shorter (bound ``cand``) or tied (bound ``dv``)."""
+        tie = (cand == dv) & np.isfinite(dv)
+        short = cand < dv
+        np.minimum.at(m, c[short], cand[short])
+        np.minimum.at(m, c[tie], dv[tie])
+        newly[c[short & np.isinf(dv)]] = True
+
+
+class _Watch:
+    """Which off-tree edges each source column must check at a step.
+
+    At a column's full check every off-tree edge with slack
+    ``d[u] + w - d[v]`` above ``MARGIN_MS`` is dropped from its watch.  Slack
+    moves by at most the change of ``w`` plus twice the largest change of a
+    distance since then, so a dropped edge cannot shorten or tie anything
+    while that stays under the margin; past it (or when the set of edges
+    changed) the column is checked in full again.
+    """
+
+    MARGIN_MS = 0.2
+
+    def __init__(self, S: int, rows: int):
+        self.S = S
+        self.edges: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * S
+        self.ref = np.full((rows, S), np.inf)       # tree distances at each column's full check
+        self.key: np.ndarray | None = None          # the edges (link * 2 + direction) checked on
+        self.w_prev: np.ndarray | None = None
+        self.w_moved = 0.0                          # running sum of the largest per-step delay change
+        self.w_at = np.zeros(S)                     # w_moved at each column's full check
+        self.fresh = np.ones(S, dtype=bool)         # columns to check in full at the next step
+        self._flat = None
+
+    def due(self, main, d: np.ndarray) -> np.ndarray:
+        """Columns to check in full now, given the tree distances ``d`` (rows, source)."""
+        U, H, L, W = main
+        key = L * 2 + (U > H)
+        if self.key is None or not np.array_equal(key, self.key):
+            self.key = key
+            self.fresh[:] = True
+            self.edges = [np.zeros(0, dtype=np.int64)] * self.S
+            self._flat = None
+        else:
+            self.w_moved += float(np.abs(W - self.w_prev).max()) if W.size else 0.0
+        self.w_prev = W
+        with np.errstate(invalid="ignore"):
+            moved = np.fmax.reduce(np.abs(d - self.ref), axis=0)
+        self.fresh |= ~(2 * moved + (self.w_moved - self.w_at) < self.MARGIN_MS)
+        return np.flatnonzero(self.fresh)
+
+    def renew(self, cols: np.ndarray, watched: np.ndarray, d: np.ndarray) -> None:
+        """Columns ``cols`` were checked in full on distances ``d``; ``watched`` (edge, col) marks what they keep."""
+        for j, c in enumerate(cols.tolist()):
+            self.edges[c] = np.flatnonzero(watched[:, j])
+        self.ref[:, cols] = d[:, cols]
+        self.fresh[cols] = False
+        self.w_at[cols] = self.w_moved
+        self._flat = None
+
+    def cells(self, main):
+        """Every watched cell: edge, column and the flat (vertex * S + column) index of its tail and head."""
+        if self._flat is None:
+            U, H = main[0], main[1]
+            lens = np.array([e.size for e in self.edges])
+            e, c = np.concatenate(self.edges), np.repeat(np.arange(self.S), lens)
+            self._flat = (e, c, U[e] * self.S + c, H[e] * self.S + c)
+        return self._flat
+
+
+class _Levels:
+    """The cells (vertex, source) of all trees grouped by depth, for :meth:`_Trees.propagate`.
+
+    Level ``L`` is ``cell/parent/link[bounds[L-1]:bounds[L]]`` (flat
+    indices into the (vertex + 1, source) distances, and the link from the
+    parent).  Inside a level each source has its own slot with room to spare,
+    padded with a scratch cell, so a source's new tree is written in place.
+    """
+
+    def __init__(self, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray, V: int, n_links: int):
+        S = depth.shape[0]
+        self.S, self.V, self.n_links = S, V, n_links
+        d = depth.astype(np.int64)
+        n_lv = int(d.max()) + 3                    # levels 1 .. max + 2
+        cnt = np.bincount((d[d >= 1] - 1) * S + np.nonzero(d >= 1)[0], minlength=n_lv * S).reshape(n_lv, S)
+        self.cap = cnt + cnt // 4 + 4
+        self.start = (np.cumsum(self.cap.ravel()) - self.cap.ravel()).reshape(n_lv, S)
+        self.bounds = np.append(self.start[:, 0], self.cap.sum())
+        total = int(self.bounds[-1])
+        self.cell = np.full(total, V * S, dtype=np.int64)
+        self.parent = np.full(total, V * S, dtype=np.int64)
+        self.link = np.full(total, n_links, dtype=np.int64)
+        assert self.fill(np.arange(S), depth, pred, plink)
+
+    def fill(self, cols: np.ndarray, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray) -> bool:
+        """Write the trees of source columns ``cols``; False when one does not fit its slots."""
+        S, n_lv = self.S, self.cap.shape[0]
+        r, v = np.nonzero(depth[cols] >= 1)
+        c = cols[r]
+        lv = depth[c, v].astype(np.int64) - 1
+        if lv.size and lv.max() >= n_lv:
+            return False
+        key = lv * S + c
+        order = np.argsort(key, kind="stable")
+        key, c, v, lv = key[order], c[order], v[order], lv[order]
+        first = np.searchsorted(key, key)
+        rank = np.arange(key.size) - first
+        if (rank >= self.cap[lv, c]).any():
+            return False
+        # pad every slot of these columns, then write their cells
+        lens = self.cap[:, cols].ravel()
+        starts = self.start[:, cols].ravel()
+        slots = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
+        self.cell[slots] = self.parent[slots] = self.V * S
+        self.link[slots] = self.n_links
+        pos = self.start[lv, c] + rank
+        self.cell[pos] = v * S + c
+        self.parent[pos] = pred[c, v].astype(np.int64) * S + c
+        self.link[pos] = plink[c, v]
+        return True
+
+
+def _depths(pred: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Depth of every vertex in each predecessor tree, (tree, vertex) int16, -1 off the tree (pointer jumping)."""
+    jump = pred.astype(np.int64)
+    depth = (jump >= 0).astype(np.int16)
+    live = jump >= 0
+    while live.any():
+        r, v = np.nonzero(live)
+        j = jump[r, v]
+        depth[r, v] += depth[r, j]
+        jump[r, v] = jump[r, j]
+        live[r, v] = jump[r, v] >= 0
+    depth[pred < 0] = -1
+    depth[np.arange(pred.shape[0]), roots] = 0
+    return depth
+
+
+def _step_edges(series: LinkSeries, graph: StepGraph, k: int):
+    """This step's directed edges ``(tail, head, link id, weight ms)``, each (edge,), as in
+    :meth:`StepGraph.matrix`, and every link's weight, (link,), inf where down."""
+    ids, delay = series.active(k)
+    a = series.link_a[ids].astype(np.int64)
+    b = series.link_b[ids].astype(np.int64)
+    w = np.maximum(delay, 1e-9)
+    edges = (np.concatenate([a, b]), np.concatenate([graph.receiver(b), graph.receiver(a)]),
+             np.concatenate([ids, ids]).astype(np.int64), np.concatenate([w, w]))
+    w_link = np.full(series.n_links + 1, np.inf)
+    w_link[ids] = w
+    w_link[-1] = 0.0   # padding in the tree levels
+    return edges, w_link
+
+
+def _walk_paths(pred: np.ndarray, rows: np.ndarray, src_v: np.ndarray, start_v: np.ndarray):
+    """Hops and vertex sequences (start first, -1 padded), shapes (pair,) and (pair, hops + 1),
+    from predecessor rows; a start of -1 or one the tree does not reach gives hops -1."""
+    cur = start_v.astype(np.int64)
+    reach = (cur == src_v) | ((cur >= 0) & (pred[rows, np.maximum(cur, 0)] >= 0))
+    alive = reach & (cur != src_v)
+    seq = [np.where(reach, cur, -1)]
+    hops = np.zeros(src_v.size, dtype=np.int16)
+    while alive.any():
+        cur = np.where(alive, pred[rows, np.maximum(cur, 0)], -1)
+        seq.append(cur.copy())
+        hops += alive
+        alive &= cur != src_v
+    hops[~reach] = -1
+    return hops, np.stack(seq, axis=1).astype(np.int32)
+
+
+class _PairStream:
+    """Routes of fixed pairs step after step, keeping shortest-path trees between steps.
+
+    ``paths`` holds the distinct path texts in use; ``code`` (pair,) indexes
+    it for each pair's current path (-1 unreachable).
+    """
+
+    def __init__(self, series: LinkSeries, pairs: np.ndarray, ground_transit: bool):
+        self.series, self.pairs = series, pairs
+        self.graph = g = StepGraph(series, ground_transit)
+        self.sources, self.pair_col = np.unique(pairs[:, 0], return_inverse=True)
+        self.dst_v = g.receiver(pairs[:, 1])
+        self.col_of = np.full(g.size, -1, dtype=np.int64)
+        self.col_of[self.sources] = np.arange(self.sources.size)
+        self.trees: _Trees | None = None
+        P = len(pairs)
+        self.hops = np.full(P, -1, dtype=np.int16)
+        self.last = np.full(P, -1, dtype=np.int64)      # vertex before the destination (split graphs)
+        self.code = np.full(P, -1, dtype=np.int64)
+        self.seq = np.full((P, 1), -1, dtype=np.int32)
+        self.paths: list[str] = []
+        self._code_of: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget the trees: the next step starts from fresh Dijkstra runs."""
+        self.trees = None
+
+    def _classify(self, edges):
+        """Split edges into (checked in every column, checked in their source's column only, into receivers)."""
+        U, H, L, W = edges
+        if not self.graph.split:
+            none = np.zeros(0, dtype=np.int64)
+            return edges, (none, none, none, np.zeros(0), none), None
+        n = self.graph.n
+        rx = H >= n
+        own = ~rx & self.graph._is_ground[np.minimum(U, n - 1)]
+        main = ~rx & ~own
+        mine = own & (self.col_of[U] >= 0)
+        sel = [np.flatnonzero(x) for x in (main, mine, rx)]
+        pick = lambda i: tuple(a[i] for a in edges)
+        return pick(sel[0]), pick(sel[1]) + (self.col_of[U[sel[1]]],), pick(sel[2])
+
+    def step(self, k: int) -> np.ndarray:
+        """RTT (pair,) ms at step k, NaN unreachable; updates hops and path codes."""
+        edges, w_link = _step_edges(self.series, self.graph, k)
+        main, own, rx = self._classify(edges)
+        fresh = self.trees is None
+        if fresh:
+            self.trees = _Trees(self.graph, self.sources)
+            bad = np.arange(self.sources.size)
+            self.trees.recompute(k, bad, edges)
+        else:
+            self.trees.propagate(w_link)
+            m, newly = self.trees.bounds(main, own)
+        d, last, tie = self._destinations(rx)
+        if not fresh:
+            col = self.pair_col
+            ok = ((d < m[col]) & ~tie) | (np.isinf(d) & ~newly[col])
+            bad = np.unique(col[~ok])
+            if bad.size:
+                self.trees.recompute(k, bad, edges)
+                again = np.flatnonzero(np.isin(col, bad))
+                d[again], last[again], tie[again] = self._destinations(rx, again)
+        redo = np.isin(self.pair_col, bad)
+        if self.graph.split:
+            fix = redo & tie      # equal-length last hops: take Dijkstra's choice
+            last[fix] = self.trees.rx_pred[self.pair_col[fix], self.dst_v[fix] - self.graph.n]
+            redo |= last != self.last
+            self.last = last
+        if redo.any():
+            self._update_paths(np.flatnonzero(redo))
+        return np.where(np.isfinite(d), 2.0 * d, np.nan)
+
+    def _destinations(self, rx, sel: np.ndarray | None = None):
+        """For pairs ``sel`` (default all): distance ms, the vertex before the destination, and
+        whether another in-edge ties it.
+
+        With stations split, a destination's distance is the least ``d[b] + w``
+        over its incoming edges (``rx``); otherwise it is read off the tree.
+        """
+        sel = np.arange(self.pair_col.size) if sel is None else sel
+        dist, col, dst = self.trees.dist, self.pair_col[sel], self.dst_v[sel]
+        if rx is None:
+            return dist[dst, col], np.full(col.size, -1), np.zeros(col.size, dtype=bool)
+        U, H, _, W = rx
+        order = np.argsort(H, kind="stable")
+        U, H, W = U[order], H[order], W[order]
+        lo, hi = np.searchsorted(H, dst), np.searchsorted(H, dst, side="right")
+        lens = hi - lo
+        d = np.full(sel.size, np.inf)
+        last = np.full(sel.size, -1, dtype=np.int64)
+        tie = np.zeros(sel.size, dtype=bool)
+        has = np.flatnonzero(lens > 0)
+        if not has.size:
+            return d, last, tie
+        n = lens[has]
+        seg = np.cumsum(n) - n                                    # each pair's first cell
+        edge = np.repeat(lo[has] - seg, n) + np.arange(n.sum())   # (cell,) in-edge of the pair
+        cand = dist[U[edge], np.repeat(col[has], n)] + W[edge]
+        best = np.minimum.reduceat(cand, seg)
+        eq = (cand == np.repeat(best, n)) & np.isfinite(cand)
+        first = np.minimum.reduceat(np.where(eq, edge, H.size), seg)
+        d[has] = best
+        last[has] = np.where(first < H.size, U[np.minimum(first, H.size - 1)], -1)
+        tie[has] = np.add.reduceat(eq, seg) > 1
+        return d, last, tie
+
+    def _update_paths(self, sel: np.ndarray) -> None:
+        """Walk the paths of pairs ``sel`` again; give changed ones their text's code."""
+        start = self.last[sel] if self.graph.split else self.dst_v[sel]
+        hops, seq = _walk_paths(self.trees.pred, self.pair_col[sel], self.pairs[sel, 0], start)
+        if self.graph.split:   # the destination's receiver copy ends every reachable path
+            seq = np.concatenate([np.where(hops >= 0, self.dst_v[sel], -1)[:, None], seq], axis=1)
+            hops = np.where(hops >= 0, hops + 1, -1).astype(np.int16)
+        width = max(seq.shape[1], self.seq.shape[1])
+        self.seq = np.pad(self.seq, ((0, 0), (0, width - self.seq.shape[1])), constant_values=-1)
+        seq = np.pad(seq, ((0, 0), (0, width - seq.shape[1])), constant_values=-1)
+        moved = np.flatnonzero((seq != self.seq[sel]).any(axis=1))
+        names = self.series.node_names
+        for i in moved.tolist():
+            p = sel[i]
+            self.seq[p] = seq[i]
+            if hops[i] < 0:
+                self.code[p] = -1
+                continue
+            nodes = self.graph.node_of(seq[i, :hops[i] + 1][::-1])
+            text = " ".join(names[j] for j in nodes.tolist())
+            self.code[p] = self._code_of.setdefault(text, len(self._code_of))
+            if self.code[p] == len(self.paths):
+                self.paths.append(text)
+        self.hops[sel] = hops
+
+    def run(self, steps: range):
+        """(rtt ms, hops, path code) each (step, pair) over ``steps``, and the path texts the codes index."""
+        n, P = len(steps), len(self.pairs)
+        rtt = np.empty((n, P))
+        hops = np.empty((n, P), dtype=np.int16)
+        code = np.empty((n, P), dtype=np.int64)
+        for i, k in enumerate(steps):
+            rtt[i] = self.step(k)
+            hops[i], code[i] = self.hops, self.code
+        paths = self.paths
+        self._compact()
+        return rtt, hops, code, paths
+
+    def _compact(self) -> None:
+        """Forget path texts no pair uses now (memory stays bounded by the pairs)."""
+        used = np.unique(self.code[self.code >= 0])
+        self.paths = [self.paths[i] for i in used.tolist()]
+        remap = np.full(len(self._code_of) + 1, -1, dtype=np.int64)
+        remap[used] = np.arange(used.size)
+        self.code = remap[self.code]
+        self._code_of = {t: i for i, t in enumerate(self.paths)}
+
+
+def ground_pairs(series: LinkSeries) -> np.ndarray:
+    """Every unordered pair of ground stations, (pair, 2) node indices, the earlier station first."""
+    g = series.ground_indices
+    ii, jj = np.triu_indices(g.size, k=1)
+    return np.stack([g[ii], g[jj]], axis=1)
+
+
+def _stream_block(steps: range):
+    """Worker: one block of steps from fresh trees (inputs in _WORK)."""
+    stream = _WORK.get("stream")
+    if stream is None:
+        stream = _WORK["stream"] = _PairStream(*_WORK["stream_args"])
+    stream.reset()
+    return (steps.start,) + stream.run(steps)
+
+
+def stream_pair_arrays(
+    series: LinkSeries,
+    pairs: np.ndarray | None = None,
+    ground_transit: bool = False,
+    chunk_steps: int = 200,
+    workers: int = 1,
+):
+    """Routes of many pairs in one pass over the steps, chunk by chunk (memory bounded by a chunk).
+
+    Yields ``(k0, rtt_ms, hops, code, paths)`` per chunk of up to
+    ``chunk_steps`` steps starting at step ``k0``: ``rtt_ms`` (step, pair)
+    float64, NaN unreachable; ``hops`` (step, pair) int16, -1 unreachable;
+    ``code`` (step, pair) int64 index into ``paths`` (space-separated node
+    names), -1 unreachable.  Values equal :func:`route_pair`'s for every
+    pair and step.  With ``workers`` > 1 each chunk is split between forked
+    processes, each starting its part from fresh Dijkstra runs.
+    """
+    import multiprocessing as mp
+
+    pairs = ground_pairs(series) if pairs is None else np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if (pairs[:, 0] == pairs[:, 1]).any():
+        raise ValueError("a pair joins a node to itself")
+    T, chunk_steps = series.n_steps, max(1, int(chunk_steps))
+    chunks = [range(k, min(k + chunk_steps, T)) for k in range(0, T, chunk_steps)]
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        stream = _PairStream(series, pairs, ground_transit)
+        for steps in chunks:
+            yield (steps.start,) + stream.run(steps)
+        return
+    _WORK.update(stream_args=(series, pairs, ground_transit))
+    pool = mp.get_context("fork").Pool(workers)
+    try:
+        for steps in chunks:
+            cut = np.linspace(steps.start, steps.stop, workers + 1).round().astype(int)
+            parts = [range(a, b) for a, b in zip(cut[:-1], cut[1:]) if b > a]
+            yield _merge_parts(pool.map(_stream_block, parts))
+    finally:
+        pool.terminate()
+        pool.join()
+        _WORK.clear()
+
+
+def _merge_parts(parts):
+    """One chunk from consecutive blocks: stack the arrays, give equal path texts one code."""
+    code_of: dict[str, int] = {}
+    codes = []
+    for _, _, _, code, paths in parts:
+        remap = np.array([code_of.setdefault(t, len(code_of)) for t in paths] + [-1], dtype=np.int64)
+        codes.append(remap[code])      # code -1 picks the trailing -1
+    return (parts[0][0], np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
+            np.concatenate(codes), list(code_of))
+
+
+def stream_pair_routes(
+    series: LinkSeries,
+    pairs: np.ndarray | None = None,
+    ground_transit: bool = False,
+    chunk_steps: int = 200,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+):
+    """Per-step routes of many pairs as pandas DataFrames, one per chunk of steps.
+
+    Columns: ``t_s`` (float64, seconds since start), ``src`` and ``dst``
+    (station names, categorical), ``rtt_ms`` (float64, NaN unreachable),
+    ``hops`` (int16, -1 unreachable), ``path`` (node names joined by spaces,
+    categorical, missing when unreachable).  Rows go step by step, pairs in
+    the order given (default: every ground pair, see :func:`ground_pairs`).
+    Memory stays bounded by one chunk however long the run.
+    """
+    import pandas as pd
+
+    pairs = ground_pairs(series) if pairs is None else np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    names = np.array(series.node_names, dtype=object)
+    used, idx = np.unique(pairs, return_inverse=True)
+    idx = idx.reshape(pairs.shape)
+    cats = pd.Index(names[used])
+    for k0, rtt, hops, code, paths in stream_pair_arrays(series, pairs, ground_transit, chunk_steps, workers):
+        n, P = rtt.shape
+        yield pd.DataFrame({
+            "t_s": np.repeat(step_times_s(series, range(k0, k0 + n)), P),
+            "src": pd.Categorical.from_codes(np.tile(idx[:, 0], n), categories=cats),
+            "dst": pd.Categorical.from_codes(np.tile(idx[:, 1], n), categories=cats),
+            "rtt_ms": rtt.ravel(),
+            "hops": hops.ravel(),
+            "path": pd.Categorical.from_codes(code.ravel(), categories=pd.Index(paths, dtype=object)),
+        })
+        if progress:
+            progress(n)
+
+
+def step_times_s(series: LinkSeries, steps=slice(None)) -> np.ndarray:
+    """Seconds since start of the given steps, rounded to the nanosecond (``k * step_s`` without
+    binary noise such as 0.30000000000000004)."""
+    return np.round(series.axis.t_s[steps], 9)
