@@ -119,22 +119,35 @@ _ATM_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def _itur_components(sites: list[tuple], freq_ghz: float, p_pct: float, diam_m: float) -> np.ndarray:
-    """(site, 4, knot) dB: gases, clouds, rain, scintillation at p % for (lat, lon, alt_m) sites."""
+    """(site, 4, knot) dB: gases, clouds, rain, scintillation at p % for (lat, lon, alt_m) sites.
+
+    Gases (P.676 Annex 2, 5-90 deg) and clouds (P.840) are exactly
+    zenith / sin(el), so they are computed once per site at 90 deg; rain and
+    scintillation (P.618) at every knot of :data:`ELEV_KNOTS_DEG`.
+    """
     import itur
+    import itur.models.itu618 as p618
 
     todo = [s for s in sites if (s, freq_ghz, p_pct, diam_m) not in _ATM_CACHE]
     if todo:
         k = ELEV_KNOTS_DEG.size
-        lat = np.repeat([s[0] for s in todo], k)
-        lon = np.repeat([s[1] for s in todo], k)
-        hs = np.repeat([s[2] / 1e3 for s in todo], k)
-        el = np.tile(ELEV_KNOTS_DEG, len(todo))
+        lat, lon, hs = (np.array([s[i] for s in todo], dtype=np.float64) for i in range(3))
+        hs = hs / 1e3
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ag, ac, ar, as_, _ = itur.atmospheric_attenuation_slant_path(
-                lat, lon, freq_ghz, el, p_pct, diam_m, hs=hs, return_contributions=True)
-        comp = np.stack([np.asarray(x.value, dtype=np.float64).reshape(len(todo), k) for x in (ag, ac, ar, as_)], 1)
-        for s, c in zip(todo, np.nan_to_num(comp)):
+            ag, ac, _, _, _ = itur.atmospheric_attenuation_slant_path(
+                lat, lon, freq_ghz, np.full(lat.size, 90.0), p_pct, diam_m, hs=hs, return_contributions=True,
+                include_rain=False, include_scintillation=False)
+            el = np.tile(ELEV_KNOTS_DEG, len(todo))
+            lat_k, lon_k, hs_k = (np.repeat(x, k) for x in (lat, lon, hs))
+            ar = p618.rain_attenuation(lat_k, lon_k, freq_ghz, el, hs=hs_k, p=min(p_pct, 5.0)).value
+            as_ = p618.scintillation_attenuation(lat_k, lon_k, freq_ghz, el, p_pct, diam_m).value
+        inv_sin = 1.0 / np.sin(np.radians(ELEV_KNOTS_DEG))
+        gas = np.asarray(ag.value, dtype=np.float64).reshape(-1, 1) * inv_sin
+        cloud = np.asarray(ac.value, dtype=np.float64).reshape(-1, 1) * inv_sin
+        rain = np.asarray(ar, dtype=np.float64).reshape(len(todo), k) * (p_pct <= 5.0)
+        scint = np.asarray(as_, dtype=np.float64).reshape(len(todo), k)
+        for s, c in zip(todo, np.nan_to_num(np.stack([gas, cloud, rain, scint], 1))):
             _ATM_CACHE[(s, freq_ghz, p_pct, diam_m)] = c
     return np.stack([_ATM_CACHE[(s, freq_ghz, p_pct, diam_m)] for s in sites])
 

@@ -136,7 +136,7 @@ PROFILES: dict[str, RadioProfile] = {p.name: p for p in (
        optics_loss_db=3.0, pointing_loss_db=3.0, sensitivity_photons_per_bit=100.0,
        rates_mbps=(100000.0, 25000.0, 10000.0, 2500.0, 1000.0), max_range_km=6000.0),
     _p("bds-ka-isl", "BeiDou-3 Ka-band inter-satellite link (phased arrays, ranging and low-rate data)",
-       frequency_ghz=23.0, bandwidth_mhz=2.0, roll_off=0.35, eirp_dbw=40.0, g_over_t_db_k=2.0,
+       frequency_ghz=23.0, bandwidth_mhz=2.0, roll_off=0.35, eirp_dbw=44.0, g_over_t_db_k=4.0,
        impl_loss_db=2.0),
     _p("bds-ka-ground", "BeiDou-3 Ka-band satellite-ground link to a 3 m station dish",
        frequency_ghz=22.0, bandwidth_mhz=2.0, roll_off=0.35, eirp_dbw=40.0, g_over_t_db_k=28.0,
