@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pyroute2 import netns
 
-from .namespaces import PREFIX, our_namespaces, release_run, run_owner_alive, run_tag_of
+from .namespaces import (OWNERS_DIR, PREFIX, live_runs, live_tag_of, our_namespaces, release_run, run_owner_alive,
+                         run_tag_of)
 
 
 def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> dict:
@@ -28,8 +29,9 @@ def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> d
     passes its own prefix and ``force=True``.
     """
     names = [n for n in our_namespaces() if n.startswith(prefix)]
-    live = sorted({run_tag_of(n) for n in names if not force and run_owner_alive(run_tag_of(n))})
-    names = [n for n in names if run_tag_of(n) not in live]
+    owners = [] if force else live_runs()
+    live = sorted({live_tag_of(n, owners) for n in names} - {None})
+    names = [n for n in names if live_tag_of(n, owners) is None]
     inodes = set()
     for ns in names:
         try:
@@ -60,27 +62,44 @@ def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> d
             removed += 1
         except OSError:
             pass
-    state_dirs = _frr_state_dirs(prefix, force)
+    state_dirs = _frr_state_dirs(prefix, owners)
     for d in state_dirs:
         shutil.rmtree(d, ignore_errors=True)
     for tag in {run_tag_of(n) for n in names}:
-        release_run(tag)
+        if force or not run_owner_alive(tag):
+            release_run(tag)
+    if prefix == PREFIX:
+        _stale_owner_files(owners)
     if verbose:
         print(f"removed {removed} namespace(s), killed {len(victims)} process(es)")
     return {"namespaces": removed, "processes": len(victims), "live": live, "frr_dirs": len(state_dirs)}
 
 
-def _frr_state_dirs(prefix: str, force: bool) -> list[Path]:
+def _frr_state_dirs(prefix: str, owners: list[str]) -> list[Path]:
     """FRR's per-node directories (``/var/run/frr/sgemu-<tag>-<node>``: sockets, pid files, config)
-    of runs that are not live; a killed run leaves them once its daemons are gone."""
+    of runs that are not live (``owners``: the live tags); a killed run leaves them once its daemons are gone."""
     from .frr import FRR_STATE_DIR
 
     try:
         entries = list(FRR_STATE_DIR.iterdir())
     except OSError:
         return []
-    return [d for d in entries if d.name.startswith(prefix) and d.is_dir()
-            and (force or not run_owner_alive(run_tag_of(d.name)))]
+    return [d for d in entries if d.name.startswith(prefix) and d.is_dir() and not d.is_symlink()
+            and live_tag_of(d.name, owners) is None]
+
+
+def _stale_owner_files(owners: list[str]) -> None:
+    """Owner files of runs whose process is gone (a run killed before it built a namespace leaves one)."""
+    try:
+        tags = os.listdir(OWNERS_DIR)
+    except OSError:
+        return
+    for tag in tags:
+        if tag not in owners and not run_owner_alive(tag):  # a run may have claimed its tag meanwhile
+            try:
+                os.unlink(os.path.join(OWNERS_DIR, tag))
+            except OSError:
+                pass
 
 
 def _alive(pid: int) -> bool:

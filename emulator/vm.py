@@ -330,12 +330,58 @@ def vm_command(argv: Sequence[str], memory: str = "2G", cpus: int = 2,
     return cmd
 
 
+def _is_sgemu(argv: Sequence[str]) -> bool:
+    head = [os.path.basename(a) for a in argv[:3]]
+    return "sgemu" in head[:1] or head[1:3] == ["-m", "sgemu"]
+
+
+def sgemu_out_dirs(argv: Sequence[str], cwd: str) -> list[str]:
+    """The ``--out`` directories of an sgemu command that the guest could not write back to the host.
+
+    The guest sees the host's files read-only, its own ``/tmp`` is a throwaway layer, and only the
+    working directory is shared writable; an ``--out`` elsewhere would vanish with the VM.  Those
+    directories are returned (absolute) so that :func:`run_in_vm` shares them too.
+    """
+    if not _is_sgemu(argv):
+        return []
+    outs = []
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            outs.append(argv[i + 1])
+        elif arg.startswith("--out="):
+            outs.append(arg.split("=", 1)[1])
+    cwd = os.path.abspath(cwd)
+    shared = [] if cwd == "/" else [cwd]
+    result = []
+    for out in outs:
+        path = os.path.normpath(os.path.join(cwd, out))
+        if not any(path == d or path.startswith(d.rstrip("/") + "/") for d in shared):
+            result.append(path)
+    return result
+
+
+def _share_out_dirs(dirs: list[str]) -> None:
+    """Create each directory on the host (so the guest can mount it) or raise VMError saying why not."""
+    for d in dirs:
+        path = Path(d)
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise VMError(f"--out: {d} is a file or a symbolic link; the VM can share only a directory")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VMError(f"--out: cannot create {d} on the host for the VM to write into: {exc.strerror}") from None
+
+
 def run_in_vm(argv: Sequence[str], timeout_s: float | None = None,
               env_passthrough: Sequence[str] = DEFAULT_ENV_PASSTHROUGH, **vm_options) -> int:
     """Run ``argv`` in a throwaway VM; its exit status, or 124 after ``timeout_s``.
 
     Environment variables named in ``env_passthrough`` and all ``SGEMU_*``
     ones are copied into the guest.  ``vm_options`` go to :func:`vm_command`.
+    The ``--out`` directory of an sgemu command is created on the host and
+    shared writable (:func:`sgemu_out_dirs`), so results land where ``--out``
+    says on the host; an sgemu command run from ``/`` without ``--out`` is
+    refused (its default ``runs/`` would be written into the VM only).
     """
     env = {name: value for name, value in os.environ.items()
            if name in env_passthrough or name.startswith("SGEMU_")}
@@ -344,9 +390,15 @@ def run_in_vm(argv: Sequence[str], timeout_s: float | None = None,
     mpl = _cache_dir() / "matplotlib"
     mpl.mkdir(parents=True, exist_ok=True)
     env.setdefault("MPLCONFIGDIR", str(mpl))
+    cwd = os.path.abspath(vm_options.get("cwd") or os.getcwd())
     if "rw_dirs" not in vm_options:
-        cwd = os.path.abspath(vm_options.get("cwd") or os.getcwd())
         vm_options["rw_dirs"] = ([cwd] if cwd != "/" else []) + [str(mpl)]
+    outs = sgemu_out_dirs(argv, cwd)
+    if _is_sgemu(argv) and cwd == "/" and "--out" not in " ".join(argv):
+        raise VMError("run from / the VM cannot write its default run directory back: change directory or "
+                      "pass --out")
+    _share_out_dirs(outs)
+    vm_options["rw_dirs"] = list(vm_options["rw_dirs"] or []) + [d for d in outs if d not in (vm_options["rw_dirs"] or [])]
     with tempfile.TemporaryDirectory(prefix="sgemu-vm-", dir="/tmp") as script_dir:
         cmd = vm_command(argv, env=env, script_dir=script_dir, **vm_options)
         rc, timed_out = _run(cmd, timeout_s, relay=True)

@@ -60,6 +60,32 @@ def node_safe(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^A-Za-z0-9-]", "-", text)).strip("-")
 
 
+#: A PRN at the end of a published name: ``BEIDOU-3 M1 (C19)`` -> ``C19``, ``GPS BIIF-1 (PRN 25)`` -> ``25``.
+_PRN = re.compile(r"\((?:PRN\s*)?([A-Z]?\d{1,3})\)\s*$", re.IGNORECASE)
+
+
+def prn_of(name: str) -> str | None:
+    """The PRN a published TLE name ends with, in brackets, else None."""
+    m = _PRN.search(name or "")
+    return m.group(1).upper() if m else None
+
+
+def tle_node_names(shell: str, names: list[str], catalogue: list[int]) -> list[str]:
+    """One node name per element set: ``<shell>-<PRN>`` when the published name ends in a PRN
+    (``beidou-C19``), else ``<shell>-<catalogue number>`` (``beidou-43603``).
+
+    A PRN carried by two sets (a replaced satellite) names neither: both fall back to their
+    catalogue numbers, so a name always means one satellite.  ``names`` and ``catalogue``
+    are parallel lists.
+    """
+    prns = [prn_of(n) for n in names]
+    count: dict[str, int] = {}
+    for p in prns:
+        if p:
+            count[p] = count.get(p, 0) + 1
+    return [f"{shell}-{p}" if p and count[p] == 1 else f"{shell}-{c}" for p, c in zip(prns, catalogue)]
+
+
 @dataclass(eq=False)
 class Satellite:
     """One satellite of the network: an SGP4 orbit with a node name and a layer.

@@ -99,19 +99,30 @@ class Scene:
         return list(dict.fromkeys(self.shells() + layers + ["ground"]))  # a shell may be named like a layer
 
     def group(self, name: str) -> np.ndarray:
-        """Node indices of a group: a shell, a layer, ``ground`` or ``shell:LAYER``."""
+        """Node indices of a group: a shell, a layer, ``ground``, ``shell:LAYER``, or explicitly
+        ``shell:NAME`` / ``layer:NAME``.  A bare name that is both a shell and a layer with
+        different satellites is refused as ambiguous."""
         key = name.lower()
-        shell, _, layer = key.partition(":")
         shells = [s.lower() for s in self.node_shell]
         layers = [l.lower() for l in self.node_layer]
-        if layer:
+        in_shell = lambda k: [i for i in range(self.n_sats) if shells[i] == k]  # noqa: E731
+        in_layer = lambda k: [i for i in range(self.n_sats) if layers[i] == k]  # noqa: E731
+        explicit, _, rest = key.partition(":")
+        shell, _, layer = key.partition(":")
+        if explicit in ("shell", "layer") and rest:  # shell:NAME, layer:NAME say which one is meant
+            idx = in_shell(rest) if explicit == "shell" else in_layer(rest)
+        elif layer:
             idx = [i for i in range(self.n_nodes) if shells[i] == shell and layers[i] == layer]
         elif key == "ground":
             idx = list(self.ground_indices)
         elif key in (l.lower() for l in LAYERS):
-            idx = [i for i in range(self.n_sats) if layers[i] == key]
+            idx = in_layer(key)
+            if key in shells and in_shell(key) != idx:  # a shell named like a layer that is not all of it
+                raise UnknownGroup(
+                    f"{name!r} is both a shell ({len(in_shell(key))} satellites) and the {key.upper()} layer "
+                    f"({len(idx)} satellites); write 'shell:{key}' or 'layer:{key}'", name)
         else:
-            idx = [i for i in range(self.n_sats) if shells[i] == key]
+            idx = in_shell(key)
         if not idx:
             raise UnknownGroup(
                 f"unknown or empty node group {name!r}; groups here: {', '.join(self.group_names())}", name

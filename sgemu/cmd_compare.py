@@ -78,6 +78,10 @@ def cmd_compare(args) -> int:
     from rich.table import Table
 
     a, b = (load_summary(r) for r in args.runs)
+    if args.out:
+        from .limits import check_out_file
+
+        check_out_file(args.out, "--out")
     if a.get("scenario") != b.get("scenario") or a.get("steps") != b.get("steps"):
         print(f"note: the runs differ in scenario or length ({a.get('scenario')}/{a.get('steps')} steps vs "
               f"{b.get('scenario')}/{b.get('steps')} steps)")

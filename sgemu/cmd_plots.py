@@ -287,6 +287,8 @@ def cmd_snapshot(args) -> int:
         raise UsageError("give both --src and --dst to highlight a route")
     if args.frames < 2 and args.animate:
         raise UsageError(f"--frames: an animation needs at least 2 frames, got {args.frames}")
+    if args.animate and not 0.1 <= args.fps <= 60:  # NaN fails too
+        raise UsageError(f"--fps: {args.fps:g} is out of range; accepted: 0.1 to 60 frames per second")
     scen = scenario_from_args(args)
     axis = scen.axis
     t0 = time_offset_s(axis, args.time)
@@ -353,8 +355,9 @@ def cmd_report(args) -> int:
     if not run.is_dir():
         raise UsageError(f"no such run directory: {run}")
     out = Path(args.out) if args.out else run / "report.html"
-    if not out.parent.is_dir():
-        raise UsageError(f"--out: no such directory: {out.parent}")
+    from .limits import check_out_file
+
+    check_out_file(out, "--out")
     path = write_report(run, out, args.title)
     print(f"wrote {path}")
     return 0

@@ -131,6 +131,8 @@ def cmd_route(args) -> int:
     for flag, name in (("--src", args.src), ("--dst", args.dst)):
         if name.lower() not in {str(n).lower() for n in names}:
             raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(map(str, names))}")
+    if args.src.lower() == args.dst.lower():  # as `run --ping`: a route needs two ends
+        raise UsageError(f"--dst: {args.dst!r} is also --src; give two different ground stations")
     scene, series = compute_series(scen, args.quiet)
     src, dst = _ground_node(series, args.src, "--src"), _ground_node(series, args.dst, "--dst")
     path = route_pair(series, src, dst, scen.ground_transit)

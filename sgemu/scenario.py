@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from orbits.planes import assign_planes
 from orbits.presets import PRESETS
-from orbits.satellite import Satellite, node_safe
+from orbits.satellite import Satellite, node_safe, tle_node_names
 from orbits.mobile import MoverError, mover_station
 from orbits.scene import Scene, UnknownGroup
 from orbits.stations import GroundStation, UnknownStation, builtin_station
 from orbits.timebase import TimeAxis, parse_utc
-from orbits.tle import TLEError, load_tle_file, select
+from orbits.tle import TLEError, compile_patterns, load_tle_file, select
 from orbits.walker import WalkerShell
 from topologies.fiber_links import Fiber
 from topologies.ground_links import GroundAccess
@@ -34,7 +34,8 @@ from topologies.relay_links import InterLayer
 from topologies.rules import KINDS, LinkParams
 from topologies.shell_links import NearestK, PlusGrid, Ring, RuleError
 
-from .schema import ScenarioError, check_fields, coerce
+from .schema import (MAX_SCENARIO_BYTES, ScenarioError, ScenarioWarning, brief, check_fields, check_range, coerce,
+                     key_text, load_yaml)
 
 #: Link rule names accepted in ``links[].rule``.
 RULES = {
@@ -46,6 +47,48 @@ RULES = {
     "fiber": Fiber,
     "none": None,
 }
+
+#: Longest station and constellation names: node names end up in namespace names
+#: (``sgemu-<tag>-<node>``) and FRR socket paths (``/var/run/frr/sgemu-<tag>-<node>/zserv.api``, 107 bytes).
+MAX_STATION_NAME = 40
+MAX_SHELL_NAME = 24
+#: Words a constellation may not be called: they name groups of their own in link rules.
+RESERVED_SHELLS = ("ground", "shell", "layer", "all")
+#: A scenario name becomes a directory name (``runs/<name>-<time>``).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Years a scenario may start or end in (SGP4 and the built-in time scale are meaningless far outside).
+YEARS = (1957, 2200)
+#: TLEs this far from the scenario window get a warning / are refused (days).
+TLE_WARN_DAYS = 7.0
+TLE_MAX_DAYS = 365.0
+
+#: Ranges of numeric keys, wherever they appear in a link rule or a station (lo, hi, unit, lo excluded?).
+RANGES = {
+    "min_elevation_deg": (-10.0, 90.0, "deg", False),
+    "max_range_km": (0.0, float("inf"), "km", True),
+    "max_lat_deg": (0.0, 90.0, "deg", False),
+    "k": (1, 1000, "", False),
+    "antennas": (1, 1000, "", False),
+    "route_factor": (1.0, 10.0, "", False),
+    "lookahead_s": (0.0, 86400.0, "s", False),
+    "alt_m": (-500.0, 20000.0, "m", False),
+    "slot_shift": (-1000, 1000, "", False),
+}
+#: Ranges of ``link_params.<kind>`` values.
+LINK_PARAM_RANGES = {"capacity_mbps": (0.0, 100_000.0, "Mbit/s", True), "loss_pct": (0.0, 100.0, "%", False)}
+
+
+def check_ranges(spec: dict, where: str) -> None:
+    """Check every numeric key of spec listed in :data:`RANGES` (mappings per layer included)."""
+    for key, value in spec.items():
+        if key not in RANGES or value is None:
+            continue
+        lo, hi, unit, lo_open = RANGES[key]
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue  # wrong types are reported by check_fields
+            check_range(v, lo, hi, f"{where}.{key}" + (f".{sub}" if sub is not None else ""), unit, lo_open)
 
 
 @dataclass
@@ -88,6 +131,7 @@ class Scenario:
     movers: list = field(default_factory=list)
     links: list = field(default_factory=list)
     link_params: dict = field(default_factory=dict)
+    link_budget: dict = field(default_factory=dict)
     emulation: dict = field(default_factory=dict)
     experiments: list = field(default_factory=list)
     events: list = field(default_factory=list)
@@ -111,9 +155,11 @@ class Scenario:
         for i, spec in enumerate(self.constellations):
             name = spec.get("name") if isinstance(spec, dict) else None
             if isinstance(name, str) and name.lower() in seen:
-                raise ScenarioError(f"constellations[{i}].name", f"{name!r} is already the name of a constellation")
+                raise ScenarioError(f"constellations[{i}].name", f"{brief(name)} is already the name of a constellation")
             seen.add(name.lower() if isinstance(name, str) else name)
-            sats += _satellites(spec, f"constellations[{i}]", epoch, self._base_dir, 90001 + 2000 * i)
+            window = (epoch, epoch + dt.timedelta(seconds=self.duration_s))
+            sats += _satellites(spec, f"constellations[{i}]", window, self._base_dir,
+                                90001 + 2000 * i)
         stations = self.build_stations()
         try:
             return Scene(sats, stations)
@@ -142,11 +188,12 @@ class Scenario:
         for i, spec in enumerate(self.links):
             where = f"links[{i}]"
             name = spec.get("rule")
-            if name not in RULES:
-                raise ScenarioError(f"{where}.rule", f"unknown rule {name!r}; accepted: {', '.join(RULES)}")
+            if not isinstance(name, str) or name not in RULES:
+                raise ScenarioError(f"{where}.rule", f"unknown rule {brief(name)}; accepted: {', '.join(RULES)}")
             if RULES[name] is None:
                 continue
             kwargs = check_fields(RULES[name], spec, where, skip=("rule",))
+            check_ranges(kwargs, where)
             try:
                 rules.append(RULES[name](**kwargs))
             except (TypeError, ValueError) as exc:
@@ -157,9 +204,27 @@ class Scenario:
         out = {}
         for kind, params in self.link_params.items():
             if kind not in KINDS:
-                raise ScenarioError(f"link_params.{kind}", f"unknown link kind; accepted: {', '.join(KINDS)}")
-            out[kind] = LinkParams(**check_fields(LinkParams, params, f"link_params.{kind}"))
+                raise ScenarioError(f"link_params.{key_text(kind)}", f"unknown link kind; accepted: {', '.join(KINDS)}")
+            kwargs = check_fields(LinkParams, params, f"link_params.{kind}")
+            for key, value in kwargs.items():
+                if value is not None and key in LINK_PARAM_RANGES:
+                    lo, hi, unit, lo_open = LINK_PARAM_RANGES[key]
+                    check_range(value, lo, hi, f"link_params.{kind}.{key}", unit, lo_open)
+            out[kind] = LinkParams(**kwargs)
         return out
+
+    def link_budget_for(self, scene):
+        """The ``link_budget`` section bound to scene's nodes (:class:`topologies.linkbudget.LinkBudget`), or None."""
+        from topologies.linkbudget import BudgetError, LinkBudget, parse_link_budget
+
+        if not self.link_budget:
+            return None
+        try:
+            entries = parse_link_budget(self.link_budget, check_fields)
+            stations = {g.name: (g.lat_deg, g.lon_deg, g.alt_m) for g in scene.stations}
+            return LinkBudget(entries, scene.node_names, scene.node_shell, scene.node_layer, stations)
+        except BudgetError as exc:
+            raise ScenarioError(exc.field, str(exc).removeprefix(f"{exc.field}: ")) from None
 
     def bind(self):
         """Build the scene and rules and bind each rule (catches unknown groups and nodes).
@@ -169,6 +234,7 @@ class Scenario:
         scene = self.build_scene()
         rules = self.build_rules()
         self.link_parameters()
+        self.link_budget_for(scene)
         axis = self.axis
         for i, rule in enumerate(rules):
             try:
@@ -201,41 +267,68 @@ def _key_holding(spec: dict, name: str | None) -> str | None:
     return next((k for k, v in spec.items() if k != "rule" and holds(v)), None)
 
 
-def _satellites(spec: dict, where: str, epoch, base_dir: Path, first_satnum: int) -> list[Satellite]:
+def _check_shell_name(name: str, where: str) -> None:
+    if not name or node_safe(name) != name or len(name) > MAX_SHELL_NAME:
+        raise ScenarioError(f"{where}.name", f"{brief(name)}: use up to {MAX_SHELL_NAME} letters, digits and hyphens")
+    if name.lower() in RESERVED_SHELLS:
+        raise ScenarioError(f"{where}.name", f"{name!r} names a group of its own in link rules; "
+                                             f"accepted: any other name (not {', '.join(RESERVED_SHELLS)})")
+
+
+def _satellites(spec: dict, where: str, window, base_dir: Path, first_satnum: int) -> list[Satellite]:
+    """The satellites of one ``constellations[]`` entry; ``window`` is the scenario's (start, end) UTC."""
     c = ConstellationSpec(**check_fields(ConstellationSpec, spec, where))
-    if node_safe(c.name) != c.name or not c.name:
-        raise ScenarioError(f"{where}.name", f"{c.name!r}: use letters, digits and hyphens")
+    _check_shell_name(c.name, where)
     given = [k for k in ("preset", "walker", "tle") if getattr(c, k) is not None]
     if len(given) != 1:
         raise ScenarioError(where, "give exactly one of preset, walker or tle")
     if c.preset is not None:
         if c.preset not in PRESETS:
-            raise ScenarioError(f"{where}.preset", f"unknown preset {c.preset!r}; accepted: {', '.join(PRESETS)}")
-        return PRESETS[c.preset].satellites(c.name, epoch, first_satnum)
+            raise ScenarioError(f"{where}.preset", f"unknown preset {brief(c.preset)}; accepted: {', '.join(PRESETS)}")
+        return PRESETS[c.preset].satellites(c.name, window[0], first_satnum)
     if c.walker is not None:
         kwargs = check_fields(WalkerShell, c.walker, f"{where}.walker")
         kwargs.setdefault("first_satnum", first_satnum)
         try:
-            return WalkerShell(**kwargs).satellites(c.name, epoch)
+            return WalkerShell(**kwargs).satellites(c.name, window[0])
         except ValueError as exc:
             raise ScenarioError(f"{where}.walker", str(exc)) from None
-    path = Path(c.tle).expanduser()
+    return _tle_satellites(c, where, window, base_dir)
+
+
+def tle_path(tle: str, base_dir: Path) -> Path:
+    """A ``tle:`` path as given, else relative to the scenario file's folder."""
+    path = Path(tle).expanduser()
     if not path.is_absolute() and not path.exists() and (base_dir / path).exists():
         path = base_dir / path
+    return path
+
+
+def _tle_satellites(c: ConstellationSpec, where: str, window, base_dir: Path) -> list[Satellite]:
+    try:
+        compile_patterns(c.select)
+    except TLEError as exc:
+        raise ScenarioError(f"{where}.select", str(exc).removeprefix("select: ")) from None
+    path = tle_path(c.tle, base_dir)
     try:
         tles = select(load_tle_file(path), c.select)
     except TLEError as exc:
         raise ScenarioError(f"{where}.tle", str(exc)) from None
     if not tles:
-        raise ScenarioError(f"{where}.select", f"no satellite in {path} matches {c.select!r}")
-    seen: dict[str, int] = {}
-    sats = []
+        raise ScenarioError(f"{where}.select", f"no satellite in {path} matches {brief(c.select)}")
+    first: dict[int, object] = {}
     for t in tles:
-        node = f"{c.name}-{t.norad_id}"
-        seen[node] = seen.get(node, 0) + 1
-        if seen[node] > 1:
-            continue  # the same object twice in a file: keep the first set
-        sats.append(Satellite.from_tle(t, c.name, node))
+        first.setdefault(t.norad_id, t)  # the same object twice in a file: keep the first set
+    tles = list(first.values())
+    _check_epochs(tles, where, window)
+    nodes = tle_node_names(c.name, [t.name for t in tles], [t.norad_id for t in tles])
+    sats = []
+    for t, node in zip(tles, nodes):
+        sat = Satellite.from_tle(t, c.name, node)
+        if sat.satrec.error:
+            raise ScenarioError(f"{where}.tle", f"{path}: SGP4 cannot use the set of catalogue number "
+                                                f"{t.norad_id} (error {sat.satrec.error})")
+        sats.append(sat)
     if c.planes is not None:
         if c.planes != "auto":
             raise ScenarioError(f"{where}.planes", "accepted: auto")
@@ -243,12 +336,37 @@ def _satellites(spec: dict, where: str, epoch, base_dir: Path, first_satnum: int
     return sats
 
 
+def _check_epochs(tles, where: str, window) -> None:
+    """Refuse element sets more than :data:`TLE_MAX_DAYS` from the scenario window; warn past :data:`TLE_WARN_DAYS`."""
+    start, end = window
+    worst, worst_tle = 0.0, None
+    for t in tles:
+        e = t.epoch
+        days = max((start - e).total_seconds(), (e - end).total_seconds(), 0.0) / 86400.0
+        if days > worst:
+            worst, worst_tle = days, t
+    if worst_tle is None:
+        return
+    span = f"{worst / 365.25:.1f} years" if worst >= 365.25 else f"{worst:.1f} days"
+    what = (f"the set of catalogue number {worst_tle.norad_id} (epoch {worst_tle.epoch:%Y-%m-%d}) is {span} from the "
+            f"scenario window ({start:%Y-%m-%d} to {end:%Y-%m-%d})")
+    if worst > TLE_MAX_DAYS:
+        raise ScenarioError(f"{where}.tle", f"{what}; SGP4 positions that far from the epoch are not positions: "
+                                            f"use element sets within {TLE_MAX_DAYS:g} days of the scenario")
+    if worst > TLE_WARN_DAYS:
+        warnings.warn(ScenarioWarning(f"{where}.tle: {what}; LEO positions drift kilometres per day away "
+                                      f"from the epoch"), stacklevel=2)
+
+
 def _station(spec, where: str) -> GroundStation:
     if isinstance(spec, str):
         spec = {"name": spec}
-    s = StationSpec(**check_fields(StationSpec, spec, where))
-    if node_safe(s.name) != s.name:
-        raise ScenarioError(f"{where}.name", f"{s.name!r}: use letters, digits and hyphens")
+    kwargs = check_fields(StationSpec, spec, where)
+    check_ranges(kwargs, where)
+    s = StationSpec(**kwargs)
+    if not s.name or node_safe(s.name) != s.name or len(s.name) > MAX_STATION_NAME:
+        raise ScenarioError(f"{where}.name", f"{brief(s.name)}: use up to {MAX_STATION_NAME} letters, digits and "
+                                             "hyphens")
     if s.lat_deg is None and s.lon_deg is None:
         try:
             base = builtin_station(s.name)
@@ -277,22 +395,35 @@ def parse_scenario(raw: dict, base_dir: Path = Path(".")) -> Scenario:
         raw["start"] = parse_utc(raw["start"]).isoformat()
     kwargs = check_fields(Scenario, raw, "scenario")
     scen = Scenario(**kwargs, _base_dir=base_dir, _raw=copy.deepcopy(raw))
-    try:
-        parse_utc(scen.start)
-    except (ValueError, TypeError):
-        raise ScenarioError("scenario.start", f"{scen.start!r} is not an ISO 8601 UTC time "
-                                              "(e.g. 2024-07-16T00:00:00Z)") from None
-    if not scen.step_s > 0:
-        raise ScenarioError("scenario.step_s", f"must be a positive number of seconds, got {scen.step_s}")
-    if not scen.duration_s >= 0:
-        raise ScenarioError("scenario.duration_s", f"must be zero or more seconds, got {scen.duration_s}")
-    if scen.duration_s / scen.step_s > 10_000_000:
-        raise ScenarioError("scenario.step_s", "more than 10 million steps: use a larger step")
+    if not NAME_RE.fullmatch(scen.name):
+        raise ScenarioError("scenario.name", f"{brief(scen.name)}: it names run directories; accepted: up to 64 "
+                                             "letters, digits, '.', '_' and '-', starting with a letter or digit")
+    _check_time_axis(scen)
+    check_range(scen.grazing_km, 0.0, 10_000.0, "scenario.grazing_km", "km")
     if not scen.constellations:
         raise ScenarioError("scenario.constellations", "at least one constellation is needed")
     for i, spec in enumerate(scen.links):
         coerce(spec, dict, f"links[{i}]")
     return scen
+
+
+def _check_time_axis(scen: Scenario) -> None:
+    try:
+        start = parse_utc(scen.start)
+    except (ValueError, TypeError, OverflowError):
+        raise ScenarioError("scenario.start", f"{brief(scen.start)} is not an ISO 8601 UTC time "
+                                              "(e.g. 2024-07-16T00:00:00Z)") from None
+    check_range(scen.step_s, 0.0, 86_400.0, "scenario.step_s", "s", lo_open=True)
+    check_range(scen.duration_s, 0.0, 100 * 365.25 * 86400, "scenario.duration_s", "s")
+    if scen.step_s > scen.duration_s > 0:
+        raise ScenarioError("scenario.step_s", f"{scen.step_s:g} s is longer than the duration ({scen.duration_s:g} s); "
+                                               "accepted: a step up to the duration")
+    if scen.duration_s / scen.step_s > 10_000_000:
+        raise ScenarioError("scenario.step_s", "more than 10 million steps: use a larger step")
+    end = start + dt.timedelta(seconds=scen.duration_s) if start.year < 9999 else start
+    if not (YEARS[0] <= start.year and end.year < YEARS[1] and start.year < YEARS[1]):
+        raise ScenarioError("scenario.start", f"{start:%Y-%m-%d} to {end:%Y-%m-%d} is outside the years SGP4 and the "
+                                              f"time scale cover; accepted: {YEARS[0]} to {YEARS[1] - 1}")
 
 
 def default_scenario_path() -> Path:
@@ -303,17 +434,19 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read and check a scenario file (the built-in default when path is None)."""
     path = Path(path) if path else default_scenario_path()
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise ScenarioError("scenario", f"{path} is larger than {MAX_SCENARIO_BYTES // 1_000_000} MB; "
+                                            "accepted: a scenario YAML file")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("scenario", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ScenarioError("scenario", f"{path} is a directory; accepted: a scenario YAML file") from None
     except OSError as exc:
         raise ScenarioError("scenario", f"cannot read {path}: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ScenarioError("scenario", f"{path} is not valid YAML{at}") from None
-    return parse_scenario(raw, path.parent)
-
-
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError("scenario", f"{path} is not UTF-8 text (byte {exc.start}); accepted: a UTF-8 "
+                                        "YAML file") from None
+    return parse_scenario(load_yaml(text, str(path)), path.parent)

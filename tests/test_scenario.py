@@ -93,7 +93,31 @@ def test_a_tle_path_is_found_next_to_the_scenario_file(tle_dir, tmp_path):
     scene = load_scenario(path).build_scene()
     names = [ln.strip() for ln in (tle_dir / "beidou.txt").read_text().splitlines() if ln.startswith("BEIDOU-3 ")]
     assert [s.name for s in scene.satellites] == names
-    assert scene.satellites[0].node == f"beidou-{scene.satellites[0].satrec.satnum}"
+    # one readable name per satellite: the PRN the published name ends with (BEIDOU-3 M1 (C19) -> beidou-C19),
+    # else the catalogue number (BEIDOU-3 G4 has no PRN in the file)
+    by_name = {s.name: s.node for s in scene.satellites}
+    assert by_name["BEIDOU-3 M1 (C19)"] == "beidou-C19"
+    g4 = next(s for s in scene.satellites if s.name == "BEIDOU-3 G4")
+    assert g4.node == f"beidou-{g4.satrec.satnum}"
+    assert len(set(by_name.values())) == len(scene.satellites)
+
+
+def test_beidou_3_star_also_selects_the_experimental_3s_satellites_and_the_space_does_not(tle_dir):
+    def selected(pattern):
+        raw = scenario(constellations=[{"name": "bd", "tle": str(tle_dir / "beidou.txt"), "select": pattern}],
+                       links=[])
+        return [s.name for s in parse_scenario(raw).build_scene().satellites]
+
+    wide, narrow = selected("BEIDOU-3*"), selected("BEIDOU-3 *")
+    assert sorted(set(wide) - set(narrow)) == sorted(n for n in wide if n.startswith("BEIDOU-3S"))
+    assert len(set(wide) - set(narrow)) == 4 and all(n.startswith("BEIDOU-3 ") for n in narrow)
+
+
+def test_a_prn_shared_by_two_sets_names_neither():
+    from orbits.satellite import tle_node_names
+
+    names = ["GPS BIIR-2 (PRN 13)", "GPS BIIF-1 (PRN 25)", "GPS OLD (PRN 13)", "NO PRN HERE"]
+    assert tle_node_names("gps", names, [1, 2, 3, 4]) == ["gps-1", "gps-25", "gps-3", "gps-4"]
 
 
 def test_planes_auto_numbers_a_tle_shell_so_plane_rules_apply(tle_dir):
