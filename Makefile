@@ -40,7 +40,7 @@ demo: venv system viewer-assets
 # kernel tests: on the host when its kernel has netem, else in a throwaway VM.
 # `make test-kernel` adds the long run (default scenario, 60 s at 1x).
 test: venv system viewer-assets
-	$(PY) -m pytest tests -q --ignore=tests/kernel
+	$(PY) -m pytest tests docs/examples -q --ignore=tests/kernel
 	$(PY) -m emulator.lane -- $(abspath $(PY)) -m pytest -q -m "kernel and not long" $(abspath tests/kernel)
 
 test-kernel: venv system
