@@ -48,6 +48,7 @@ test-kernel: venv system
 
 bench: venv system
 	$(PY) -m benchmarks.bench_topology
+	$(PY) -m benchmarks.bench_budget
 	$(PY) -m benchmarks.bench_coverage
 	@if [ "$$(id -u)" = 0 ]; then $(PY) -m benchmarks.bench_emulator --scenario default && \
 	  $(PY) -m benchmarks.bench_emulator --scenario large --steps 10 && \

@@ -10,6 +10,9 @@
   (``leo-ku-user``, nearest sticky satellite above 25 deg) over one orbit
   of Starlink-550, clear sky and with a 25 mm/h rain event, with the share
   of steps per MODCOD in both cases;
+* ``capacity-measured-shape.png``: the 10th/50th/90th percentiles of the
+  Ku capacity of a terminal in Maine over an orbit beside Ookla's measured
+  Starlink download speeds there (Q4 2024);
 
 and prints the numbers it plotted (MODCOD shares, capacity percentiles).
 """
@@ -105,6 +108,60 @@ def beijing_orbit(rain_mm_h: float = 25.0, rain_window_s=(1800.0, 3600.0), step_
     return clear, apply_events(clear, parse_events(clear, ev))
 
 
+#: Ookla Speedtest, Starlink users in Maine, 1 Oct - 15 Dec 2024 (Ookla, "Above Maine, Starlink
+#: Twinkles", 18 Dec 2024): download Mbit/s at the 10th percentile, median, 90th percentile.
+OOKLA_MAINE_2024 = (22.81, 116.77, 250.96)
+
+
+def maine_orbit(step_s: float = 10.0, share: float = 1.0):
+    """Series for a Ku terminal in Maine (44.3 N, 69.8 W) over one Starlink-550 orbit, clear sky."""
+    from orbits.presets import PRESETS
+    from orbits.scene import Scene
+    from orbits.stations import GroundStation
+    from orbits.timebase import TimeAxis
+    from topologies.builder import build_series
+    from topologies.ground_links import GroundAccess
+    from topologies.linkbudget import KindBudget, LinkBudget
+    from topologies.radio_profiles import resolve
+
+    epoch = dt.datetime(2024, 7, 16, tzinfo=dt.timezone.utc)
+    sats = PRESETS["starlink-550"].satellites("starlink", epoch)
+    g = GroundStation("Augusta", 44.31, -69.78, 50.0, None, None)
+    scene = Scene(sats, [g])
+    period_s = 86400.0 / sats[0].mean_motion_rev_day
+    axis = TimeAxis.from_duration(epoch, round(period_s / step_s) * step_s, step_s)
+    prof = resolve("leo-ku-user", {"share": share})
+    budget = LinkBudget([("ground", KindBudget(profile="leo-ku-user"), prof)], scene.node_names, scene.node_shell,
+                        scene.node_layer, {g.name: (g.lat_deg, g.lon_deg, g.alt_m)})
+    rule = GroundAccess(group="starlink", policy="nearest", sticky=True, min_elevation_deg=25)
+    return build_series(scene, [rule], axis, budget=budget)
+
+
+def plot_measured_shape(path: Path, dpi: int = 110) -> dict:
+    """sgemu's Ku capacity percentiles in Maine (carrier, and a 1/10 share) beside Ookla's measured ones."""
+    cap = per_step_capacity(maine_orbit())
+    cap = cap[cap > 0]
+    ours = tuple(float(np.percentile(cap, q)) for q in (10, 50, 90))
+    shared = tuple(0.1 * v for v in ours)
+    rows = {"Ookla Speedtest, Maine Q4 2024\n(measured user throughput)": OOKLA_MAINE_2024,
+            "sgemu leo-ku-user, share 1\n(carrier capacity)": ours,
+            "sgemu leo-ku-user, share 0.1": shared}
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
+    for y, ((label, (p10, p50, p90)), color) in enumerate(zip(rows.items(), ("#444444", "#1f77b4", "#6baed6"))):
+        ax.plot([p10, p90], [y, y], color=color, lw=6, alpha=0.5, solid_capstyle="butt")
+        ax.plot([p50], [y], "o", color=color, ms=9)
+        ax.text(p90 * 1.08, y, f"p10 {p10:.0f} / median {p50:.0f} / p90 {p90:.0f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
+    ax.set(xscale="log", xlim=(10, 10000), xlabel="download Mbit/s (bar: 10th-90th percentile, dot: median)",
+           title="shape of Starlink download rates: measured vs sgemu's link budget (one orbit, 10 s steps)")
+    ax.title.set_fontsize(9)
+    ax.invert_yaxis()
+    ax.grid(alpha=0.3, axis="x", which="both")
+    fig.tight_layout()
+    save_figure(fig, path, dpi)
+    return {k.split("\n")[0]: v for k, v in rows.items()}
+
+
 def per_step_capacity(series) -> np.ndarray:
     """Capacity of the station's ground link per step, Mbit/s (0 = no link), shape (time,)."""
     out = np.zeros(series.n_steps)
@@ -171,7 +228,10 @@ def main(argv=None) -> int:
               f"p5 {np.percentile(up, 5):.0f}, median {np.median(up):.0f}, p95 {np.percentile(up, 95):.0f}")
         print("  MODCOD share: " + ", ".join(f"{n} {100 * v:.1f} %" for n, v in
                                             sorted(figs[case].items(), key=lambda kv: -kv[1])))
-    print(f"wrote {out / 'capacity-elevation.png'}, {out / 'capacity-beijing.png'}")
+    for label, (p10, p50, p90) in plot_measured_shape(out / "capacity-measured-shape.png", args.dpi).items():
+        print(f"{label}: p10 {p10:.1f}, median {p50:.1f}, p90 {p90:.1f} Mbit/s")
+    print(f"wrote {out / 'capacity-elevation.png'}, {out / 'capacity-beijing.png'}, "
+          f"{out / 'capacity-measured-shape.png'}")
     return 0
 
 

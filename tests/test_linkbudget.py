@@ -348,3 +348,18 @@ def test_group_keys_pick_the_most_specific_entry():
     assert b.spec_index("ground", 0, 2) == 0
     assert b.spec_index("ground", 1, 2) == 2  # the shell beats the layer
     assert b.spec_index("isl", 0, 1) == -1
+
+
+def test_failures_keep_the_per_step_arrays_aligned(budget_series):
+    s = budget_series
+    victim = s.node_names[int(s.link_a[s.link_id[0]])]
+    failed = apply_events(s, parse_events(s, [{"type": "node-down", "node": victim, "at_s": 0, "until_s": 300}]))
+    assert failed.link_id.size < s.link_id.size
+    for name in LinkSeries.STEP_ARRAYS:
+        assert getattr(failed, name).size == failed.link_id.size
+    # an entry that survived keeps its own capacity and elevation
+    for k in (0, 35):
+        ids, _ = s.active(k)
+        ids_f, _ = failed.active(k)
+        keep = np.isin(ids, ids_f)
+        assert np.array_equal(s.capacity_at(k)[keep], failed.capacity_at(k))
