@@ -3,30 +3,35 @@
 A run directory is whatever an sgemu command wrote: ``sgemu links``
 (scenario.yaml, links.npz, events.csv, summary.json), ``sgemu route``
 (route-SRC-DST.csv/.json as well), ``sgemu coverage`` (coverage.json and
-maps) or a live emulation run (steps.csv, results.csv with measured and
-predicted RTT, raw/ with iperf3 JSON, plots).  :func:`build_report` looks
-for each file and adds the section it feeds when -- and only when -- the
-file is there:
+maps), the plot commands (sky plots, ground tracks, snapshots and their
+animation) or a live emulation run (steps.csv, results.csv with measured
+and predicted RTT, raw/ with iperf3 JSON, plots).  :func:`build_report`
+looks for each file and adds the section it feeds when -- and only when --
+the file is there, the headline first:
 
 ========================  ==================================================
 file                      section
 ========================  ==================================================
+coverage.json, maps       Coverage: the map of the largest group, the table, the other maps
 scenario.yaml             Scenario: time window, constellations, stations, rules
-summary.json, links.npz   Topology: links per kind, delays, links up over time
+results.csv, rtt.png      Measured vs predicted RTT, per pair
+snapshot.webp / .gif      Network animation
+summary.json, links.npz   Topology: links per kind, delays, links up over time; a run's summary
 events.csv                Events: link up/down counts, ground handovers
 route-*.csv / .json       Predicted route: RTT, hops, path changes
-results.csv               Measured vs predicted RTT, per pair
 changes.csv               Convergence per change: routes right after, routes changed, pings lost
 raw/**/*.json (iperf3)    Throughput
 steps.csv                 Step log
-coverage.json             Coverage summary
-*.png, plots/*.png        Figures
+other *.png, plots/*.png  Figures, titled by what they show (``Sky over Beijing (bds3)``)
 ========================  ==================================================
 
 The page has no external reference at all: styles are inline and every
-image is a ``data:image/png;base64`` URI, so the file can be mailed,
-archived or opened offline.  A file that cannot be read gives a short
-note in its section instead of stopping the report.
+image is a ``data:`` URI, so the file can be mailed, archived or opened
+offline; it names the run directory, never its absolute path.  A file
+that cannot be read gives a short note in its section instead of stopping
+the report; a directory with none of these files is refused
+(:class:`NothingToReport`).  :func:`page` is the page itself, also used for
+a scenario's overview (:mod:`experiments.overview`).
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from matplotlib.ticker import MaxNLocator
 
-from .figures import KIND_COLORS, PATH_COLOR, png_bytes, plt
+from .figures import KIND_COLORS, PATH_COLOR, duration_text, png_bytes, plt
 
 #: Most rows shown in an event or path-change table.
 TABLE_ROWS = 40
@@ -75,11 +81,34 @@ td.l,th.l{text-align:left} img{max-width:100%;height:auto;display:block;margin:8
 """
 
 
+class NothingToReport(ValueError):
+    """A directory that holds none of the files an sgemu command writes."""
+
+
+#: What :func:`build_report` reads (glob patterns relative to the run directory).
+REPORT_FILES = ("scenario.yaml", "summary.json", "links.npz", "events.csv", "route-*.csv", "results.csv",
+                "changes.csv", "steps.csv", "coverage.json", "raw/**/*.json", "*.png", "plots/*.png", "*.gif",
+                "*.webp", "plots/*.gif", "plots/*.webp")
+
+
+def has_report_files(run_dir: str | Path) -> bool:
+    """True when the directory holds at least one file :func:`build_report` reads."""
+    run = Path(run_dir)
+    return any(next(run.glob(pattern), None) is not None for pattern in REPORT_FILES)
+
+
 def build_report(run_dir: str | Path, title: str | None = None) -> str:
-    """The HTML text of the report for ``run_dir`` (see the module docstring)."""
+    """The HTML text of the report for ``run_dir`` (see the module docstring).
+
+    Raises FileNotFoundError for a missing directory and
+    :class:`NothingToReport` for one without any file sgemu writes.
+    """
     run = Path(run_dir)
     if not run.is_dir():
         raise FileNotFoundError(f"no such run directory: {run}")
+    if not has_report_files(run):
+        raise NothingToReport(f"{run} holds none of the files sgemu writes (scenario.yaml, links.npz, "
+                              "route-*.csv, results.csv, coverage.json, *.png ...): nothing to report")
     sections: list[Section] = []
     for builder in _BUILDERS:
         try:
@@ -88,20 +117,21 @@ def build_report(run_dir: str | Path, title: str | None = None) -> str:
             found = [Section(builder.__doc__.split(".")[0] if builder.__doc__ else builder.__name__,
                              f'<p class="note">could not read this part: {_e(type(exc).__name__)}: {_e(exc)}</p>')]
         sections += found or []
-    if not sections:
-        sections.append(Section("Nothing to report",
-                                "<p>This directory holds none of the files an sgemu run writes "
-                                "(scenario.yaml, links.npz, events.csv, route-*.csv, results.csv, ...).</p>"))
-    for i, s in enumerate(sections):
-        s.anchor = f"s{i}"
     name = title or f"sgemu report: {run.resolve().name}"
+    return page(name, f"run directory {run.resolve().name}", sections)
+
+
+def page(title: str, subtitle: str, sections: list[Section]) -> str:
+    """A self-contained HTML page: header, a contents bar and one box per section."""
+    for i, s in enumerate(sections):
+        s.anchor = s.anchor or f"s{i}"
     made = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = " ".join(f'<a href="#{s.anchor}">{_e(s.title)}</a>' for s in sections)
     body = "\n".join(f'<section id="{s.anchor}"><h2>{_e(s.title)}</h2>\n{s.body}\n</section>' for s in sections)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{_e(name)}</title><style>{_CSS}</style></head>\n<body>\n"
-        f"<header><h1>{_e(name)}</h1><p>{_e(str(run.resolve()))} — made {made}</p></header>\n"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<header><h1>{_e(title)}</h1><p>{_e(subtitle)} — made {made}</p></header>\n"
         f"<nav>{nav}</nav>\n<main>\n{body}\n</main>\n</body></html>\n"
     )
 
@@ -131,7 +161,7 @@ def _table(header: list[str], rows: list[list], left: int = 1) -> str:
 
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table><tr>{head}</tr>{body}</table>" if any(header) else f"<table>{body}</table>"
 
 
 def _fmt(v) -> str:
@@ -144,6 +174,32 @@ def _fmt(v) -> str:
             return "–"
         return f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else (f"{v:,.2f}" if abs(v) < 1e5 else f"{v:,.0f}")
     return str(v)
+
+
+def when_text(value) -> str:
+    """A UTC instant for people: ``2024-07-16 00:05:00 UTC`` (from a datetime or ISO 8601 text)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "–" if value is None else str(value)
+
+
+def seconds_text(value) -> str:
+    """A length of time for people: ``45 s``, ``600 s (10 min)``, ``86400 s (24 h)``, ``0.25 s``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–" if value is None else str(value)
+    text = f"{v:,.0f} s" if v == int(v) else f"{v:.3g} s"
+    return text if v < 120 else f"{text} ({duration_text(v)})"
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -162,6 +218,14 @@ def _num(rows: list[dict], key: str) -> np.ndarray:
     return out
 
 
+def _t(text) -> str:
+    """A time offset from CSV text: ``18.0`` -> ``18``, ``2.5`` -> ``2.5``."""
+    try:
+        return f"{float(text):g}"
+    except (TypeError, ValueError):
+        return text or "–"
+
+
 def _fig(w=9.5, h=3.4):
     return plt.subplots(figsize=(w, h), layout="constrained")
 
@@ -176,8 +240,7 @@ def _scenario(run: Path):
     dur = raw.get("duration_s")
     step = raw.get("step_s")
     rows = [["name", raw.get("name", "")], ["description", raw.get("description", "")],
-            ["start (UTC)", raw.get("start", "")], ["duration", f"{dur} s" if dur is not None else "–"],
-            ["step", f"{step} s" if step is not None else "–"],
+            ["start", when_text(raw.get("start"))], ["duration", seconds_text(dur)], ["step", seconds_text(step)],
             ["steps", int(float(dur) // float(step)) + 1 if dur is not None and step else "–"]]
     parts = [_table(["field", "value"], rows, left=2)]
     cons = []
@@ -230,24 +293,65 @@ def _topology(run: Path):
     if series is not None and series.n_steps > 1:
         parts.append(_links_over_time(series))
     if summary and "kinds" not in summary:
-        brief = {k: v for k, v in summary.items() if k != "changes"}  # changes.csv has its own section
-        parts.append("<h3>Run summary</h3>" + _table(["key", "value"], _flatten(brief), left=1))
+        parts.append("<h3>Run summary</h3>" + run_summary_html(summary, run))
     if not parts:
         return None
     return [Section("Topology" if topo else "Run summary", "\n".join(parts))]
 
 
-def _flatten(d, prefix="") -> list[list]:
+#: Keys of an emulation summary.json shown elsewhere in the report, or meant for programs.
+_SUMMARY_SKIP = {"changes", "plot", "pairs", "throughput", "throughput_mbps_mean"}
+#: Unit words in summary keys and how a table header writes them.
+_UNITS = {"s": "s", "ms": "ms", "pct": "%", "mbps": "Mbit/s", "km": "km", "mb": "MB", "mib": "MiB"}
+
+
+def readable_key(key: str) -> str:
+    """A summary key as a table label: ``late_ms_max`` -> ``late max (ms)``, ``build_s`` -> ``build (s)``."""
+    words = key.split("_")
+    units = [w for w in words if w in _UNITS]
+    rest = [w for w in words if w not in _UNITS] or words
+    return " ".join(rest) + (f" ({_UNITS[units[-1]]})" if units else "")
+
+
+def _summary_value(v, run: Path):
+    """A summary value for a table: paths relative to the run (never absolute), lists shortened."""
+    if isinstance(v, str) and v.startswith("/"):
+        path = Path(v)
+        try:
+            return str(path.relative_to(run.resolve()))
+        except ValueError:
+            return path.name
+    if isinstance(v, list):
+        return ", ".join(map(str, v[:12])) + (" …" if len(v) > 12 else "") if v else "none"
+    if isinstance(v, float) and v == int(v) and abs(v) < 1e9:
+        return int(v)
+    return v
+
+
+def _summary_rows(d: dict, run: Path, prefix: str = "") -> list[list]:
     rows = []
     for k, v in d.items():
-        key = f"{prefix}{k}"
+        if k in _SUMMARY_SKIP and not prefix:
+            continue
+        label = f"{prefix}{readable_key(k)}"
         if isinstance(v, dict):
-            rows += _flatten(v, key + ".")
-        elif isinstance(v, list):
-            rows.append([key, ", ".join(map(str, v[:12])) + (" …" if len(v) > 12 else "")])
+            rows += _summary_rows(v, run, f"{label}: ")
         else:
-            rows.append([key, v])
+            rows.append([label, _summary_value(v, run)])
     return rows
+
+
+def run_summary_html(summary: dict, run: Path) -> str:
+    """An emulation's summary.json as two readable tables: the run, and per ping pair."""
+    parts = [_table(["", ""], _summary_rows(summary, run), left=2)]
+    pairs = summary.get("pairs") or {}
+    if isinstance(pairs, dict) and pairs:
+        cols = ["sent", "received", "loss_pct", "measured_ms_mean", "predicted_ms_mean", "path_changes",
+                "path_agree_pct"]
+        rows = [[pair.replace("->", " → ")] + [_summary_value(v.get(c), run) for c in cols]
+                for pair, v in pairs.items() if isinstance(v, dict)]
+        parts.append(_table(["ping pair"] + [readable_key(c) for c in cols], rows))
+    return "\n".join(parts)
 
 
 def _links_over_time(series) -> str:
@@ -296,7 +400,7 @@ def _events(run: Path):
         ax.set_title(f"Ground handovers ({len(hand)})", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
         parts.append(_img(fig, "ground handovers over time"))
-        shown = [[r.get("t_s"), r.get("station"), r.get("from"), r.get("to")] for r in hand[:TABLE_ROWS]]
+        shown = [[_t(r.get("t_s")), r.get("station"), r.get("from"), r.get("to")] for r in hand[:TABLE_ROWS]]
         more = f'<p class="muted">first {TABLE_ROWS} of {len(hand)}</p>' if len(hand) > TABLE_ROWS else ""
         parts.append("<h3>Handovers</h3>" + _table(["t (s)", "station", "from", "to"], shown, left=0) + more)
     return [Section("Handovers and link events", "\n".join(parts))]
@@ -329,12 +433,13 @@ def _routes(run: Path):
         ax2 = ax.twinx()
         ax2.step(t, np.where(hops >= 0, hops, np.nan), where="post", color="#999999", linewidth=0.8)
         ax2.set_ylabel("hops", color="#777777")
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"Predicted RTT {pair.replace('-', ' → ', 1)}", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
         ax.grid(alpha=0.3)
         parts.append(_img(fig, f"predicted RTT {pair}"))
-        ch = [[r.get("t_s"), r.get("rtt_ms"), r.get("hops"), r.get("path")] for r in rows
-              if r.get("path_changed") == "1"]
+        ch = [[_t(r.get("t_s")), r.get("rtt_ms"), r.get("hops"), (r.get("path") or "").replace(" ", " → ")]
+              for r in rows if r.get("path_changed") == "1"]
         if ch:
             more = f'<p class="muted">first {TABLE_ROWS} of {len(ch)}</p>' if len(ch) > TABLE_ROWS else ""
             parts.append("<h3>Path changes</h3>" + _table(["t (s)", "RTT ms", "hops", "new path"], ch[:TABLE_ROWS],
@@ -377,7 +482,11 @@ def _measured(run: Path):
     axes[-1, 0].set_xlabel("time since start (s)")
     parts.append(_table(["pair", "samples", "answered", "measured mean ms", "predicted mean ms",
                          "mean error ms", "mean |error| ms", "95% |error| ms"], table))
-    parts.append(_img(fig, "measured vs predicted RTT"))
+    if (run / "rtt.png").is_file():  # the run's own plot, with the changes marked
+        plt.close(fig)
+        parts.insert(0, _png_file(run / "rtt.png", "measured and predicted RTT"))
+    else:
+        parts.append(_img(fig, "measured vs predicted RTT"))
     return [Section("Measured vs predicted RTT", "\n".join(parts))]
 
 
@@ -509,20 +618,41 @@ def _coverage(run: Path):
     if not path.is_file():
         return None
     s = json.loads(path.read_text())
+    groups = s.get("groups", {})
     head = (f"<p>{s.get('points')} points ({s.get('grid_deg')}° grid), {s.get('n_steps')} instants "
-            f"{s.get('step_s')} s apart from {_e(s.get('start'))}, mask {s.get('min_elevation_deg')}°; "
-            "figures are area-weighted over the globe.</p>")
+            f"{seconds_text(s.get('step_s'))} apart from {_e(when_text(s.get('start')))}, "
+            f"mask {s.get('min_elevation_deg')}°; figures are area-weighted over the globe.</p>")
     rows = [[name, g.get("satellites"), g.get("visible_mean"), g.get("visible_min"), g.get("visible_max"),
              g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"),
              _pdop_cell(g, "pdop_median"), _pdop_cell(g, "pdop_p95_worst"), _pdop_cell(g, "pct_time_pdop_ok_mean"),
              _pdop_cell(g, "pct_time_fix_mean")]
-            for name, g in s.get("groups", {}).items()]
+            for name, g in groups.items()]
     notes = "".join(f'<p class="muted">{_e(name)}: no PDOP, {_e(g["fix_note"])}</p>'
-                    for name, g in s.get("groups", {}).items() if g.get("fix_note"))
-    return [Section("Coverage", head + _table(
-        ["group", "satellites", "visible mean", "min", "max", "area % always ≥1", "area % always ≥4",
-         "PDOP median", "PDOP 95 % (worst place)", f"% time PDOP ≤ {s.get('pdop_limit', 2):g}",
-         f"% time PDOP ≤ {s.get('usable_pdop', 6):g}"], rows) + notes)]
+                    for name, g in groups.items() if g.get("fix_note"))
+    table = _table(["group", "satellites", "visible mean", "min", "max", "area % always ≥1", "area % always ≥4",
+                    "PDOP median", "PDOP 95 % (worst place)", f"% time PDOP ≤ {s.get('pdop_limit', 2):g}",
+                    f"% time PDOP ≤ {s.get('usable_pdop', 6):g}"], rows) + notes
+    maps = [(name, run / f"coverage-{_safe_name(name)}.png") for name in coverage_order(groups)]
+    maps = [(name, p) for name, p in maps if p.is_file()]
+    parts = [head]
+    if maps:
+        parts.append(_png_file(maps[0][1], f"coverage of {maps[0][0]}"))
+    parts.append(table)
+    parts += [f"<h3>{_e(name)}</h3>" + _png_file(p, f"coverage of {name}") for name, p in maps[1:]]
+    return [Section("Coverage", "\n".join(parts), "coverage")]
+
+
+def coverage_order(groups: dict) -> list[str]:
+    """Coverage groups headline first: most satellites first (combined, then shells, then layers)."""
+    names = list(groups)
+    return sorted(names, key=lambda n: (-int(groups[n].get("satellites", 0)), names.index(n)))
+
+
+def _safe_name(name: str) -> str:
+    """A group name as ``sgemu coverage`` writes it in file names."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "group"
 
 
 def _pdop_cell(g: dict, key: str):
@@ -532,20 +662,67 @@ def _pdop_cell(g: dict, key: str):
     return "no fix" if g.get(key) is None else g.get(key)
 
 
+def _png_file(path: Path, alt: str) -> str:
+    """An image file embedded as a data URI (PNG, GIF or WebP), or a note when it is too large."""
+    size = path.stat().st_size
+    if size > MAX_EMBED_BYTES:
+        return f'<p class="muted">{_e(path.name)}: {size / 1e6:.1f} MB, not embedded</p>'
+    kind = {".png": "png", ".gif": "gif", ".webp": "webp"}[path.suffix.lower()]
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/{kind};base64,{data}">'
+
+
+def figure_title(path: Path) -> str:
+    """What a figure file shows, from the name sgemu gives it (``skyplot-Beijing-bds3.png`` ->
+    ``Sky over Beijing (bds3)``)."""
+    import re
+
+    stem = path.stem
+    m = re.fullmatch(r"snapshot-(\d{8}T\d{6})", stem)
+    if m:
+        return "Network at " + when_text(dt.datetime.strptime(m[1], "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc))
+    for prefix, words in (("coverage-", "Coverage of {}"), ("groundtrack-", "Ground tracks: {}")):
+        if stem.startswith(prefix):
+            return words.format(stem[len(prefix):])
+    if stem.startswith("skyplot-"):
+        station, _, layer = stem[len("skyplot-"):].partition("-")
+        return f"Sky over {station}" + (f" ({layer})" if layer else "")
+    named = {"rtt": "Measured and predicted RTT", "snapshot": "Network animation"}
+    return named.get(stem, stem.replace("_", " ").replace("-", " ").capitalize())
+
+
+def _figure_rank(path: Path) -> tuple:
+    order = ("coverage-", "rtt", "snapshot-", "skyplot-", "groundtrack-")
+    rank = next((i for i, p in enumerate(order) if path.stem.startswith(p)), len(order))
+    return rank, str(path)
+
+
 def _figures(run: Path):
     """Figures."""
     pngs = sorted(run.glob("*.png")) + sorted((run / "plots").glob("*.png"))
+    shown_elsewhere = set()
+    if (run / "coverage.json").is_file():
+        shown_elsewhere |= set(run.glob("coverage-*.png"))
+    if (run / "results.csv").is_file():
+        shown_elsewhere.add(run / "rtt.png")
+    pngs = sorted((p for p in pngs if p not in shown_elsewhere), key=_figure_rank)
     if not pngs:
         return None
-    parts = []
-    for p in pngs:
-        size = p.stat().st_size
-        if size > MAX_EMBED_BYTES:
-            parts.append(f'<p class="muted">{_e(p.name)}: {size / 1e6:.1f} MB, not embedded</p>')
-            continue
-        data = base64.b64encode(p.read_bytes()).decode("ascii")
-        parts.append(f'<h3>{_e(p.relative_to(run))}</h3><img alt="{_e(p.name)}" src="data:image/png;base64,{data}">')
+    parts = [f"<h3>{_e(figure_title(p))}</h3>" + _png_file(p, figure_title(p)) for p in pngs]
     return [Section("Figures", "\n".join(parts))]
+
+
+def _animation(run: Path):
+    """Network animation."""
+    found = {}
+    for folder in (run, run / "plots"):
+        for p in sorted(folder.glob("*.webp")) + sorted(folder.glob("*.gif")):
+            found.setdefault(p.stem, p)  # the WebP (full colour) when both were written
+    if not found:
+        return None
+    parts = [f"<h3>{_e(figure_title(p))}</h3>" + _png_file(p, figure_title(p)) for p in found.values()]
+    return [Section("Network animation", "<p>Satellites, links up by kind and the highlighted route, "
+                    "step by step (the picture plays by itself).</p>" + "\n".join(parts))]
 
 
 def _raw(run: Path):
@@ -561,4 +738,5 @@ def _raw(run: Path):
     return [Section("Raw outputs", _table(["file", "bytes"], rows) + more)]
 
 
-_BUILDERS = (_scenario, _topology, _events, _routes, _measured, _changes, _throughput, _steps, _coverage, _figures, _raw)
+_BUILDERS = (_coverage, _scenario, _measured, _animation, _topology, _events, _routes, _changes, _throughput,
+             _steps, _figures, _raw)

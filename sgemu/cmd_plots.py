@@ -349,11 +349,15 @@ def cmd_snapshot(args) -> int:
 
 # --------------------------------------------------------------------------- report
 def cmd_report(args) -> int:
-    from experiments.report import write_report
+    from experiments.report import has_report_files, write_report
 
     run = Path(args.run_dir)
     if not run.is_dir():
         raise UsageError(f"no such run directory: {run}")
+    if not has_report_files(run):
+        raise UsageError(f"RUN_DIR: {run} holds none of the files sgemu writes (scenario.yaml, links.npz, "
+                         "route-*.csv, results.csv, coverage.json, pictures); give a directory written by "
+                         "sgemu links, route, run, coverage or the plot commands")
     out = Path(args.out) if args.out else run / "report.html"
     from .limits import check_out_file
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.report import build_report
+from experiments.report import NothingToReport, build_report, figure_title
 from sgemu.cli import main
 
 MAGENTA = (255, 0, 255)
@@ -90,7 +90,10 @@ def make_emulation_files(run: Path) -> None:
         w.writerow([9, 18.0, "handover Beijing; 1 up/1 down", 117, 1.1927030086517334, 40, 0.01, "Beijing->Kashi",
                     0.0255, 0.61, 3])
     (run / "summary.json").write_text(json.dumps({"steps": 24, "late_steps": 0, "see": "https://example.org/x",
-                                                  "routing": "ospf", "changes": [{"step": 9}]}))
+                                                  "routing": "ospf", "changes": [{"step": 9}],
+                                                  "build_s": 8.5, "plot": str((run / "rtt.png").resolve()),
+                                                  "clock": {"late_ms_max": 25.9},
+                                                  "pairs": {"Beijing->Kashi": {"sent": 24, "received": 23}}}))
     (run / "plots").mkdir()
     Image.new("RGB", (600, 240), MAGENTA).save(run / "plots" / "marker.png")
 
@@ -125,7 +128,9 @@ def test_report_of_an_emulation_run_compares_measured_and_predicted(runs):
     cells = re.findall(r"<td>([^<]*)</td>", row)
     assert cells[:2] == ["24", "23"] and cells[4] == "0.40"
     assert "91.00" in page  # iperf3 received Mbit/s
-    assert "run summary" in page.lower() and "late_steps" in page
+    summary = page.split("<h3>Run summary</h3>")[1].split("</section>")[0]
+    assert "<td class=\"l\">late steps</td>" in summary and "late_steps" not in summary
+    assert str((runs / "emulation").resolve()) not in page and "/tmp/" not in page  # no absolute path anywhere
     conv = page.split("<h2>Convergence per change</h2>")[1].split("</section>")[0]
     assert "Routing <b>ospf</b>" in conv and "handover Beijing" in conv and "start" not in conv.split("<table>")[1]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", conv)
@@ -134,7 +139,8 @@ def test_report_of_an_emulation_run_compares_measured_and_predicted(runs):
 
 
 def test_each_section_appears_only_with_its_file(tmp_path):
-    assert "Nothing to report" in build_report(tmp_path)
+    with pytest.raises(NothingToReport):
+        build_report(tmp_path)
     make_emulation_files(tmp_path)
     (tmp_path / "summary.json").unlink()
     page = build_report(tmp_path)
@@ -153,6 +159,13 @@ def test_report_command_writes_the_page_and_rejects_a_missing_directory(runs, tm
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such run directory" in err[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an sgemu file")
+    assert main(["report", str(empty)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RUN_DIR" in err[0] and "none of the files sgemu writes" in err[0]
+    assert sorted(p.name for p in empty.iterdir()) == ["notes.txt"]  # no report.html left behind
 
 
 # --------------------------------------------------------------------------- in a browser
@@ -173,3 +186,60 @@ def test_the_report_opens_in_chromium_and_shows_its_images(runs, tmp_path):
     assert len(np.unique(img.reshape(-1, 3)[::97], axis=0)) > 50  # plots, not just text
     magenta = (np.abs(img - np.array(MAGENTA)).sum(-1) < 20).sum()
     assert magenta > 0.5 * 600 * 240 * 0.8, "the embedded marker image is not shown"
+
+
+# --------------------------------------------------------------------------- readable pages
+def section_titles(page: str) -> list[str]:
+    return re.findall(r"<h2>([^<]*)</h2>", page)
+
+
+def test_a_coverage_report_shows_the_headline_map_first_and_readable_times(tmp_path):
+    out = tmp_path / "cov"
+    assert main(["coverage", "--layer", "bds3", "--duration", "7200", "--step", "1800", "--grid-deg", "30",
+                 "--out", str(out), "-q"]) == 0
+    page = build_report(out)
+    assert section_titles(page)[0] == "Coverage"
+    cov = page.split("<h2>Coverage</h2>")[1].split("</section>")[0]
+    first_img = cov.index("<img")
+    assert 'alt="coverage of bds3"' in cov[first_img:first_img + 40]      # 30 satellites: the headline
+    assert first_img < cov.index("<table>") < cov.index('alt="coverage of bds3:meo"')
+    assert "coverage-bds3" not in re.sub(r'src="[^"]*"', "", page)            # no file names as headings
+    assert "2024-07-16 00:00:00 UTC" in cov and "+00:00" not in page
+    assert "1,800 s (30 min) apart" in cov
+
+
+def test_times_read_as_times_and_hops_tick_at_whole_numbers(runs):
+    page = build_report(runs / "route")
+    scen = page.split("<h2>Scenario</h2>")[1].split("</section>")[0]
+    assert "2024-07-16 00:00:00 UTC" in scen and "+00:00" not in page
+    assert "<td class=\"l\">duration</td><td class=\"l\">120 s (2 min)</td>" in scen
+    from experiments import report
+
+    captured = []
+    real = report._img
+    report._img = lambda fig, alt, dpi=90: (captured.append(fig), real(fig, alt, dpi))[1]
+    try:
+        report._routes(runs / "route")
+    finally:
+        report._img = real
+    hops_axis = captured[0].axes[1]
+    ticks = [t for t in hops_axis.get_yticks() if hops_axis.get_ylim()[0] <= t <= hops_axis.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_figures_are_titled_by_what_they_show(tmp_path):
+    from pathlib import Path as P
+
+    assert figure_title(P("skyplot-Beijing-bds3.png")) == "Sky over Beijing (bds3)"
+    assert figure_title(P("skyplot-Kashi.png")) == "Sky over Kashi"
+    assert figure_title(P("snapshot-20240716T000500.png")) == "Network at 2024-07-16 00:05:00 UTC"
+    assert figure_title(P("groundtrack-igso.png")) == "Ground tracks: igso"
+    assert figure_title(P("rtt.png")) == "Measured and predicted RTT"
+
+
+def test_an_animation_in_the_directory_is_embedded_and_plays(tmp_path):
+    frames = [Image.new("RGB", (120, 60), c) for c in ((255, 0, 0), MAGENTA)]
+    frames[0].save(tmp_path / "snapshot.gif", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    page = build_report(tmp_path)
+    assert section_titles(page) == ["Network animation"]
+    assert re.search(r'<img alt="Network animation" src="data:image/gif;base64,', page)
