@@ -244,7 +244,7 @@ class EmulatedNetwork:
         t0 = time.perf_counter()
         self._links(ids, st)
         t1 = time.perf_counter()
-        self._shaping(ids, delay, self.series.loss_at(k), st, self._capacity_at(k, ids))
+        self._shaping(ids, delay, self.series.loss_at(k), st, self.series.capacity_at(k))
         t2 = time.perf_counter()
         if self.routing == "static":
             self._routes(k, st)
@@ -358,13 +358,6 @@ class EmulatedNetwork:
             b = self.series.link_b[going_down]
             self.nh[a] = np.where(self.nh[a] == b[:, None], -2, self.nh[a])
             self.nh[b] = np.where(self.nh[b] == a[:, None], -2, self.nh[b])
-
-    def _capacity_at(self, k: int, ids: np.ndarray) -> np.ndarray:
-        """Capacity (Mbit/s) of the links up at step k, same order as ``ids``, NaN = unpaced: the
-        series' per-step value (``capacity_at``, from the link budget) where it has one, else each
-        link's constant."""
-        per_step = getattr(self.series, "capacity_at", None)
-        return np.asarray(per_step(k), dtype=np.float64) if per_step is not None else self.series.capacity_mbps[ids]
 
     def _shaping(self, ids: np.ndarray, delay: np.ndarray, loss: np.ndarray, st: StepStats,
                  capacity: np.ndarray | None = None) -> None:
