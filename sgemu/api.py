@@ -294,6 +294,8 @@ class Emulation:
     installed centrally) or ``"ospf"`` (FRR in every node); None takes the
     scenario's ``emulation.routing``.  ``out`` is the run directory (FRR
     logs, :meth:`run`'s results); None makes a temporary one when needed.
+    ``view=True`` (or ``{"host": ..., "port": ...}``) serves the 3D viewer
+    (:mod:`viewer.live`), following the network step by step.
 
     Everything is checked before anything is built; every exit (return,
     exception, Ctrl-C, SIGTERM) removes what was built.
@@ -492,15 +494,17 @@ class Emulation:
     def _start_viewer(self) -> None:
         from viewer.live import LiveViewer
 
-        self._viewer = LiveViewer(self.series, self.scenario)
+        where = self.view if isinstance(self.view, dict) else {}
+        self._viewer = LiveViewer(self.series, self.scenario, quiet=self.quiet, **where)
         self._viewer.start()
         self.subscribe(self._viewer.publish)
 
     def _outdir(self) -> Path:
+        from .limits import make_out_dir
+
         if self.out is None:
             self.out = Path(tempfile.mkdtemp(prefix=f"sgemu-{self.scenario.name}-"))
-        self.out.mkdir(parents=True, exist_ok=True)
-        return self.out
+        return make_out_dir(self.out, "out")
 
     # -- the scenario clock ------------------------------------------------------------------------
     def _require_network(self) -> None:
@@ -724,27 +728,23 @@ class Emulation:
 
 
 def _check_run_tag(tag):
+    """The run tag (None: SGEMU_RUN_TAG, else a random one), checked before anything is built."""
+    from emulator.namespaces import RunTagError, check_run_tag
+
+    field = "run_tag" if tag is not None else "SGEMU_RUN_TAG"
+    tag = tag if tag is not None else os.environ.get("SGEMU_RUN_TAG")
     if tag is None:
         return None
     try:
-        from emulator.namespaces import check_run_tag
-    except ImportError:
-        check_run_tag = None
-    if check_run_tag is not None:
-        try:
-            return check_run_tag(tag)
-        except ValueError as exc:
-            raise ScenarioError("run_tag", str(exc)) from None
-    if not (isinstance(tag, str) and tag.isalnum() and tag.isascii() and len(tag) <= 12):
-        raise ScenarioError("run_tag", f"{tag!r}; accepted: 1 to 12 letters and digits")
-    return tag
+        return check_run_tag(tag, field)
+    except RunTagError as exc:
+        raise ScenarioError(field, str(exc).removeprefix(f"{field}: ")) from None
 
 
 def _check_out(out) -> Path:
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ScenarioError("out", f"{path} exists and is not a directory")
-    return path
+    from .limits import check_out_dir
+
+    return check_out_dir(out, "out")
 
 
 def _run_signals():

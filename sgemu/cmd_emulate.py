@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--check", type=float, metavar="PCT", nargs="?", const=95.0,
                    help="exit 1 unless every ping pair agrees with the prediction in at least PCT %% of samples "
                         "(RTT with shaping, traceroute path without; default 95) -- for CI")
+    p.add_argument("--view", nargs="?", const="127.0.0.1:8765", metavar="HOST:PORT",
+                   help="serve the 3D viewer live while running (default 127.0.0.1:8765; `sgemu view` for replay)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("cli", help="build the network at the scenario's start and open Mininet's CLI")
@@ -64,10 +66,12 @@ def cmd_run(args) -> int:
     if args.vm:
         return _run_in_vm()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out or f"runs/{scen.name}-{stamp}")
+    from .limits import check_out_dir
+
+    out = check_out_dir(args.out or f"runs/{scen.name}-{stamp}", "--out")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
     emu = Emulation(Scenario(scen), shaping="none" if args.no_netem else "netem", routing=args.routing, out=out,
-                    quiet=args.quiet, progress=bar, log=print, view=getattr(args, "view", False))
+                    quiet=args.quiet, progress=bar, log=print, view=_view_address(args.view))
     try:
         with emu:
             summary = emu.run(experiments=exps, speed=speed).summary
@@ -88,6 +92,16 @@ def cmd_run(args) -> int:
     if summary.get("plot"):
         print(f"plot: {summary['plot']}")
     return _check_bar(summary, args.check)
+
+
+def _view_address(text: str | None):
+    """``--view HOST:PORT`` as Emulation's ``view`` (False when not asked)."""
+    if text is None:
+        return False
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--view: {text[:40]!r}; accepted: HOST:PORT, e.g. 127.0.0.1:8765")
+    return {"host": host, "port": int(port)}
 
 
 def _run_in_vm() -> int:
