@@ -235,10 +235,10 @@ def _rain(series: LinkSeries, hit: np.ndarray, rain: tuple[str, float]) -> LinkS
     from .linkbudget import LinkBudget
 
     budget = LinkBudget.for_series(series)
-    ids = series.link_id[hit]
-    a, b = series.link_a[ids], series.link_b[ids]
-    spec = np.array([budget.spec_index("ground", int(x), int(y)) for x, y in zip(a.tolist(), b.tolist())],
-                    dtype=np.int64)
+    uniq, inv = np.unique(series.link_id[hit], return_inverse=True)
+    spec = np.array([budget.spec_index("ground", int(series.link_a[i]), int(series.link_b[i]))
+                     for i in uniq.tolist()], dtype=np.int64)[inv]
+    a, b = series.link_a[series.link_id[hit]], series.link_b[series.link_id[hit]]
     hit, spec, a, b = hit[spec >= 0], spec[spec >= 0], a[spec >= 0], b[spec >= 0]
     res = budget.evaluate(spec, series.distance_km[hit].astype(np.float64),
                           series.step_elevation_deg[hit].astype(np.float64), np.maximum(a, b), rain=rain)

@@ -238,13 +238,14 @@ class LinkSeries:
         ids_kind = self.link_kind[self.link_id]
         steps = np.repeat(np.arange(self.n_steps), per_step)
         kinds = {}
+        caps_all = self.entry_capacity_mbps()
         for code, name in enumerate(KINDS):
             sel = ids_kind == code
             if not (self.link_kind == code).any():
                 continue
             counts = np.bincount(steps[sel], minlength=self.n_steps)
             d = self.distance_km[sel] * self.ms_per_km[self.link_id[sel]]
-            cap = self.entry_capacity_mbps()[sel]
+            cap = caps_all[sel]
             cap = cap[~np.isnan(cap)]
             kinds[name] = {
                 "distinct_links": int((self.link_kind == code).sum()),
