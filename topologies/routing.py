@@ -620,6 +620,7 @@ class _PairStream:
         self.seq = np.full((P, 1), -1, dtype=np.int32)
         self.paths: list[str] = []
         self._code_of: dict[str, int] = {}
+        self.recomputed = 0      # Dijkstra runs so far (one per source per fresh or failed step)
 
     def reset(self) -> None:
         """Forget the trees: the next step starts from fresh Dijkstra runs."""
@@ -661,14 +662,15 @@ class _PairStream:
                 self.trees.recompute(k, bad, edges)
                 again = np.flatnonzero(np.isin(col, bad))
                 d[again], last[again], tie[again] = self._destinations(rx, again)
-        redo = np.isin(self.pair_col, bad)
+        self.recomputed += bad.size
+        redo = np.isin(self.pair_col, bad) | (np.isinf(d) != (self.hops < 0))   # a kept tree lost the pair
         if self.graph.split:
             fix = redo & tie      # equal-length last hops: take Dijkstra's choice
             last[fix] = self.trees.rx_pred[self.pair_col[fix], self.dst_v[fix] - self.graph.n]
             redo |= last != self.last
             self.last = last
         if redo.any():
-            self._update_paths(np.flatnonzero(redo))
+            self._update_paths(np.flatnonzero(redo), np.isfinite(d))
         return np.where(np.isfinite(d), 2.0 * d, np.nan)
 
     def _destinations(self, rx, sel: np.ndarray | None = None):
@@ -705,9 +707,10 @@ class _PairStream:
         tie[has] = np.add.reduceat(eq, seg) > 1
         return d, last, tie
 
-    def _update_paths(self, sel: np.ndarray) -> None:
-        """Walk the paths of pairs ``sel`` again; give changed ones their text's code."""
-        start = self.last[sel] if self.graph.split else self.dst_v[sel]
+    def _update_paths(self, sel: np.ndarray, reach: np.ndarray) -> None:
+        """Walk the paths of pairs ``sel`` again (``reach`` (pair,): reachable now); give changed ones
+        their text's code."""
+        start = np.where(reach[sel], self.last[sel] if self.graph.split else self.dst_v[sel], -1)
         hops, seq = _walk_paths(self.trees.pred, self.pair_col[sel], self.pairs[sel, 0], start)
         if self.graph.split:   # the destination's receiver copy ends every reachable path
             seq = np.concatenate([np.where(hops >= 0, self.dst_v[sel], -1)[:, None], seq], axis=1)
