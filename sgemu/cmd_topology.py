@@ -24,6 +24,7 @@ def register(sub) -> None:
     p = sub.add_parser("links", help="compute the link series of a scenario and write it with a summary")
     add_scenario_args(p)
     p.add_argument("--out", default="out/links", help="output directory (default: out/links)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="compute on this Ray cluster (time ranges as Ray tasks)")
     p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("route", help="predicted RTT, hops and path changes between two ground stations")
@@ -31,6 +32,7 @@ def register(sub) -> None:
     p.add_argument("--src", required=True, help="source ground station")
     p.add_argument("--dst", required=True, help="destination ground station")
     p.add_argument("--out", default="out/route", help="output directory for the CSV (default: out/route)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="compute the links on this Ray cluster")
     p.set_defaults(func=cmd_route)
 
 
@@ -52,15 +54,24 @@ def cmd_stations(args) -> int:
     return 0
 
 
-def compute_series(scen, quiet: bool):
-    """Bind the scenario, build its link series with a progress bar, and apply its events (failures, fades)."""
+def compute_series(scen, quiet: bool, cluster: str | None = None):
+    """Bind the scenario, build its link series with a progress bar (on a Ray cluster when ``cluster``
+    is its address), and apply its events (failures, fades)."""
     from topologies.builder import build_series
     from topologies.events import EventError, apply_events, parse_events
 
     scene, rules = scen.bind()
     axis = scen.axis
-    with progress_bar("links", axis.n_steps, quiet) as advance:
-        series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance)
+    if cluster:
+        from emulator.cluster.precompute import series_on_cluster
+
+        try:
+            series = series_on_cluster(scen, cluster, quiet)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        with progress_bar("links", axis.n_steps, quiet) as advance:
+            series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance)
     try:
         series = apply_events(series, parse_events(series, scen.events))
     except EventError as exc:
@@ -80,7 +91,7 @@ def write_events_csv(path: Path, events: list[dict]) -> None:
 def cmd_links(args) -> int:
     scen = scenario_from_args(args)
     out = Path(args.out)
-    scene, series = compute_series(scen, args.quiet)
+    scene, series = compute_series(scen, args.quiet, args.cluster)
     out.mkdir(parents=True, exist_ok=True)
     series.save(out / "links.npz")
     events = series.events()
@@ -133,7 +144,7 @@ def cmd_route(args) -> int:
             raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(map(str, names))}")
     if args.src.lower() == args.dst.lower():  # as `run --ping`: a route needs two ends
         raise UsageError(f"--dst: {args.dst!r} is also --src; give two different ground stations")
-    scene, series = compute_series(scen, args.quiet)
+    scene, series = compute_series(scen, args.quiet, args.cluster)
     src, dst = _ground_node(series, args.src, "--src"), _ground_node(series, args.dst, "--dst")
     path = route_pair(series, src, dst, scen.ground_transit)
     out = Path(args.out)

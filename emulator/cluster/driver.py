@@ -46,6 +46,20 @@ def _ray():
     return ray
 
 
+def check_address(address: str, timeout_s: float = 3.0) -> None:
+    """Raise ValueError (one line) unless ``address`` is HOST:PORT and something listens there
+    (``ray.init`` would otherwise retry for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--cluster: {address!r} is not HOST:PORT (the Ray head's GCS address)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(f"--cluster: nothing answers at {address} ({exc.strerror or exc})") from None
+
+
 def min_delay_ms(series) -> np.ndarray:
     """Smallest one-way delay of each link over the run (inf for a link never up), shape (link,)."""
     out = np.full(series.n_links, np.inf)
@@ -112,6 +126,10 @@ class ClusterNetwork:
     def _connect(self) -> list[dict]:
         ray = _ray()
         if not ray.is_initialized():
+            try:
+                check_address(self.address_)
+            except ValueError as exc:
+                raise ClusterError(str(exc)) from None
             try:
                 ray.init(address=self.address_, logging_level="ERROR", log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
