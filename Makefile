@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.sgemu-installed
 
-.PHONY: demo test test-unit test-kernel bench system venv clean viewer-assets
+.PHONY: demo test test-unit test-kernel test-hardening soak bench system venv clean viewer-assets
 
 venv: $(STAMP)
 
@@ -40,11 +40,22 @@ demo: venv system viewer-assets
 # kernel tests: on the host when its kernel has netem, else in a throwaway VM.
 # `make test-kernel` adds the long run (default scenario, 60 s at 1x).
 test: venv system viewer-assets
-	$(PY) -m pytest tests docs/examples -q --ignore=tests/kernel
+	$(PY) -m pytest tests docs/examples -q --ignore=tests/kernel -m "not slow"
 	$(PY) -m emulator.lane -- $(abspath $(PY)) -m pytest -q -m "kernel and not long" $(abspath tests/kernel)
 
 test-kernel: venv system
 	$(PY) -m emulator.lane -- $(abspath $(PY)) -m pytest -q -s -m kernel $(abspath tests/kernel)
+
+# The fault battery too long for `make test` (root): Ctrl-C, a second Ctrl-C, SIGTERM and SIGKILL + clean
+# at every phase of a run (build, routing start, mid-run, teardown), with and without OSPF.
+test-hardening: venv system
+	$(PY) -m pytest -q -m slow tests/test_hardening_live.py
+
+# One hour at 1x on the default scenario without shaping (root): lateness and memory over time,
+# nothing left after.  SOAK_S=120 for a short one.
+SOAK_S ?= 3600
+soak: venv system
+	$(PY) -m benchmarks.soak --duration $(SOAK_S)
 
 bench: venv system
 	$(PY) -m benchmarks.bench_topology

@@ -73,6 +73,17 @@ RANGES = {
     "lookahead_s": (0.0, 86400.0, "s", False),
     "alt_m": (-500.0, 20000.0, "m", False),
     "slot_shift": (-1000, 1000, "", False),
+    "handover_interval_s": (0.0, 86400.0, "s", True),
+    # Walker shells
+    "planes": (1, 1000, "", False),
+    "sats_per_plane": (1, 1000, "", False),
+    "inclination_deg": (0.0, 180.0, "deg", False),
+    "altitude_km": (160.0, 100_000.0, "km", False),
+    "mean_motion_rev_day": (0.05, 17.0, "rev/day", False),
+    "phasing": (0, 1000, "", False),
+    "eccentricity": (0.0, 0.95, "", False),
+    "raan_spread_deg": (0.0, 360.0, "deg", False),
+    "raan_offset_deg": (-360.0, 360.0, "deg", False),
 }
 #: Ranges of ``link_params.<kind>`` values.
 LINK_PARAM_RANGES = {"capacity_mbps": (0.0, 100_000.0, "Mbit/s", True), "loss_pct": (0.0, 100.0, "%", False)}
@@ -288,6 +299,7 @@ def _satellites(spec: dict, where: str, window, base_dir: Path, first_satnum: in
         return PRESETS[c.preset].satellites(c.name, window[0], first_satnum)
     if c.walker is not None:
         kwargs = check_fields(WalkerShell, c.walker, f"{where}.walker")
+        check_ranges(kwargs, f"{where}.walker")
         kwargs.setdefault("first_satnum", first_satnum)
         try:
             return WalkerShell(**kwargs).satellites(c.name, window[0])
