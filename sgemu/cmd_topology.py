@@ -25,6 +25,11 @@ def register(sub) -> None:
     add_scenario_args(p)
     p.add_argument("--out", default="out/links", help="output directory (default: out/links)")
     p.add_argument("--cluster", metavar="ADDRESS", help="compute on this Ray cluster (time ranges as Ray tasks)")
+    p.add_argument("--format", default="npz", metavar="FMT",
+                   help="also export the edge list: npz (links.npz only, the default), parquet, csv or graphml "
+                        "(see docs/links-format.md)")
+    p.add_argument("--per-step", action="store_true",
+                   help="parquet/csv: one row per link per step instead of one per link interval")
     p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("route", help="predicted RTT, hops and path changes between two ground stations")
@@ -34,6 +39,17 @@ def register(sub) -> None:
     p.add_argument("--out", default="out/route", help="output directory for the CSV (default: out/route)")
     p.add_argument("--cluster", metavar="ADDRESS", help="compute the links on this Ray cluster")
     p.set_defaults(func=cmd_route)
+
+    p = sub.add_parser("routes", help="predicted RTT, hops and path of many station pairs at every step, "
+                                      "written as Parquet or CSV")
+    add_scenario_args(p)
+    p.add_argument("--pairs", default="ground", metavar="PAIRS",
+                   help="'ground' (every pair of ground stations, the default) or SRC:DST[,SRC:DST...]")
+    p.add_argument("--out", default="out/routes", help="output directory (default: out/routes)")
+    p.add_argument("--format", default="parquet", metavar="FMT", help="parquet (default) or csv")
+    p.add_argument("--chunk-steps", default="200", metavar="N", help="steps per written chunk (default: 200)")
+    p.add_argument("--workers", default="1", metavar="N", help="processes sharing each chunk (default: 1)")
+    p.set_defaults(func=cmd_routes)
 
 
 def cmd_presets(args) -> int:
@@ -91,9 +107,17 @@ def write_events_csv(path: Path, events: list[dict]) -> None:
 def cmd_links(args) -> int:
     scen = scenario_from_args(args)
     out = Path(args.out)
+    from topologies.export import FORMATS, write_links
+
+    if args.format not in FORMATS:
+        raise UsageError(f"--format: {args.format!r}; accepted: {', '.join(FORMATS)}")
+    if args.per_step and args.format not in ("parquet", "csv"):
+        raise UsageError("--per-step: accepted with --format parquet or csv")
+    _check_out_dir(out)
     scene, series = compute_series(scen, args.quiet, args.cluster)
     out.mkdir(parents=True, exist_ok=True)
     series.save(out / "links.npz")
+    exported = write_links(series, out, args.format, args.per_step)
     events = series.events()
     write_events_csv(out / "events.csv", events)
     summary = series.summary()
@@ -102,7 +126,7 @@ def cmd_links(args) -> int:
     (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
     if not args.quiet:
         _print_links_summary(summary)
-    print(f"wrote {out / 'links.npz'}, events.csv, summary.json")
+    print(f"wrote {out / 'links.npz'}, events.csv, summary.json" + "".join(f", {p.name}" for p in exported))
     return 0
 
 
@@ -134,7 +158,8 @@ def _ground_node(series, name: str, flag: str) -> int:
 
 
 def cmd_route(args) -> int:
-    from topologies.routing import route_pair
+    from topologies.export import write_route_csv
+    from topologies.routing import route_pair, step_times_s
 
     scen = scenario_from_args(args)
     # check the names before the (possibly long) link computation
@@ -150,18 +175,9 @@ def cmd_route(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"route-{series.node_names[src]}-{series.node_names[dst]}"
-    csv_path = out / f"{stem}.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["t_s", "utc", "rtt_ms", "hops", "path_changed", "path"])
-        changes = set(path.change_steps().tolist())
-        for k in range(series.n_steps):
-            rtt = path.rtt_ms[k]
-            w.writerow([f"{series.axis.t_s[k]:g}", series.axis.utc(k).isoformat(),
-                        "" if np.isnan(rtt) else f"{rtt:.3f}", path.hops[k], int(k in changes),
-                        " ".join(path.path_names(k))])
+    csv_path = write_route_csv(out / f"{stem}.csv", series, path)
     summary = path.summary()
-    summary["changes"] = [{"t_s": float(series.axis.t_s[k]), "path": path.path_names(k)}
+    summary["changes"] = [{"t_s": float(step_times_s(series, k)), "path": path.path_names(k)}
                           for k in path.change_steps()]
     (out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
@@ -190,3 +206,81 @@ def _print_route_summary(s: dict, path) -> None:
     first = next((k for k in range(len(path.paths)) if path.paths[k]), None)
     if first is not None:
         print("path at first reachable step:", " -> ".join(path.path_names(first)))
+
+
+def _check_out_dir(out: Path) -> None:
+    """An output directory must be a directory (or not exist yet): checked before any computing."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {str(out)!r} is a file; give a directory")
+
+
+def _whole_number(flag: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{flag}: expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def parse_pairs(text: str, stations: list[str]) -> list[tuple[str, str]] | None:
+    """``--pairs``: None for 'ground' (every pair), else the (src, dst) station names as written.
+
+    Names are matched ignoring case; unknown names, a station paired with
+    itself and malformed items raise :class:`UsageError` naming ``--pairs``.
+    """
+    if text.strip().lower() == "ground":
+        if len(stations) < 2:
+            raise UsageError(f"--pairs: 'ground' needs two ground stations; this scenario has {len(stations)}")
+        return None
+    known = {s.lower() for s in stations}
+    pairs = []
+    for item in text.split(","):
+        ends = item.strip().split(":")
+        if len(ends) != 2 or not all(e.strip() for e in ends):
+            raise UsageError(f"--pairs: expected 'ground' or SRC:DST[,SRC:DST...], got {item.strip()!r}")
+        src, dst = (e.strip() for e in ends)
+        for name in (src, dst):
+            if name.lower() not in known:
+                raise UsageError(f"--pairs: unknown ground station {name!r}; this scenario has: {', '.join(stations)}")
+        if src.lower() == dst.lower():
+            raise UsageError(f"--pairs: {src}:{dst} joins a station to itself; give two different ground stations")
+        pairs.append((src, dst))
+    return pairs
+
+
+def cmd_routes(args) -> int:
+    from topologies.export import ROUTE_FORMATS, RoutesWriter
+    from topologies.routing import ground_pairs, stream_pair_routes
+
+    if args.format not in ROUTE_FORMATS:
+        raise UsageError(f"--format: {args.format!r}; accepted: {', '.join(ROUTE_FORMATS)}")
+    chunk_steps = _whole_number("--chunk-steps", args.chunk_steps)
+    workers = _whole_number("--workers", args.workers)
+    scen = scenario_from_args(args)
+    named = parse_pairs(args.pairs, [str(s.name) for s in scen.build_stations()])
+    out = Path(args.out)
+    _check_out_dir(out)
+    scene, series = compute_series(scen, args.quiet)
+    if named is None:
+        pairs = ground_pairs(series)
+    else:
+        pairs = np.array([[_ground_node(series, a, "--pairs"), _ground_node(series, b, "--pairs")] for a, b in named])
+    out.mkdir(parents=True, exist_ok=True)
+    writer = RoutesWriter(out / f"routes.{args.format}", args.format)
+    try:
+        with progress_bar("routes", series.n_steps, args.quiet) as advance:
+            for frame in stream_pair_routes(series, pairs, scen.ground_transit, chunk_steps, workers, advance):
+                writer.write(frame)
+    except BaseException:
+        writer.abort()
+        raise
+    path = writer.close()
+    (out / "scenario.yaml").write_text(yaml.safe_dump(scen.raw, sort_keys=False))
+    summary = {"file": path.name, "format": args.format, "rows": writer.rows, "pairs": int(len(pairs)),
+               "steps": series.n_steps, "step_s": series.axis.step_s, "start": series.axis.start.isoformat(),
+               "columns": ["t_s", "src", "dst", "rtt_ms", "hops", "path"]}
+    (out / "routes.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {path} ({writer.rows} rows: {len(pairs)} pairs x {series.n_steps} steps)")
+    return 0
