@@ -64,6 +64,27 @@ def cnet(cluster, scene_series):
     assert _run_namespaces(net) == []
 
 
+def test_links_computed_by_ray_tasks_on_the_hosts_equal_the_local_build(cluster):
+    """The precompute on the cluster: time ranges as Ray tasks on the two host workers, merged."""
+    import ray
+
+    from emulator.cluster.precompute import build_series_on_cluster
+    from sgemu.scenario import load_scenario
+    from topologies.builder import build_series
+
+    scen = load_scenario().with_overrides(duration_s=1200, step_s=5)
+    scene, rules = scen.bind()
+    local = build_series(scene, rules, scen.axis, scen.grazing_km, scen.link_parameters(),
+                         budget=scen.link_budget_for(scene))
+    series, fig = build_series_on_cluster(scen, cluster.address, n_ranges=4)
+    assert not ray.is_initialized()  # connected for the call only
+    assert fig["ranges"] == 4 and fig["cpus"] == 2
+    for f in ("link_a", "link_b", "link_kind", "ms_per_km", "indptr", "link_id", "distance_km"):
+        assert np.array_equal(getattr(series, f), getattr(local, f)), f
+    for f in ("capacity_mbps", "loss_pct"):
+        assert np.array_equal(getattr(series, f), getattr(local, f), equal_nan=True), f
+
+
 def _run_namespaces(net) -> list[str]:
     return [n for n in our_namespaces() if n.startswith(f"sgemu-{net.run_tag}h")]
 
