@@ -33,6 +33,53 @@ def chunk_steps_for(scene, budget_elements: float = 6e6, rules: list[Rule] = ())
     return int(np.clip(budget_elements // biggest, 1, 512))
 
 
+class _LinkTable:
+    """Links numbered once, in order of first appearance, with their per-link properties."""
+
+    def __init__(self, n_nodes: int, rules: list[Rule], link_params: dict, budget):
+        self.n, self.rules, self.link_params, self.budget = n_nodes, rules, link_params, budget
+        self.key_to_id: dict[int, int] = {}
+        self.cols: dict[str, list] = {k: [] for k in ("a", "b", "kind", "ms_per_km", "cap", "loss", "spec")}
+
+    def ids(self, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        """Link ids of pair keys (a * n + b), numbering new ones as made by rule ``owner``; (k,) each."""
+        out = np.empty(keys.size, dtype=np.int64)
+        for j, (key, r_i) in enumerate(zip(keys.tolist(), owner.tolist())):
+            lid = self.key_to_id.get(key)
+            if lid is None:
+                lid = self.key_to_id[key] = len(self.cols["a"])
+                self._add(key // self.n, key % self.n, self.rules[r_i])
+            out[j] = lid
+        return out
+
+    def _add(self, a: int, b: int, rule: Rule) -> None:
+        params = self.link_params.get(rule.kind, LinkParams())
+        c = rule.capacity_mbps if rule.capacity_mbps is not None else params.capacity_mbps
+        l_ = rule.loss_pct if rule.loss_pct is not None else params.loss_pct
+        for name, value in (("a", a), ("b", b), ("kind", KIND_CODE[rule.kind]), ("ms_per_km", rule.ms_per_km),
+                            ("cap", np.nan if c is None else c), ("loss", np.nan if l_ is None else l_),
+                            ("spec", -1 if self.budget is None else self.budget.spec_index(rule.kind, a, b))):
+            self.cols[name].append(value)
+
+    def array(self, name: str, dtype=np.int64) -> np.ndarray:
+        return np.array(self.cols[name], dtype=dtype)
+
+
+def _chunk_entries(rules: list[Rule], k0: int, pos, n: int):
+    """(step, pair key, distance, owning rule) of a chunk's links, one per pair and step (first rule wins)."""
+    batches = [(0, LinkBatch.empty())]  # so that a run without rules concatenates
+    batches += [(r_i, rule.links(k0, pos)) for r_i, rule in enumerate(rules)]
+    steps = np.concatenate([b.step for _, b in batches])
+    keys = np.concatenate([b.a.astype(np.int64) * n + b.b for _, b in batches])
+    dist = np.concatenate([b.distance_km for _, b in batches])
+    owner = np.concatenate([np.full(b.step.size, r_i) for r_i, b in batches])
+    order = np.lexsort((keys, steps))
+    steps, keys, dist, owner = steps[order], keys[order], dist[order], owner[order]
+    first = np.ones(steps.size, dtype=bool)
+    first[1:] = (steps[1:] != steps[:-1]) | (keys[1:] != keys[:-1])
+    return steps[first], keys[first], dist[first], owner[first]
+
+
 def build_series(
     scene,
     rules: list[Rule],
@@ -50,77 +97,36 @@ def build_series(
     each chunk.  ``budget`` (a :class:`topologies.linkbudget.LinkBudget`)
     computes per-step capacity and loss for the links it covers.
     """
-    link_params = link_params or {}
     for rule in rules:
         rule.bind(scene, axis, grazing_km)
     n = scene.n_nodes
-    key_to_id: dict[int, int] = {}
-    link_a, link_b, link_kind, ms_per_km, cap, loss, link_spec = [], [], [], [], [], [], []
+    table = _LinkTable(n, rules, link_params or {}, budget)
     step_ids, step_dist, counts = [], [], np.zeros(axis.n_steps, dtype=np.int64)
     per_entry: dict[str, list] = {"step_capacity_mbps": [], "step_loss_pct": [], "step_modcod": [],
                                   "step_elevation_deg": []}
     up_km = scene.station_up if budget is not None and scene.stations else None
-    chunk = chunk_steps or chunk_steps_for(scene, rules=rules)
-    for sl, pos in scene.chunks(axis, chunk):
-        batches = [(0, LinkBatch.empty())]  # so that a run without rules concatenates
-        for r_i, rule in enumerate(rules):
-            b = rule.links(sl.start, pos)
-            batches.append((r_i, b))
-        steps = np.concatenate([b.step for _, b in batches])
-        keys = np.concatenate([b.a.astype(np.int64) * n + b.b for _, b in batches])
-        dist = np.concatenate([b.distance_km for _, b in batches])
-        owner = np.concatenate([np.full(b.step.size, r_i) for r_i, b in batches])
-        # keep the first rule's entry for a pair produced twice at one step
-        order = np.lexsort((keys, steps))
-        steps, keys, dist, owner = steps[order], keys[order], dist[order], owner[order]
-        first = np.ones(steps.size, dtype=bool)
-        first[1:] = (steps[1:] != steps[:-1]) | (keys[1:] != keys[:-1])
-        steps, keys, dist, owner = steps[first], keys[first], dist[first], owner[first]
+    for sl, pos in scene.chunks(axis, chunk_steps or chunk_steps_for(scene, rules=rules)):
+        steps, keys, dist, owner = _chunk_entries(rules, sl.start, pos, n)
         uniq, inv = np.unique(keys, return_inverse=True)
         uniq_owner = np.zeros(uniq.size, dtype=np.int64)
         uniq_owner[inv] = owner
-        ids = np.empty(uniq.size, dtype=np.int64)
-        for j, (key, r_i) in enumerate(zip(uniq.tolist(), uniq_owner.tolist())):
-            lid = key_to_id.get(key)
-            if lid is None:
-                lid = key_to_id[key] = len(link_a)
-                rule = rules[r_i]
-                params = link_params.get(rule.kind, LinkParams())
-                link_a.append(key // n)
-                link_b.append(key % n)
-                link_kind.append(KIND_CODE[rule.kind])
-                ms_per_km.append(rule.ms_per_km)
-                c = rule.capacity_mbps if rule.capacity_mbps is not None else params.capacity_mbps
-                l_ = rule.loss_pct if rule.loss_pct is not None else params.loss_pct
-                cap.append(np.nan if c is None else c)
-                loss.append(np.nan if l_ is None else l_)
-                link_spec.append(budget.spec_index(rule.kind, key // n, key % n) if budget is not None else -1)
-            ids[j] = lid
-        link = ids[inv]
+        link = table.ids(uniq, uniq_owner)[inv]
         order = np.lexsort((link, steps))
         link, steps, dist = link[order], steps[order], dist[order]
         if budget is not None:
-            keep = _budget_chunk(budget, scene, pos, sl.start, up_km, link, steps, dist,
-                                 np.array(link_spec), np.array(link_kind), np.array(link_a), np.array(link_b), per_entry)
+            keep = _budget_chunk(budget, scene, pos, sl.start, up_km, link, steps, dist, table, per_entry)
             link, steps, dist = link[keep], steps[keep], dist[keep]
         step_ids.append(link.astype(np.int32))
         step_dist.append(dist.astype(np.float32))
         counts[sl] = np.bincount(steps - sl.start, minlength=sl.stop - sl.start)
         if progress:
             progress(sl.stop - sl.start)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return LinkSeries(
-        axis=axis,
-        node_names=scene.node_names,
-        node_layer=scene.node_layer,
-        node_shell=scene.node_shell,
-        link_a=np.array(link_a, dtype=np.int32),
-        link_b=np.array(link_b, dtype=np.int32),
-        link_kind=np.array(link_kind, dtype=np.int8),
-        ms_per_km=np.array(ms_per_km, dtype=np.float64),
-        capacity_mbps=np.array(cap, dtype=np.float64),
-        loss_pct=np.array(loss, dtype=np.float64),
-        indptr=indptr,
+        axis=axis, node_names=scene.node_names, node_layer=scene.node_layer, node_shell=scene.node_shell,
+        link_a=table.array("a", np.int32), link_b=table.array("b", np.int32),
+        link_kind=table.array("kind", np.int8), ms_per_km=table.array("ms_per_km", np.float64),
+        capacity_mbps=table.array("cap", np.float64), loss_pct=table.array("loss", np.float64),
+        indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         link_id=np.concatenate(step_ids) if step_ids else np.zeros(0, np.int32),
         distance_km=np.concatenate(step_dist) if step_dist else np.zeros(0, np.float32),
         budget=None if budget is None else budget.to_config(),
@@ -128,7 +134,7 @@ def build_series(
     )
 
 
-def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, link_spec, link_kind, link_a, link_b,
+def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, table: _LinkTable,
                   per_entry) -> np.ndarray:
     """Run the budget over one chunk's entries (n,), append their per-entry arrays, return which to keep.
 
@@ -137,12 +143,12 @@ def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, link_spec, l
     """
     from .rules import KIND_CODE
 
-    spec = link_spec[link]
-    ground = link_kind[link] == KIND_CODE["ground"]
+    spec = table.array("spec")[link]
+    ground = table.array("kind")[link] == KIND_CODE["ground"]
     elev = np.full(link.size, np.nan)
     station = np.full(link.size, -1, dtype=np.int64)
     if ground.any():
-        a, b = link_a[link[ground]], link_b[link[ground]]
+        a, b = table.array("a")[link[ground]], table.array("b")[link[ground]]
         sta, sat = np.maximum(a, b), np.minimum(a, b)
         t = steps[ground] - k0
         d = pos[t, sat] - pos[t, sta]
