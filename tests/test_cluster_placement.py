@@ -109,3 +109,21 @@ def test_bad_input_names_the_field(default):
         P.place(series, 0, planes)
     with pytest.raises(ValueError, match="planes"):
         P.place(series, 2, planes[:-1])
+
+
+def test_underlay_slower_than_a_cross_host_link_is_refused_with_the_numbers():
+    from emulator.cluster.driver import ClusterError, check_underlay, min_delay_ms
+
+    series, planes = _toy_series()
+    p = P.place(series, 2, planes)
+    one_way = 1000.0 / 299.792458                     # every toy link is 1,000 km
+    assert np.allclose(min_delay_ms(series), one_way)
+    names = ["host0 (a)", "host1 (b)"]
+    check_underlay(series, p.host, np.array([[0, 1.0], [1.0, 0]]), names)   # 1 ms under 3.3 ms: fine
+    with pytest.raises(ClusterError) as err:
+        check_underlay(series, p.host, np.array([[0, 5.0], [5.0, 0]]), names)
+    msg = str(err.value)
+    assert f"{one_way:.3f} ms" in msg and "5.000 ms" in msg and "host0 (a) <-> host1 (b)" in msg, msg
+    assert "2 such link(s)" in msg and "\n" not in msg
+    # one host: no cross-host link, nothing to refuse
+    check_underlay(series, np.zeros(series.n_nodes, dtype=np.int64), np.zeros((1, 1)), names[:1])

@@ -175,8 +175,11 @@ class HostAgent:
         # pyroute2 (some requests in a namespace) and the route planner fork this worker; a forked
         # child must not run Ray's SIGTERM handler, which shuts down the *parent's* Ray connection
         os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+        import atexit
+
         self.head_ip = head_ip
         self.net: HostNetwork | None = None
+        atexit.register(self.stop)  # a worker told to exit (its driver gone) still tears down
         self.procs: dict[int, tuple[subprocess.Popen, str]] = {}
         self.outdir = tempfile.mkdtemp(prefix="sgemu-agent-")
 
