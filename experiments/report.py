@@ -236,7 +236,11 @@ def _scenario(run: Path):
     path = run / "scenario.yaml"
     if not path.is_file():
         return None
-    raw = yaml.safe_load(path.read_text()) or {}
+    return [Section("Scenario", scenario_html(yaml.safe_load(path.read_text()) or {}))]
+
+
+def scenario_html(raw: dict) -> str:
+    """A scenario mapping (as written in YAML) as tables: window, constellations, stations, link rules."""
     dur = raw.get("duration_s")
     step = raw.get("step_s")
     rows = [["name", raw.get("name", "")], ["description", raw.get("description", "")],
@@ -265,7 +269,7 @@ def _scenario(run: Path):
         items = "".join(f"<li><code>{_e(yaml.safe_dump(r, default_flow_style=True).strip())}</code></li>"
                         for r in rules)
         parts.append(f"<h3>Link rules</h3><ul>{items}</ul>")
-    return [Section("Scenario", "\n".join(parts))]
+    return "\n".join(parts)
 
 
 def _topology(run: Path):

@@ -74,6 +74,26 @@ def register(sub) -> None:
     p.add_argument("--out", default="out/plots", help="output directory (default: out/plots)")
     p.set_defaults(func=cmd_snapshot)
 
+    p = sub.add_parser("overview", help="one HTML page for teaching a scenario: the network moving, coverage "
+                                        "and PDOP, a station's sky, ground tracks",
+                       description="Everything an educator shows about a scenario on one self-contained page. "
+                                   "Coverage, sky plots and ground tracks span --hours of orbit (an all-LEO shell: "
+                                   "one orbital period); the animation spans the scenario's window "
+                                   "(--start/--duration/--step).")
+    add_scenario_args(p)
+    p.add_argument("--station", help="the station whose sky is drawn (default: the scenario's first)")
+    p.add_argument("--src", help="highlight the route from this ground station ... (default: the first two stations)")
+    p.add_argument("--dst", help="... to this one")
+    p.add_argument("--hours", type=float, default=24.0, help="orbit window for coverage and tracks (default: 24)")
+    p.add_argument("--orbit-step", type=float, default=600.0, metavar="S",
+                   help="orbit window step in seconds (default: 600)")
+    p.add_argument("--grid-deg", type=float, default=3.0, metavar="DEG", help="coverage grid cell (default: 3)")
+    p.add_argument("--min-elevation", type=float, default=10.0, metavar="DEG", help="elevation mask (default: 10)")
+    p.add_argument("--frames", type=int, default=16, help="animation frames (default: 16)")
+    p.add_argument("--dpi", type=int, default=80, help="picture resolution (default: 80)")
+    p.add_argument("--out", default="overview.html", help="output HTML file (default: overview.html)")
+    p.set_defaults(func=cmd_overview)
+
     p = sub.add_parser("report", help="one self-contained HTML report from a run directory")
     p.add_argument("run_dir", help="a directory written by sgemu (links, route, coverage, emulation run)")
     p.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
@@ -344,6 +364,89 @@ def cmd_snapshot(args) -> int:
     plot.close()
     print(f"wrote {', '.join(str(f) for f in files)} ({frames.n_steps} frames, "
           f"{frames.axis.step_s:g} s apart)")
+    return 0
+
+
+# --------------------------------------------------------------------------- overview
+def _check_overview(args, scen):
+    """Check every overview argument against the scenario before anything is computed."""
+    _check_dpi(args.dpi)
+    _check_angle("--min-elevation", args.min_elevation, -90.0, 90.0)
+    if not 0 < args.grid_deg <= 90:
+        raise UsageError(f"--grid-deg: {args.grid_deg:g} must be more than 0 and at most 90")
+    if not (np.isfinite(args.hours) and 0 < args.hours <= 24 * 14):
+        raise UsageError(f"--hours: {args.hours:g} must be more than 0 and at most 336 (two weeks)")
+    if not (np.isfinite(args.orbit_step) and 0 < args.orbit_step <= args.hours * 3600):
+        raise UsageError(f"--orbit-step: {args.orbit_step:g} s must be more than 0 and at most the window")
+    if args.frames < 2:
+        raise UsageError(f"--frames: an animation needs at least 2 frames, got {args.frames}")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"--out: no such directory: {out.parent}")
+    names = [str(s if isinstance(s, str) else s.get("name")) for s in scen.stations]
+    if (args.src is None) != (args.dst is None):
+        raise UsageError("give both --src and --dst to highlight a route")
+    for flag, name in (("--src", args.src), ("--dst", args.dst)):
+        if name is not None and name.lower() not in {n.lower() for n in names}:
+            raise UsageError(f"{flag}: unknown ground station {name!r}; this scenario has: {', '.join(names)}")
+    if args.station is None and not names:
+        raise UsageError("--station: the scenario has no ground stations; name a built-in one")
+    pair = (args.src, args.dst) if args.src else (tuple(names[:2]) if len(names) >= 2 else None)
+    return out, pair
+
+
+def cmd_overview(args) -> int:
+    import tempfile
+
+    from experiments.coverage import grid_coverage, satellite_groups
+    from experiments.figures import duration_text, plural
+    from experiments.overview import (animation_section, coverage_section, coverage_step_s, overview_page,
+                                      shell_window, sky_section, track_section)
+    from experiments.snapshot import SnapshotPlot, animate, node_lat_lon_deg, series_at_steps
+    from orbits.timebase import TimeAxis
+
+    from .cmd_topology import _ground_node, compute_series
+
+    scen = scenario_from_args(args)
+    out, pair = _check_overview(args, scen)
+    scene = scen.build_scene()
+    station = _station(scene, args.station or scene.stations[0].name)
+    shells = scene.shells()
+    day = TimeAxis.from_duration(scen.axis.start, args.hours * 3600.0, args.orbit_step)
+    covs = {}
+    for shell in shells:
+        axis_c = TimeAxis.from_duration(day.start, day.duration_s, coverage_step_s(scene, shell, day))
+        with progress_bar(f"coverage {shell}", axis_c.n_steps, args.quiet) as advance:
+            covs[shell] = grid_coverage(scene, axis_c, satellite_groups(scene, shell), args.grid_deg,
+                                        args.min_elevation, progress=advance, layer_spec=shell)
+    windows = {shell: shell_window(scene, shell, day) for shell in shells}
+    sections = [coverage_section(covs, args.dpi), sky_section(scene, station, windows, args.min_elevation,
+                                                              args.dpi),
+                track_section(scene, windows, args.dpi)]
+    axis = scen.axis
+    every = max(1, int(np.ceil((axis.n_steps - 1) / (args.frames - 1))))
+    count = (axis.n_steps - 1) // every + 1
+    _, series = compute_series(scen, args.quiet)
+    frames = series_at_steps(series, 0, every, count)
+    path, caption = None, f"{plural(frames.n_steps, 'frame')} {duration_text(frames.axis.step_s)} apart."
+    if pair:
+        from topologies.routing import route_pair
+
+        path = route_pair(frames, _ground_node(series, pair[0], "--src"), _ground_node(series, pair[1], "--dst"),
+                          scen.ground_transit)
+        caption = (f"The thick red line is the shortest-delay route {pair[0]} → {pair[1]}; its round-trip time is "
+                   f"in the legend. " + caption)
+    lat, lon = node_lat_lon_deg(scene, frames.axis)
+    plot = SnapshotPlot(frames, lat, lon, path, figsize=(10.0, 5.6), origin=axis.start)
+    with tempfile.TemporaryDirectory(prefix="sgemu-overview-") as tmp, \
+            progress_bar("frames", frames.n_steps, args.quiet) as advance:
+        files = animate(plot, Path(tmp) / "network", fps=4, dpi=max(args.dpi, 90), mp4=False, progress=advance)
+        plot.close()
+        sections.insert(0, animation_section(files[-1], caption))
+        text = overview_page(scen.name or "scenario", scen.raw, sections)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({len(text) / 1e6:.1f} MB: animation, coverage of {', '.join(shells)}, "
+          f"sky over {station.name}, ground tracks)")
     return 0
 
 

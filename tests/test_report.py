@@ -243,3 +243,63 @@ def test_an_animation_in_the_directory_is_embedded_and_plays(tmp_path):
     page = build_report(tmp_path)
     assert section_titles(page) == ["Network animation"]
     assert re.search(r'<img alt="Network animation" src="data:image/gif;base64,', page)
+
+
+# --------------------------------------------------------------------------- the educator's overview
+@pytest.fixture(scope="module")
+def overview(tmp_path_factory):
+    out = tmp_path_factory.mktemp("overview") / "overview.html"
+    rc = main(["overview", "--duration", "60", "--step", "10", "--hours", "2", "--orbit-step", "1800",
+               "--grid-deg", "15", "--frames", "3", "--dpi", "40", "--station", "Kashi", "--out", str(out), "-q"])
+    assert rc == 0
+    return out
+
+
+def test_the_overview_puts_animation_coverage_sky_and_tracks_on_one_page(overview):
+    page = overview.read_text()
+    assert section_titles(page) == ["The network, step by step", "Where a position fix is possible",
+                                    "The sky over Kashi", "Where the satellites go", "Scenario"]
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/(\w+);base64,', page)
+    alts = [a for a, _ in images]
+    assert alts[0] == "network animation" and images[0][1] in ("webp", "gif")
+    # the navigation shell leads the coverage (it gives a fix), then the LEO shell; one sky plot and one
+    # ground-track map per shell
+    assert alts[1:] == ["coverage of bds3", "coverage of leo", "sky over Kashi: bds3", "sky over Kashi: leo",
+                        "ground tracks of bds3", "ground tracks of leo"]
+    cov = page.split("Where a position fix is possible</h2>")[1].split("</section>")[0]
+    assert "<b>bds3</b>: PDOP ≤ 2 between" in cov and "bds3:geo" in cov and "never 4 in view" in cov
+    assert "leo, 1.75 h" in page  # an all-LEO shell is drawn over one orbital period
+    assert external_refs(page) == []
+    with Image.open(__import__("io").BytesIO(__import__("base64").b64decode(
+            re.search(r'src="data:image/\w+;base64,([^"]*)"', page).group(1)))) as anim:
+        assert anim.n_frames == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--station", "Atlantis"], "--station"),
+    (["--src", "Beijing"], "--src and --dst"),
+    (["--src", "Beijing", "--dst", "Atlantis"], "--dst"),
+    (["--hours", "0"], "--hours"),
+    (["--frames", "1"], "--frames"),
+    (["--out", "/nonexistent-dir/x.html"], "--out"),
+])
+def test_bad_overview_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
+    argv = [*argv] if "--out" in argv else [*argv, "--out", str(tmp_path / "o.html")]
+    assert main(["overview", "-q", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_overview_opens_in_chromium_with_its_pictures(overview, tmp_path):
+    png = tmp_path / "shot.png"
+    proc = screenshot(overview, png, height=6000)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    from experiments.figures import LAYER_COLORS
+
+    orange = np.array([int(LAYER_COLORS["IGSO"][i:i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(img - orange).sum(-1) < 30).sum() > 50   # IGSO tracks in the sky plot and ground tracks
+    off_page = (np.abs(img - np.array([250, 250, 250])).sum(-1) > 0)
+    assert np.flatnonzero(off_page.any(axis=1)).max() > 3000, "the page is too short: pictures are missing"
