@@ -127,3 +127,20 @@ def test_underlay_slower_than_a_cross_host_link_is_refused_with_the_numbers():
     assert "2 such link(s)" in msg and "\n" not in msg
     # one host: no cross-host link, nothing to refuse
     check_underlay(series, np.zeros(series.n_nodes, dtype=np.int64), np.zeros((1, 1)), names[:1])
+
+
+def test_cluster_local_cli_bad_input_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "sgemu", "cluster", "local", "down", "--tag", "f00f00"],
+                       capture_output=True, text=True, timeout=120)
+    if os.geteuid() != 0:
+        assert r.returncode == 3 and "needs root" in r.stderr
+        return
+    assert r.returncode == 2 and "no local cluster 'f00f00'" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0
+    r = subprocess.run([sys.executable, "-m", "sgemu", "cluster", "local", "up", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "N: 0 hosts; accepted 1..32" in r.stderr, r.stderr

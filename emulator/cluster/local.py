@@ -142,6 +142,38 @@ def _ray_start(argv: list[str], ns: str | None, log) -> None:
         raise ClusterError(f"ray start failed (exit {r.returncode}) for {ns or 'the head'}: {' / '.join(last)}")
 
 
+def _with_retries(start, started_pids, attempts: int = 3) -> None:
+    """Ray gives a node 30 s to register (hard-coded); on a loaded machine that can pass.  Then kill
+    what that attempt started (``started_pids()``) and try again."""
+    for attempt in range(attempts):
+        try:
+            return start()
+        except ClusterError as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts - 1:
+                raise
+            pids = set(started_pids())
+            _kill(pids, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+                time.sleep(0.1)
+
+
+def _pids_in_ns(ns: str) -> list[int]:
+    try:
+        target = os.stat(f"/run/netns/{ns}").st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == target:
+                    pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
 def _start_ray(c: LocalCluster, progress=None) -> None:
     ray = _ray_bin()
     os.makedirs(c.temp_dir, exist_ok=True)
@@ -153,15 +185,16 @@ def _start_ray(c: LocalCluster, progress=None) -> None:
                     "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
                     "--runtime-env-agent-port", "--metrics-export-port"):
             head += [opt, str(_free_port())]
-        _ray_start(head, None, log)
+        _with_retries(lambda: _ray_start(head, None, log), lambda: _our_pids(c))
         c.pids = sorted(set(c.pids) | set(_our_pids(c)))
         c.save()
         if progress:
             progress(1)
         for h in c.hosts:
-            _ray_start([ray, "start", "--address", c.address, "--node-ip-address", h["ip"],
-                        "--resources", json.dumps({RESOURCE: 1}), "--num-cpus", "1",
-                        "--disable-usage-stats", "--object-store-memory", str(80 << 20)], h["ns"], log)
+            argv = [ray, "start", "--address", c.address, "--node-ip-address", h["ip"],
+                    "--resources", json.dumps({RESOURCE: 1}), "--num-cpus", "1",
+                    "--disable-usage-stats", "--object-store-memory", str(80 << 20)]
+            _with_retries(lambda: _ray_start(argv, h["ns"], log), lambda: _pids_in_ns(h["ns"]))
             c.pids = sorted(set(c.pids) | set(_our_pids(c)))
             c.save()
             if progress:
