@@ -48,7 +48,7 @@ def series():
     rules = [PlusGrid(group="leo"),
              GroundAccess(group="leo", stations=list(CITIES), policy="all-visible", min_elevation_deg=0,
                           max_range_km=1800),
-             Fiber(pairs=[["Beijing", "Harbin"]])]
+             Fiber(pairs=[["Beijing", "Harbin"]], capacity_mbps=1000.0)]
     return build_series(Scene(shell.satellites("leo", EPOCH), sites), rules, TimeAxis.from_duration(EPOCH, 237, 3))
 
 
@@ -199,6 +199,8 @@ def test_link_intervals_match_the_steps_each_link_is_up(series):
     assert np.allclose([g[5] for g in got], [w[5] for w in want], rtol=1e-12)
     assert (frame.steps == np.rint((frame.t_end_s - frame.t_start_s) / 3)).all()
     assert set(frame.kind) == {"isl", "ground", "fiber"}
+    fiber = frame.kind == "fiber"
+    assert (frame.capacity_mbps_max[fiber] == 1000.0).all() and frame.capacity_mbps_min[~fiber].isna().all()
     row = frame.iloc[0]
     assert series.node_names.index(row.a) < series.node_names.index(row.b)
 
@@ -235,7 +237,7 @@ def test_graphml_holds_every_node_and_one_edge_per_interval(series, tmp_path):
         data = {keys[d.get("key")]: d.text for d in e.findall("g:data", ns)}
         assert (e.get("source"), e.get("target"), data["kind"]) == (row.a, row.b, row.kind)
         assert float(data["delay_ms_max"]) == row.delay_ms_max and float(data["t_start_s"]) == row.t_start_s
-        assert ("capacity_mbps" in data) == (not np.isnan(row.capacity_mbps))
+        assert ("capacity_mbps_max" in data) == (not np.isnan(row.capacity_mbps_max))
 
 
 # -- the command ---------------------------------------------------------------

@@ -41,6 +41,15 @@ def _entry_delay_ms(series: LinkSeries, sl=slice(None)) -> np.ndarray:
     return series.distance_km[sl].astype(np.float64) * series.ms_per_km[series.link_id[sl]]
 
 
+def _entry_capacity_mbps(series: LinkSeries, sl=slice(None)) -> np.ndarray:
+    """Capacity Mbit/s of CSR entries ``sl`` (the link budget's per-step value where given), NaN = unshaped."""
+    cap = series.capacity_mbps[series.link_id[sl]]
+    over = getattr(series, "step_capacity_mbps", None)
+    if over is not None:
+        cap = np.where(np.isnan(over[sl]), cap, over[sl])
+    return cap.astype(np.float64)
+
+
 def _entry_loss_pct(series: LinkSeries, sl=slice(None)) -> np.ndarray:
     """Loss % per direction of CSR entries ``sl`` (a fade's value where it applies), 0 = none."""
     loss = series.loss_pct[series.link_id[sl]]
@@ -58,8 +67,9 @@ def link_intervals(series: LinkSeries):
     up), ``t_end_s`` (the step after the last one up: intervals are
     half-open, ``[t_start_s, t_end_s)``), ``steps``, ``delay_ms_min``,
     ``delay_ms_mean``, ``delay_ms_max`` (one-way, over the interval's
-    steps), ``capacity_mbps`` (NaN = unshaped), ``loss_pct_max`` (per
-    direction, weather fades included, 0 = none).
+    steps), ``capacity_mbps_min``, ``capacity_mbps_max`` (per-step link
+    budget included, NaN = unshaped), ``loss_pct_max`` (per direction,
+    budget and weather fades included, 0 = none).
     """
     import pandas as pd
 
@@ -67,6 +77,7 @@ def link_intervals(series: LinkSeries):
     order = np.lexsort((steps, series.link_id))
     link, k = series.link_id[order].astype(np.int64), steps[order]
     delay, loss = _entry_delay_ms(series)[order], _entry_loss_pct(series)[order]
+    cap = _entry_capacity_mbps(series)[order]
     new = np.ones(link.size, dtype=bool)
     new[1:] = (link[1:] != link[:-1]) | (k[1:] != k[:-1] + 1)
     first = np.flatnonzero(new)
@@ -85,7 +96,8 @@ def link_intervals(series: LinkSeries):
         "delay_ms_min": np.minimum.reduceat(delay, first) if first.size else np.zeros(0),
         "delay_ms_mean": np.add.reduceat(delay, first) / count if first.size else np.zeros(0),
         "delay_ms_max": np.maximum.reduceat(delay, first) if first.size else np.zeros(0),
-        "capacity_mbps": series.capacity_mbps[lid],
+        "capacity_mbps_min": np.fmin.reduceat(cap, first) if first.size else np.zeros(0),
+        "capacity_mbps_max": np.fmax.reduceat(cap, first) if first.size else np.zeros(0),
         "loss_pct_max": np.maximum.reduceat(loss, first) if first.size else np.zeros(0),
     })
     return frame.sort_values(["t_start_s", "link_id"], kind="stable", ignore_index=True)
@@ -95,8 +107,9 @@ def link_steps(series: LinkSeries, chunk_steps: int = 500):
     """The long table, one DataFrame per chunk of steps: a row per link up at a step.
 
     Columns: ``t_s``, ``link_id``, ``a``, ``b``, ``kind``, ``distance_km``
-    (float32 as stored), ``delay_ms`` (one-way), ``loss_pct`` (per
-    direction, fades included, 0 = none).
+    (float32 as stored), ``delay_ms`` (one-way), ``capacity_mbps`` (NaN =
+    unshaped) and ``loss_pct`` (per direction, 0 = none), link budget and
+    fades included.
     """
     import pandas as pd
 
@@ -114,6 +127,7 @@ def link_steps(series: LinkSeries, chunk_steps: int = 500):
             "kind": kinds[series.link_kind[lid]],
             "distance_km": series.distance_km[sl],
             "delay_ms": _entry_delay_ms(series, sl),
+            "capacity_mbps": _entry_capacity_mbps(series, sl),
             "loss_pct": _entry_loss_pct(series, sl),
         })
 
@@ -196,7 +210,8 @@ def write_graphml(series: LinkSeries, path: str | Path) -> Path:
     node_keys = {"layer": "string", "shell": "string"}
     edge_keys = {"link_id": "long", "kind": "string", "t_start_s": "double", "t_end_s": "double",
                  "steps": "long", "delay_ms_min": "double", "delay_ms_mean": "double",
-                 "delay_ms_max": "double", "capacity_mbps": "double", "loss_pct_max": "double"}
+                 "delay_ms_max": "double", "capacity_mbps_min": "double", "capacity_mbps_max": "double",
+                 "loss_pct_max": "double"}
     for where, keys in (("node", node_keys), ("edge", edge_keys)):
         for name, typ in keys.items():
             ET.SubElement(root, "key", {"id": name, "for": where, "attr.name": name, "attr.type": typ})
