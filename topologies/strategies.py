@@ -1,0 +1,628 @@
+"""Routing strategies as plug-ins: one step's graph in, next hops per (node, destination) out.
+
+A *strategy* is a function ``strategy(graph, prev, **params)``.  ``graph``
+is a :class:`RoutingGraph`: the nodes (name, layer, ITRS position when the
+caller knows the scene) and the links up at one step with their one-way
+delay and capacity.  ``prev`` is the strategy's own :class:`Decision` of
+the step before (``None`` at the first step).  It returns a
+:class:`Decision` -- or just the next-hop array -- saying, for every node
+``i`` and destination ``j``, the neighbour ``i`` forwards to
+(``next_hop[i, j]``, -1 for none).  Multipath strategies add further,
+equally weighted next hops in ``Decision.extra`` (rows ``(i, j, hop)``);
+the live network installs those as kernel multipath routes.
+
+The same function drives the prediction (:func:`predict_pairs`,
+``sgemu route --strategy``) and the live network
+(:class:`emulator.routeplan.RoutePlanner`), so what the emulated kernel
+does is exactly what the algorithm said.
+
+Built-ins (:data:`STRATEGIES`): ``shortest-delay`` (the default, identical
+to :func:`topologies.routing.next_hops`), ``min-hop``, ``ecmp``,
+``hold-down`` and ``predictive``.  Any strategy can be installed late by
+``controller_delay_ms`` (an SDN control plane): step k's decision takes
+effect ``controller_delay_ms`` after step k began; :func:`predict_pairs`
+accounts for it.  :func:`parse_routing` reads the scenario's
+``emulation.routing`` mapping.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from .routing import StepGraph
+from .series import LinkSeries
+
+
+class StrategyError(ValueError):
+    """A routing strategy that cannot be used (unknown name, bad parameter, bad output)."""
+
+
+# -- the graph a strategy sees ---------------------------------------------------------------------
+@dataclass
+class RoutingGraph:
+    """The network of one step as a strategy sees it.
+
+    Nodes are numbered as in the series: ``names``, ``layer`` (``LEO``,
+    ``MEO``, ``IGSO``, ``GEO`` or ``GROUND``) and ``position_km`` (node, 3)
+    in ITRS, or ``None`` when the caller gave no scene.  The links up at
+    step ``k`` are ``link_id``, ``a``, ``b`` (link,) node indices,
+    ``delay_ms`` (link,) one-way delay and ``capacity_mbps`` (link,), NaN
+    where not known.  ``ground_transit`` False: a ground station may start
+    and end a path but never relay one (its kernel does not forward).
+    ``series`` gives look-ahead (:meth:`lifetime_s`).
+    """
+
+    series: LinkSeries
+    k: int
+    ground_transit: bool = False
+    position_km: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.link_id, self.delay_ms = self.series.active(self.k)
+        self.a = self.series.link_a[self.link_id].astype(np.int64)
+        self.b = self.series.link_b[self.link_id].astype(np.int64)
+        self.capacity_mbps = self.series.capacity_mbps[self.link_id]
+
+    @property
+    def t_s(self) -> float:
+        return float(self.k * self.series.axis.step_s)
+
+    @property
+    def names(self) -> list[str]:
+        return self.series.node_names
+
+    @property
+    def layer(self) -> list[str]:
+        return self.series.node_layer
+
+    @property
+    def n_nodes(self) -> int:
+        return self.series.n_nodes
+
+    @cached_property
+    def is_ground(self) -> np.ndarray:
+        """(node,) bool: ground stations."""
+        return np.array([l == "GROUND" for l in self.layer])
+
+    @cached_property
+    def _split(self) -> StepGraph:
+        return StepGraph(self.series, self.ground_transit)
+
+    def matrix(self, cost: np.ndarray) -> csr_matrix:
+        """Directed adjacency with per-link ``cost`` (link,) > 0, stations split as in
+        :class:`topologies.routing.StepGraph` (shape (vertex, vertex))."""
+        g = self._split
+        w = np.maximum(np.asarray(cost, dtype=np.float64), 1e-9)
+        src = np.concatenate([self.a, self.b])
+        dst = np.concatenate([g.receiver(self.b), g.receiver(self.a)])
+        return csr_matrix((np.concatenate([w, w]), (src, dst)), shape=(g.size, g.size))
+
+    def distances_to(self, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest ``cost`` from every graph vertex to every destination node.
+
+        Returns ``(dist, succ)``, both (destination, vertex): ``succ[j, v]``
+        is the vertex after v on v's shortest path to j (-9999 none).
+        """
+        g = self._split
+        return dijkstra(self.matrix(cost).T.tocsr(), directed=True,
+                        indices=g.receiver(np.arange(self.n_nodes)), return_predecessors=True)
+
+    def shortest(self, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(dist, next_hop)`` (node, node) for the per-link ``cost``: the least-cost next hop of
+        node i towards j (-1 unreachable or i == j).  With ``cost = delay_ms`` this is exactly
+        :func:`topologies.routing.next_hops`."""
+        n = self.n_nodes
+        dist, succ = self.distances_to(cost)
+        s = succ[:, :n].T
+        nh = np.where(s >= 0, self._split.node_of(np.maximum(s, 0)), -1).astype(np.int32)
+        np.fill_diagonal(nh, -1)
+        return dist[:, :n].T, nh
+
+    def dense(self, values: np.ndarray, fill: float = np.inf) -> np.ndarray:
+        """(node, node) matrix of a per-link value, symmetric, ``fill`` where no link is up."""
+        out = np.full((self.n_nodes, self.n_nodes), fill, dtype=np.float64)
+        out[self.a, self.b] = values
+        out[self.b, self.a] = values
+        return out
+
+    def lifetime_s(self, horizon_s: float) -> np.ndarray:
+        """(link,) seconds each up link stays up from this step on, capped at ``horizon_s``.
+
+        Read from the link series (a contact plan); a link still up at the
+        series' last step counts as staying up."""
+        s = self.series
+        step_s = s.axis.step_s
+        alive = np.ones(self.link_id.size, dtype=bool)
+        life = np.zeros(self.link_id.size)
+        mark = np.zeros(s.n_links, dtype=bool)
+        steps = int(np.ceil(horizon_s / step_s))
+        known = min(steps, s.n_steps - 1 - self.k)
+        for m in range(1, known + 1):
+            mark[:] = False
+            mark[s.active(self.k + m)[0]] = True
+            alive &= mark[self.link_id]
+            life += alive * step_s
+        life += alive * (steps - known) * step_s  # past the series' end: still up
+        return np.minimum(life, horizon_s)
+
+
+# -- what a strategy returns -----------------------------------------------------------------------
+@dataclass
+class Decision:
+    """One step's forwarding: ``next_hop`` (node, node) int32, -1 = no route (and i == j).
+
+    ``extra`` (m, 3) int32 rows ``(node, destination, hop)``: further next
+    hops beside ``next_hop[node, destination]`` for multipath (traffic is
+    split equally).  ``state``: anything the strategy wants to get back
+    with ``prev`` next step.
+    """
+
+    next_hop: np.ndarray
+    extra: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int32))
+    state: object = None
+
+    def hops(self, i: int, j: int) -> list[int]:
+        """Every next hop of node i towards j (the primary first)."""
+        first = int(self.next_hop[i, j])
+        if first < 0:
+            return []
+        sel = (self.extra[:, 0] == i) & (self.extra[:, 1] == j)
+        return [first] + [int(h) for h in self.extra[sel, 2] if h != first]
+
+    def multipath(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        """``{(node, destination): all next hops}`` for the entries with more than one."""
+        out: dict[tuple[int, int], list[int]] = {}
+        for i, j, h in self.extra.tolist():
+            if self.next_hop[i, j] >= 0 and h != self.next_hop[i, j]:
+                out.setdefault((i, j), [int(self.next_hop[i, j])]).append(h)
+        return {key: tuple(v) for key, v in out.items()}
+
+
+def check_decision(graph: RoutingGraph, out, name: str) -> Decision:
+    """The strategy's output as a :class:`Decision`, every next hop a neighbour over a link up now."""
+    dec = out if isinstance(out, Decision) else Decision(np.asarray(out))
+    n = graph.n_nodes
+    nh = np.asarray(dec.next_hop)
+    if nh.shape != (n, n):
+        raise StrategyError(f"strategy {name}: next hops have shape {nh.shape}; expected ({n}, {n})")
+    nh = nh.astype(np.int32, copy=False)
+    extra = np.asarray(dec.extra, dtype=np.int32).reshape(-1, 3)
+    up = graph.dense(np.ones(graph.link_id.size), 0.0) > 0
+    i, j = np.nonzero(nh >= 0)
+    bad = ~up[i, nh[i, j]] if i.size else np.zeros(0, bool)
+    if bad.any() or (extra.size and not up[extra[:, 0], extra[:, 2]].all()) or (nh >= n).any():
+        p = int(np.argmax(bad)) if bad.any() else 0
+        where = (f"{graph.names[i[p]]} -> {graph.names[j[p]]} via {nh[i[p], j[p]]}" if bad.any()
+                 else "a multipath or out-of-range entry")
+        raise StrategyError(f"strategy {name}: step {graph.k}: next hop is not a neighbour over an up link ({where})")
+    np.fill_diagonal(nh, -1)
+    return Decision(nh, extra, dec.state)
+
+
+# -- built-in strategies ---------------------------------------------------------------------------
+def shortest_delay(graph: RoutingGraph, prev: Decision | None = None) -> Decision:
+    """Delay-shortest paths (today's static routes)."""
+    return Decision(graph.shortest(graph.delay_ms)[1])
+
+
+def min_hop(graph: RoutingGraph, prev: Decision | None = None) -> Decision:
+    """Fewest hops; among those, the least delay."""
+    # each hop costs 1; delays (< 1,000 ms per link, < 100 hops) only break ties
+    return Decision(graph.shortest(1.0 + graph.delay_ms * 1e-5)[1])
+
+
+def ecmp(graph: RoutingGraph, prev: Decision | None = None, metric: str = "delay",
+         quantum_ms: float = 1.0) -> Decision:
+    """Equal-cost multipath: every next hop on a least-cost path, on integer link costs.
+
+    ``metric: delay`` costs each link ``max(1, round(delay_ms / quantum_ms))``
+    (like OSPF's delay-derived costs), ``metric: hops`` costs 1 per link.
+    Integer costs make "equal" exact, and the next hops loop-free.
+    """
+    cost = np.ones(graph.a.size) if metric == "hops" else np.maximum(1.0, np.round(graph.delay_ms / quantum_ms))
+    n = graph.n_nodes
+    dist, succ = graph.distances_to(cost)           # (dst, vertex)
+    g = graph._split
+    nh = np.where(succ[:, :n].T >= 0, g.node_of(np.maximum(succ[:, :n].T, 0)), -1).astype(np.int32)
+    np.fill_diagonal(nh, -1)
+    u = np.concatenate([graph.a, graph.b])          # directed edge u -> v
+    v = np.concatenate([graph.b, graph.a])
+    c = np.concatenate([cost, cost])
+    # v is a next hop of u towards j when c(u, v) + dist(v, j) == dist(u, j)
+    via = c[:, None] + dist[:, g.receiver(v)].T     # (edge, dst)
+    ok = np.isfinite(via) & (via == dist[:, u].T)
+    e, j = np.nonzero(ok)
+    keep = (u[e] != j) & (nh[u[e], j] != v[e])
+    extra = np.stack([u[e][keep], j[keep], v[e][keep]], axis=1).astype(np.int32)
+    return Decision(nh, extra)
+
+
+def _follow(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, max_hops: int | None = None):
+    """Cost of following ``next_hop`` from every node to every destination, (node, dst).
+
+    ``weight`` (node, node) link cost (inf = no link); a hop into a node that
+    may not relay (``relay_ok`` False) other than the destination costs inf.
+    Loops and dead ends cost inf.
+    """
+    n = next_hop.shape[0]
+    max_hops = max_hops or n
+    i, j = np.nonzero(next_hop >= 0)
+    cur, cost = i.copy(), np.zeros(i.size)
+    out = np.full((n, n), np.inf)
+    np.fill_diagonal(out, 0.0)
+    for _ in range(max_hops):
+        nxt = next_hop[cur, j]
+        step = np.where(nxt >= 0, weight[cur, np.maximum(nxt, 0)], np.inf)
+        step = np.where((nxt == j) | relay_ok[np.maximum(nxt, 0)], step, np.inf)
+        cost = cost + step
+        arrived = (nxt == j) & np.isfinite(cost)
+        out[i[arrived], j[arrived]] = cost[arrived]
+        alive = ~arrived & np.isfinite(cost)
+        if not alive.any():
+            break
+        i, j, cur, cost = i[alive], j[alive], nxt[alive], cost[alive]
+    return out
+
+
+def _all_along(next_hop: np.ndarray, good: np.ndarray, max_hops: int | None = None) -> np.ndarray:
+    """(node, dst) bool: ``good`` holds at every node on the next-hop path to the destination."""
+    n = next_hop.shape[0]
+    out = good.copy()
+    i, j = np.nonzero(out & (next_hop >= 0))
+    cur = i.copy()
+    for _ in range(max_hops or n):
+        nxt = next_hop[cur, j]
+        going = nxt != j
+        bad = going & ((nxt < 0) | ~good[np.maximum(nxt, 0), j])
+        out[i[bad], j[bad]] = False
+        alive = going & ~bad
+        if not alive.any():
+            return out
+        i, j, cur = i[alive], j[alive], nxt[alive]
+    out[i, j] = False  # still walking after every node: a loop
+    return out
+
+
+def hold_down(graph: RoutingGraph, prev: Decision | None = None, threshold_ratio: float = 1.2,
+              threshold_ms: float = 20.0) -> Decision:
+    """Keep the previous path to a destination until it breaks or is worse than the best by
+    more than ``threshold_ratio`` (times the best delay) or ``threshold_ms``: fewer flaps.
+
+    A node keeps its old next hop only if every node downstream on the old
+    path keeps too; everyone else takes the delay-shortest next hop.  Kept
+    nodes forward only to kept nodes, the others along a shortest-path
+    tree, so the mix has no loops.
+    """
+    best, nh = graph.shortest(graph.delay_ms)
+    if prev is None:
+        return Decision(nh)
+    old = np.asarray(prev.next_hop)
+    relay = ~graph.is_ground | graph.ground_transit
+    cost_old = _follow(old, graph.dense(graph.delay_ms), relay)
+    within = np.isfinite(cost_old) & (cost_old <= best * threshold_ratio) & (cost_old <= best + threshold_ms)
+    keep = _all_along(old, within & (old >= 0))
+    np.fill_diagonal(keep, False)
+    return Decision(np.where(keep, old, nh).astype(np.int32))
+
+
+def predictive(graph: RoutingGraph, prev: Decision | None = None, horizon_s: float = 60.0,
+               penalty_ms: float = 100.0) -> Decision:
+    """Contact-plan style: least ``delay_ms + penalty_ms * (1 - lifetime / horizon_s)``, where
+    lifetime is how long the link stays up over the next ``horizon_s`` (from the link series).
+    Links about to go down cost up to ``penalty_ms`` more, so paths last longer."""
+    life = graph.lifetime_s(horizon_s)
+    return Decision(graph.shortest(graph.delay_ms + penalty_ms * (1.0 - life / horizon_s))[1])
+
+
+def _num(lo: float, hi: float = np.inf, lo_open: bool = False):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "a number"
+        if v < lo or v > hi or (lo_open and v == lo):
+            return f"a number {'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if np.isfinite(hi) else "")
+        return None
+    return check
+
+
+def _choice(*options: str):
+    return lambda v: None if v in options else "one of " + ", ".join(options)
+
+
+#: name -> (function, {parameter: check}); a check returns None or what is accepted.
+STRATEGIES: dict[str, tuple[Callable, dict]] = {
+    "shortest-delay": (shortest_delay, {}),
+    "min-hop": (min_hop, {}),
+    "ecmp": (ecmp, {"metric": _choice("delay", "hops"), "quantum_ms": _num(0, lo_open=True)}),
+    "hold-down": (hold_down, {"threshold_ratio": _num(1.0), "threshold_ms": _num(0.0)}),
+    "predictive": (predictive, {"horizon_s": _num(0, lo_open=True), "penalty_ms": _num(0.0)}),
+}
+BUILTIN_NAMES = ", ".join(STRATEGIES)
+
+
+# -- a strategy with its parameters, from a scenario or the API ------------------------------------
+@dataclass(eq=False)
+class RoutingSpec:
+    """A strategy, its parameters, and how late its decisions are installed.
+
+    ``controller_delay_ms``: step k's decision takes effect that long after
+    step k begins (an SDN controller's computation and push); meanwhile
+    the previous decision forwards over the new links.
+    """
+
+    name: str
+    function: Callable
+    params: dict = field(default_factory=dict)
+    controller_delay_ms: float = 0.0
+
+    def decide(self, graph: RoutingGraph, prev: Decision | None) -> Decision:
+        """The strategy's decision for ``graph``, checked (:func:`check_decision`)."""
+        return check_decision(graph, self.function(graph, prev, **self.params), self.name)
+
+    @property
+    def label(self) -> str:
+        """Short text naming the strategy, its parameters and controller delay."""
+        args = ",".join(f"{k}={v}" for k, v in self.params.items())
+        text = self.name + (f"({args})" if args else "")
+        return text + (f"+{self.controller_delay_ms:g}ms" if self.controller_delay_ms else "")
+
+
+def _load_python(target: str, base_dir: Path, where: str) -> Callable:
+    """The function named by ``package.module:function`` or ``path/file.py:function``."""
+    mod_name, sep, fn_name = target.rpartition(":")
+    if not sep or not mod_name.strip() or not fn_name.strip():
+        raise StrategyError(f"{where}: {target!r}; accepted: 'python: package.module:function' "
+                            "or 'python: path/to/file.py:function'")
+    mod_name, fn_name = mod_name.strip(), fn_name.strip()
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(base_dir) / mod_name
+            if not path.is_file():
+                raise StrategyError(f"{where}: no file {path}")
+            spec = importlib.util.spec_from_file_location(f"sgemu_strategy_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod_name)
+    except StrategyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of user code becomes one line
+        raise StrategyError(f"{where}: cannot import {mod_name!r} ({type(exc).__name__}: {exc})") from None
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        raise StrategyError(f"{where}: {mod_name!r} has no function {fn_name!r}")
+    return fn
+
+
+def parse_routing(value, base_dir: str | Path = ".", where: str = "emulation.routing") -> RoutingSpec:
+    """A :class:`RoutingSpec` from the scenario's ``emulation.routing`` (anything but ``ospf``).
+
+    Accepted: ``static`` (= ``shortest-delay``), a built-in name, ``"python:
+    package.module:function"`` (or ``path/file.py:function``, relative to
+    ``base_dir``), a callable, or a mapping ``{strategy: NAME,
+    controller_delay_ms: D, **params}``.  Everything is checked here (the
+    module imported, parameters against the strategy); a mistake raises
+    :class:`StrategyError` with one line naming the field.
+    """
+    if isinstance(value, RoutingSpec):
+        return value
+    if value is None or value == "static":
+        return RoutingSpec("shortest-delay", shortest_delay)
+    if callable(value):
+        return RoutingSpec(getattr(value, "__name__", "custom"), value)
+    if isinstance(value, str):
+        value = {"strategy": value}
+    if not isinstance(value, dict):
+        raise StrategyError(f"{where}: {value!r}; accepted: static, ospf, a strategy name, or a mapping "
+                            "with strategy: NAME")
+    params = dict(value)
+    name = params.pop("strategy", None)
+    delay = params.pop("controller_delay_ms", 0.0)
+    if _num(0.0)(delay):
+        raise StrategyError(f"{where}.controller_delay_ms: {delay!r}; accepted: a number of ms >= 0")
+    if not isinstance(name, str) or not name.strip():
+        raise StrategyError(f"{where}.strategy: {name!r}; accepted: {BUILTIN_NAMES}, or 'python: package.module:function'")
+    if name.startswith("python:"):
+        fn = _load_python(name[len("python:"):].strip(), Path(base_dir), f"{where}.strategy")
+        try:
+            inspect.signature(fn).bind(None, None, **params)
+        except TypeError as exc:
+            raise StrategyError(f"{where}: parameters {sorted(params)} do not fit {name.strip()} ({exc})") from None
+        except ValueError:
+            pass  # no signature to check (a builtin): the first call will tell
+        return RoutingSpec(name.strip(), fn, params, float(delay))
+    if name not in STRATEGIES:
+        raise StrategyError(f"{where}.strategy: {name!r}; accepted: {BUILTIN_NAMES}, or 'python: package.module:function'")
+    fn, checks = STRATEGIES[name]
+    for key, v in params.items():
+        if key not in checks:
+            accepted = ", ".join(["controller_delay_ms", *checks])
+            raise StrategyError(f"{where}.{key}: unknown parameter of {name}; accepted: {accepted}")
+        problem = checks[key](v)
+        if problem:
+            raise StrategyError(f"{where}.{key}: {v!r}; accepted: {problem}")
+    return RoutingSpec(name, fn, params, float(delay))
+
+
+def parse_strategy_list(text: str, where: str = "--strategies") -> list[RoutingSpec]:
+    """Comma-separated strategies, each ``NAME`` or ``NAME:key=value:key=value``
+    (e.g. ``shortest-delay,hold-down:threshold_ratio=1.5,min-hop:controller_delay_ms=200``)."""
+    specs = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            raise StrategyError(f"{where}: empty strategy name in {text!r}")
+        name, *pairs = item.split(":") if not item.startswith("python:") else [item]
+        mapping: dict = {"strategy": name}
+        for pair in pairs:
+            key, eq, raw = pair.partition("=")
+            if not eq:
+                raise StrategyError(f"{where}: {pair!r} in {item!r}; accepted: key=value")
+            mapping[key] = _number_or_text(raw)
+        specs.append(parse_routing(mapping, where=f"{where} {item}"))
+    return specs
+
+
+def _number_or_text(raw: str):
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+
+
+# -- planning step after step ----------------------------------------------------------------------
+def scene_positions(scene, axis) -> Callable[[int], np.ndarray]:
+    """``positions(k)`` -> (node, 3) ITRS km of every node at step k (for :class:`RoutingGraph`)."""
+    return lambda k: scene.positions_km(axis.skyfield(slice(k, k + 1)))[0]
+
+
+class StrategyPlanner:
+    """A strategy's decisions step after step, each given the one before (ask steps in
+    increasing order; gaps are fine, ``prev`` is then the last step asked).  ``plan_s`` keeps
+    how long each decision took."""
+
+    def __init__(self, series: LinkSeries, spec=None, ground_transit: bool = False,
+                 positions: Callable[[int], np.ndarray] | None = None):
+        self.series, self.ground_transit, self.positions = series, ground_transit, positions
+        self.spec = parse_routing(spec)
+        self.prev: Decision | None = None
+        self.plan_s: dict[int, float] = {}
+
+    def graph(self, k: int) -> RoutingGraph:
+        pos = self.positions(k) if self.positions is not None else None
+        return RoutingGraph(self.series, k, self.ground_transit, pos)
+
+    def decide(self, k: int) -> Decision:
+        t0 = time.perf_counter()
+        self.prev = self.spec.decide(self.graph(k), self.prev)
+        self.plan_s[k] = time.perf_counter() - t0
+        return self.prev
+
+
+def routes_changed(old: Decision | None, new: Decision) -> int:
+    """How many forwarding entries differ: next hops, plus multipath next hops added or removed."""
+    if old is None:
+        return int((new.next_hop >= 0).sum() + len(new.extra))
+    n = new.next_hop.shape[0]
+    key = lambda e: (e[:, 0].astype(np.int64) * n + e[:, 1]) * n + e[:, 2]  # noqa: E731
+    return int((old.next_hop != new.next_hop).sum() + np.setxor1d(key(old.extra), key(new.extra)).size)
+
+
+# -- prediction ------------------------------------------------------------------------------------
+@dataclass
+class StrategyRoutes:
+    """Predicted routes of node pairs under a strategy, step by step.
+
+    ``pairs`` (pair, 2) node indices.  ``rtt_ms`` (time, pair), NaN when
+    unreachable, ``hops`` (time, pair), -1 then, and ``paths[p][k]`` (node
+    list, [] when unreachable) describe step k once its installed decision
+    is in effect, following the primary next hops (a multipath kernel puts
+    each flow on one of them).  With a controller delay D, the decision in
+    effect lags ``D // step_s`` steps, and the first ``transition_s`` (= D
+    modulo the step) of each step still forward by the decision before:
+    ``transition_rtt_ms`` (time, pair) is the RTT then, NaN when that stale
+    decision has no working path over the new links.  ``routes_changed``
+    (time,) counts forwarding entries changed per decision; ``plan_ms``
+    (time,) the time each decision took.
+    """
+
+    series: LinkSeries
+    spec: RoutingSpec
+    pairs: np.ndarray
+    rtt_ms: np.ndarray
+    hops: np.ndarray
+    paths: list[list[list[int]]]
+    transition_s: float
+    transition_rtt_ms: np.ndarray
+    routes_changed: np.ndarray
+    plan_ms: np.ndarray
+
+    def path_changes(self) -> np.ndarray:
+        """(time, pair) bool: the path differs from the previous step's (both reachable)."""
+        ch = np.zeros(self.rtt_ms.shape, dtype=bool)
+        for p, paths in enumerate(self.paths):
+            for k in range(1, len(paths)):
+                ch[k, p] = bool(paths[k]) and bool(paths[k - 1]) and paths[k] != paths[k - 1]
+        return ch
+
+    def outage_s(self) -> np.ndarray:
+        """(pair,) seconds without a working path: whole steps unreachable, plus stale windows
+        (controller delay) whose decision had none."""
+        step = self.series.axis.step_s
+        steady = np.isnan(self.rtt_ms)
+        stale = np.isnan(self.transition_rtt_ms) & ~steady
+        return steady.sum(axis=0) * step + (stale.sum(axis=0) * self.transition_s if self.transition_s else 0.0)
+
+
+def _walk(nh: np.ndarray, w: np.ndarray, relay: np.ndarray, s: int, d: int) -> tuple[list[int], float]:
+    """(path, RTT ms) following next hops from s to d over the links with finite ``w``; ([], NaN)
+    at a missing route, a link that is down, a station that may not relay, or a loop."""
+    path, cur, total = [s], s, 0.0
+    limit = nh.shape[0]
+    while cur != d:
+        h = int(nh[cur, d])
+        if h < 0 or not np.isfinite(w[cur, h]) or (h != d and not relay[h]) or len(path) > limit:
+            return [], float("nan")
+        total += w[cur, h]
+        path.append(h)
+        cur = h
+    return path, 2.0 * total
+
+
+def predict_pairs(series: LinkSeries, spec=None, pairs=None, ground_transit: bool = False,
+                  progress: Callable[[int], None] | None = None,
+                  positions: Callable[[int], np.ndarray] | None = None) -> StrategyRoutes:
+    """Routes of ``pairs`` (default: every ground pair) at every step under the strategy ``spec``
+    (anything :func:`parse_routing` takes), with its controller delay applied."""
+    spec = parse_routing(spec)
+    if pairs is None:
+        g = series.ground_indices
+        ii, jj = np.triu_indices(g.size, k=1)
+        pairs = np.stack([g[ii], g[jj]], axis=1)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    T, P, step = series.n_steps, len(pairs), series.axis.step_s
+    lag = int(spec.controller_delay_ms // (step * 1e3))
+    transition_s = spec.controller_delay_ms / 1e3 - lag * step
+    planner = StrategyPlanner(series, spec, ground_transit, positions)
+    rtt, trans = np.full((T, P), np.nan), np.full((T, P), np.nan)
+    hops = np.full((T, P), -1, dtype=np.int32)
+    paths: list[list[list[int]]] = [[] for _ in range(P)]
+    churn, decisions = np.zeros(T, dtype=np.int64), {}
+    for k in range(T):
+        prev = planner.prev
+        decisions[k] = planner.decide(k)
+        churn[k] = routes_changed(prev, decisions[k]) if k else 0
+        decisions.pop(k - lag - 2, None)
+        graph = RoutingGraph(series, k, ground_transit)
+        w, relay = graph.dense(graph.delay_ms), ~graph.is_ground | ground_transit
+        steady, stale = decisions[max(k - lag, 0)], decisions[max(k - lag - 1, 0)]
+        for p, (s, d) in enumerate(pairs.tolist()):
+            path, rtt[k, p] = _walk(steady.next_hop, w, relay, s, d)
+            paths[p].append(path)
+            hops[k, p] = len(path) - 1 if path else -1
+            trans[k, p] = (_walk(stale.next_hop, w, relay, s, d)[1] if transition_s > 0 and stale is not steady
+                           else rtt[k, p])
+        if progress:
+            progress(1)
+    plan_ms = np.array([planner.plan_s[k] * 1e3 for k in range(T)])
+    return StrategyRoutes(series, spec, pairs, rtt, hops, paths, transition_s, trans, churn, plan_ms)
+
+
+def route_pair_strategy(series: LinkSeries, src: int, dst: int, ground_transit: bool = False, strategy=None):
+    """:func:`topologies.routing.route_pair` under a strategy: a :class:`~topologies.routing.PathSeries`."""
+    from .routing import PathSeries
+
+    r = predict_pairs(series, strategy, [(src, dst)], ground_transit)
+    return PathSeries(series, src, dst, r.rtt_ms[:, 0], r.paths[0])
