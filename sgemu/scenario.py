@@ -21,7 +21,7 @@ from pathlib import Path
 
 from orbits.planes import assign_planes
 from orbits.presets import PRESETS
-from orbits.satellite import Satellite, node_safe, tle_node_names
+from orbits.satellite import LAYERS, Satellite, node_safe, tle_node_names
 from orbits.mobile import MoverError, mover_station
 from orbits.scene import Scene, UnknownGroup
 from orbits.stations import GroundStation, UnknownStation, builtin_station
@@ -97,6 +97,9 @@ def check_ranges(spec: dict, where: str) -> None:
         lo, hi, unit, lo_open = RANGES[key]
         items = value.items() if isinstance(value, dict) else [(None, value)]
         for sub, v in items:
+            if sub is not None and str(sub).upper() not in LAYERS:
+                raise ScenarioError(f"{where}.{key}.{key_text(sub)}", f"unknown layer; accepted: "
+                                                                       f"{', '.join(l.lower() for l in LAYERS)}")
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue  # wrong types are reported by check_fields
             check_range(v, lo, hi, f"{where}.{key}" + (f".{sub}" if sub is not None else ""), unit, lo_open)
