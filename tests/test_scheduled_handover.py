@@ -91,3 +91,30 @@ def test_a_bad_schedule_is_one_line_naming_the_field(ground, field):
     with pytest.raises(ScenarioError) as err:
         _scenario(ground).bind()
     assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+def test_the_tcp_handover_example_hands_over_at_epochs_and_its_path_subgraph_keeps_the_route():
+    import importlib.util
+    from pathlib import Path
+
+    import sgemu
+
+    root = Path(__file__).resolve().parents[1]
+    scen = sgemu.Scenario.load(root / "docs/examples/tcp-handover.yaml", duration_s=100)
+    series = scen.series
+    handovers = [e["t_s"] for e in series.events() if e["event"] == "handover"]
+    assert handovers and all(round(_utc_s(series, t) - 12) % 15 == 0 for t in handovers)
+    spec = importlib.util.spec_from_file_location("tcp_handover_compare", root / "docs/examples/tcp_handover_compare.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    full = route_pair(series, series.index("Beijing"), series.index("Gateway"))
+    nodes = {series.index(n) for k in range(series.n_steps) for n in full.path_names(k)}
+    sub = example.restrict(series, nodes)
+    assert sub.n_nodes == len(nodes) < 10
+    part = route_pair(sub, sub.index("Beijing"), sub.index("Gateway"))
+    assert np.allclose(part.rtt_ms, full.rtt_ms)
+    assert [part.path_names(k) for k in range(sub.n_steps)] == [full.path_names(k) for k in range(series.n_steps)]
+    b = sub.index("Beijing")
+    caps = [c for k in range(sub.n_steps) for i, c in zip(sub.active(k)[0], sub.capacity_at(k))
+            if b in (sub.link_a[i], sub.link_b[i])]
+    assert all(np.isfinite(caps)) and 3.0 < min(caps)  # the budget's Ku share, carried into the subgraph
