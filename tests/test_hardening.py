@@ -415,3 +415,46 @@ def _assert_no_namespaces(tag: str) -> None:
 
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}-")] == []
     assert not (Path("/run/sgemu") / tag).exists()
+
+
+# -- sizes ---------------------------------------------------------------------------------------------------
+def test_a_200x200_walker_run_is_refused_before_a_single_namespace(tmp_path):
+    big = {"planes": 200, "sats_per_plane": 200, "inclination_deg": 53, "altitude_km": 550}
+    path = scenario_file(tmp_path, constellations=[{"name": "leo", "walker": big}])
+    tag = _tag("walker200")
+    t0 = __import__("time").monotonic()
+    r = sgemu("run", str(path), "--no-netem", "--out", str(tmp_path / "o"), "-q", env={"SGEMU_RUN_TAG": tag})
+    line = assert_one_line(r, "size", "40,002 nodes", "--no-size-check")
+    assert "open files" in line or "memory" in line
+    assert __import__("time").monotonic() - t0 < 60, "refused from counts, not after building satellites"
+    _assert_no_namespaces(tag)
+
+
+def test_the_estimate_counts_what_the_series_then_holds():
+    """Nodes exactly, links per step within a factor of 1.5 of the real series (default scenario)."""
+    from sgemu.limits import estimate
+    from sgemu.scenario import load_scenario
+    from topologies.builder import build_series
+
+    scen = load_scenario().with_overrides(duration_s=60)
+    est = estimate(scen, routing="static")
+    scene, rules = scen.bind()
+    series = build_series(scene, rules, scen.axis, scen.grazing_km, scen.link_parameters())
+    real = series.link_id.size / series.n_steps
+    assert est.nodes == series.n_nodes and est.steps == series.n_steps
+    assert real / 1.5 <= est.links_per_step <= real * 1.5, (est.links_per_step, real)
+    assert est.fds > est.nodes and est.live_bytes > 0 and est.build_s > 0
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        r = sgemu_here("links", "--duration", "20", "--out", str(disk / "o"), "-q")
+        assert_one_line(r, "--out", "free")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
