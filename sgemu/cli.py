@@ -48,6 +48,8 @@ def scenario_from_args(args):
     if command in SIZED_COMMANDS:
         from . import limits
 
+        if getattr(args, "no_size_check", False):  # also for the checks the API makes later, and inside --vm
+            os.environ[limits.OVERRIDE_ENV] = "1"
         routing = getattr(args, "routing", None) or (scen.emulation or {}).get("routing", "static")
         est = limits.check(scen, live_=command in LIVE_COMMANDS, routing=str(routing),
                            override=getattr(args, "no_size_check", False),
