@@ -320,7 +320,8 @@ def on_shortest_paths(weights: csr_matrix, next_hop: np.ndarray, extra=(), tol: 
 class _Trees:
     """Shortest-path trees from ``sources`` kept across steps (see the comment above).
 
-    ``dist`` is (vertex, source) ms along each tree; ``pred`` / ``plink``
+    ``dist`` is (source, vertex + 1) ms along each tree (the last column is
+    scratch for padding); ``pred`` / ``plink``
     (source, vertex) are the tree's parent vertex and the link to it (-1
     none); ``depth`` (source, vertex) is -1 off the tree.  Receiver copies
     of stations are never in a tree; ``rx_pred`` (source, station) keeps
@@ -330,14 +331,14 @@ class _Trees:
     def __init__(self, graph: StepGraph, sources: np.ndarray):
         self.graph, self.sources = graph, np.asarray(sources, dtype=np.int64)
         S, V = self.sources.size, graph.size
-        self.dist = np.full((V + 1, S), np.inf)    # the last row is scratch for level padding
+        self.dist = np.full((S, V + 1), np.inf)
         self.pred = np.full((S, V), -1, dtype=np.int32)
         self.plink = np.full((S, V), -1, dtype=np.int32)
         self.depth = np.full((S, V), -1, dtype=np.int16)
         self.rx_pred = np.full((S, V - graph.n), -1, dtype=np.int32)
         self.levels: _Levels | None = None
-        self.rows = graph.n if graph.split else V        # rows of ``dist`` that trees cover
-        self.watch = _Watch(S, self.rows)
+        self.rows = graph.n if graph.split else V        # vertices (columns of ``dist``) trees cover
+        self.watch = _Watch(S, self.rows, V + 1)
 
     def recompute(self, k: int, cols: np.ndarray, edges) -> None:
         """Fresh Dijkstra trees for source columns ``cols`` at step k."""
@@ -346,7 +347,7 @@ class _Trees:
         dist, pred = dijkstra(self.graph.matrix(k), directed=True, indices=self.sources[cols],
                               return_predecessors=True)
         pred = pred.astype(np.int32)
-        self.dist[:V, cols] = dist.T
+        self.dist[cols, :V] = dist
         self.rx_pred[cols] = pred[:, n:]
         pred[:, n:] = -1
         self.pred[cols] = pred
@@ -390,10 +391,10 @@ class _Trees:
         S = self.sources.size
         m = np.full(S, np.inf)
         newly = np.zeros(S, dtype=bool)
-        full = self.watch.due(main, self.dist[:self.rows])
-        self._check(main, full, m, newly, self.watch.cells(main))
+        full = self.watch.due(main, self.dist[:, :self.rows])
+        self._check(main, full, m, newly, self.watch.cells())
         oU, oH, oL, oW, oc = own
-        odv = self.dist[oH, oc]
+        odv = self.dist[oc, oH]
         oshort = oW < odv
         otie = (oW == odv) & ((self.pred[oc, oH] != oU) | (self.plink[oc, oH] != oL))
         np.minimum.at(m, oc[oshort], oW[oshort])
@@ -407,15 +408,15 @@ class _Trees:
         U, H, L, W = main
         d = self.dist
         if full.size:
-            dc = d[:, full]
-            cand = dc[U] + W[:, None]
-            dv = dc[H]
-            tree = (self.pred[full][:, H].T == U[:, None]) & (self.plink[full][:, H].T == L[:, None])
+            dc = d[full]
+            cand = dc[:, U] + W
+            dv = dc[:, H]
+            tree = (self.pred[full][:, H] == U) & (self.plink[full][:, H] == L)
             with np.errstate(invalid="ignore"):
                 wide = cand - dv > _Watch.MARGIN_MS
-            self.watch.renew(full, ~tree & ~wide, d[:self.rows])
-            e, c = np.nonzero(~tree & (cand <= dv))
-            self._lower(m, newly, full[c], cand[e, c], dv[e, c])
+            self.watch.renew(full, ~tree & ~wide, d[:, :self.rows], main)
+            c, e = np.nonzero(~tree & (cand <= dv))
+            self._lower(m, newly, full[c], cand[c, e], dv[c, e])
         e, c, iu, ih = watched
         if e.size:
             flat = d.reshape(-1)
@@ -451,58 +452,58 @@ class _Watch:
 
     MARGIN_MS = 0.2
 
-    def __init__(self, S: int, rows: int):
-        self.S = S
-        self.edges: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * S
-        self.ref = np.full((rows, S), np.inf)       # tree distances at each column's full check
+    def __init__(self, S: int, rows: int, width: int):
+        self.S, self.width = S, width                # width: length of a row of the distances
+        self.ref = np.full((S, rows), np.inf)       # tree distances at each column's full check
         self.key: np.ndarray | None = None          # the edges (link * 2 + direction) checked on
         self.w_prev: np.ndarray | None = None
         self.w_moved = 0.0                          # running sum of the largest per-step delay change
         self.w_at = np.zeros(S)                     # w_moved at each column's full check
         self.fresh = np.ones(S, dtype=bool)         # columns to check in full at the next step
-        self._flat = None
+        self.e = self.c = self.iu = self.ih = np.zeros(0, dtype=np.int64)   # the watched cells
 
     def due(self, main, d: np.ndarray) -> np.ndarray:
-        """Columns to check in full now, given the tree distances ``d`` (rows, source)."""
+        """Columns to check in full now, given the tree distances ``d`` (source, vertex)."""
         U, H, L, W = main
         key = L * 2 + (U > H)
         if self.key is None or not np.array_equal(key, self.key):
             self.key = key
             self.fresh[:] = True
-            self.edges = [np.zeros(0, dtype=np.int64)] * self.S
-            self._flat = None
+            self.e = self.c = self.iu = self.ih = np.zeros(0, dtype=np.int64)
         else:
             self.w_moved += float(np.abs(W - self.w_prev).max()) if W.size else 0.0
         self.w_prev = W
         with np.errstate(invalid="ignore"):
-            moved = np.fmax.reduce(np.abs(d - self.ref), axis=0)
+            moved = np.fmax.reduce(np.abs(d - self.ref), axis=1)
         self.fresh |= ~(2 * moved + (self.w_moved - self.w_at) < self.MARGIN_MS)
         return np.flatnonzero(self.fresh)
 
-    def renew(self, cols: np.ndarray, watched: np.ndarray, d: np.ndarray) -> None:
-        """Columns ``cols`` were checked in full on distances ``d``; ``watched`` (edge, col) marks what they keep."""
-        for j, c in enumerate(cols.tolist()):
-            self.edges[c] = np.flatnonzero(watched[:, j])
-        self.ref[:, cols] = d[:, cols]
+    def renew(self, cols: np.ndarray, watched: np.ndarray, d: np.ndarray, main) -> None:
+        """Columns ``cols`` were checked in full on distances ``d``; ``watched`` (col, edge) marks what they keep."""
+        drop = np.zeros(self.S, dtype=bool)
+        drop[cols] = True
+        keep = ~drop[self.c]
+        j, e = np.nonzero(watched)
+        c = cols[j]
+        U, H = main[0], main[1]
+        self.e = np.concatenate([self.e[keep], e])
+        self.c = np.concatenate([self.c[keep], c])
+        self.iu = np.concatenate([self.iu[keep], c * self.width + U[e]])
+        self.ih = np.concatenate([self.ih[keep], c * self.width + H[e]])
+        self.ref[cols] = d[cols]
         self.fresh[cols] = False
         self.w_at[cols] = self.w_moved
-        self._flat = None
 
-    def cells(self, main):
-        """Every watched cell: edge, column and the flat (vertex * S + column) index of its tail and head."""
-        if self._flat is None:
-            U, H = main[0], main[1]
-            lens = np.array([e.size for e in self.edges])
-            e, c = np.concatenate(self.edges), np.repeat(np.arange(self.S), lens)
-            self._flat = (e, c, U[e] * self.S + c, H[e] * self.S + c)
-        return self._flat
+    def cells(self):
+        """Every watched cell: edge, column and the flat (column * width + vertex) index of its tail and head."""
+        return self.e, self.c, self.iu, self.ih
 
 
 class _Levels:
-    """The cells (vertex, source) of all trees grouped by depth, for :meth:`_Trees.propagate`.
+    """The cells (source, vertex) of all trees grouped by depth, for :meth:`_Trees.propagate`.
 
     Level ``L`` is ``cell/parent/link[bounds[L-1]:bounds[L]]`` (flat
-    indices into the (vertex + 1, source) distances, and the link from the
+    indices into the (source, vertex + 1) distances, and the link from the
     parent).  Inside a level each source has its own slot with room to spare,
     padded with a scratch cell, so a source's new tree is written in place.
     """
@@ -511,14 +512,14 @@ class _Levels:
         S = depth.shape[0]
         self.S, self.V, self.n_links = S, V, n_links
         d = depth.astype(np.int64)
-        n_lv = int(d.max()) + 3                    # levels 1 .. max + 2
+        n_lv = int(d.max()) + 5                    # levels 1 .. max + 4
         cnt = np.bincount((d[d >= 1] - 1) * S + np.nonzero(d >= 1)[0], minlength=n_lv * S).reshape(n_lv, S)
-        self.cap = cnt + cnt // 4 + 4
+        self.cap = cnt + cnt // 2 + 8
         self.start = (np.cumsum(self.cap.ravel()) - self.cap.ravel()).reshape(n_lv, S)
         self.bounds = np.append(self.start[:, 0], self.cap.sum())
         total = int(self.bounds[-1])
-        self.cell = np.full(total, V * S, dtype=np.int64)
-        self.parent = np.full(total, V * S, dtype=np.int64)
+        self.cell = np.full(total, V, dtype=np.int64)      # V: the scratch column of row 0
+        self.parent = np.full(total, V, dtype=np.int64)
         self.link = np.full(total, n_links, dtype=np.int64)
         assert self.fill(np.arange(S), depth, pred, plink)
 
@@ -541,28 +542,29 @@ class _Levels:
         lens = self.cap[:, cols].ravel()
         starts = self.start[:, cols].ravel()
         slots = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
-        self.cell[slots] = self.parent[slots] = self.V * S
+        self.cell[slots] = self.parent[slots] = self.V
         self.link[slots] = self.n_links
         pos = self.start[lv, c] + rank
-        self.cell[pos] = v * S + c
-        self.parent[pos] = pred[c, v].astype(np.int64) * S + c
+        self.cell[pos] = c * (self.V + 1) + v
+        self.parent[pos] = c * (self.V + 1) + pred[c, v].astype(np.int64)
         self.link[pos] = plink[c, v]
         return True
 
 
 def _depths(pred: np.ndarray, roots: np.ndarray) -> np.ndarray:
     """Depth of every vertex in each predecessor tree, (tree, vertex) int16, -1 off the tree (pointer jumping)."""
-    jump = pred.astype(np.int64)
+    R, V = pred.shape
+    jump = np.where(pred >= 0, pred + V * np.arange(R)[:, None], -1).ravel()
     depth = (jump >= 0).astype(np.int16)
-    live = jump >= 0
-    while live.any():
-        r, v = np.nonzero(live)
-        j = jump[r, v]
-        depth[r, v] += depth[r, j]
-        jump[r, v] = jump[r, j]
-        live[r, v] = jump[r, v] >= 0
+    live = np.flatnonzero(jump >= 0)
+    while live.size:
+        j = jump[live]
+        depth[live] += depth[j]
+        jump[live] = jump[j]
+        live = live[jump[live] >= 0]
+    depth = depth.reshape(R, V)
     depth[pred < 0] = -1
-    depth[np.arange(pred.shape[0]), roots] = 0
+    depth[np.arange(R), roots] = 0
     return depth
 
 
@@ -621,6 +623,7 @@ class _PairStream:
         self.paths: list[str] = []
         self._code_of: dict[str, int] = {}
         self.recomputed = 0      # Dijkstra runs so far (one per source per fresh or failed step)
+        self._inc = None         # cached pair/in-edge incidence (see _incidence)
 
     def reset(self) -> None:
         """Forget the trees: the next step starts from fresh Dijkstra runs."""
@@ -680,32 +683,49 @@ class _PairStream:
         With stations split, a destination's distance is the least ``d[b] + w``
         over its incoming edges (``rx``); otherwise it is read off the tree.
         """
-        sel = np.arange(self.pair_col.size) if sel is None else sel
-        dist, col, dst = self.trees.dist, self.pair_col[sel], self.dst_v[sel]
+        all_pairs = sel is None
+        sel = np.arange(self.pair_col.size) if all_pairs else sel
+        dist = self.trees.dist
         if rx is None:
-            return dist[dst, col], np.full(col.size, -1), np.zeros(col.size, dtype=bool)
-        U, H, _, W = rx
-        order = np.argsort(H, kind="stable")
-        U, H, W = U[order], H[order], W[order]
-        lo, hi = np.searchsorted(H, dst), np.searchsorted(H, dst, side="right")
-        lens = hi - lo
+            return dist[self.pair_col[sel], self.dst_v[sel]], np.full(sel.size, -1), np.zeros(sel.size, dtype=bool)
+        has, n, seg, edge, flat, tail = self._incidence(rx) if all_pairs else self._incidence(rx, sel)
         d = np.full(sel.size, np.inf)
         last = np.full(sel.size, -1, dtype=np.int64)
         tie = np.zeros(sel.size, dtype=bool)
-        has = np.flatnonzero(lens > 0)
         if not has.size:
             return d, last, tie
-        n = lens[has]
-        seg = np.cumsum(n) - n                                    # each pair's first cell
-        edge = np.repeat(lo[has] - seg, n) + np.arange(n.sum())   # (cell,) in-edge of the pair
-        cand = dist[U[edge], np.repeat(col[has], n)] + W[edge]
+        cand = dist.reshape(-1)[flat] + rx[3][edge]
         best = np.minimum.reduceat(cand, seg)
-        eq = (cand == np.repeat(best, n)) & np.isfinite(cand)
-        first = np.minimum.reduceat(np.where(eq, edge, H.size), seg)
+        eq = cand == np.repeat(best, n)
+        first = np.minimum.reduceat(np.where(eq, np.arange(cand.size), cand.size), seg)
+        ok = np.isfinite(best)
         d[has] = best
-        last[has] = np.where(first < H.size, U[np.minimum(first, H.size - 1)], -1)
-        tie[has] = np.add.reduceat(eq, seg) > 1
+        last[has] = np.where(ok, tail[np.minimum(first, cand.size - 1)], -1)
+        tie[has] = ok & (np.add.reduceat(eq, seg) > 1)
         return d, last, tie
+
+    def _incidence(self, rx, sel: np.ndarray | None = None):
+        """Each pair's incoming edges at its destination, flat: ``(pairs with any, count per pair, first
+        cell per pair, edge index into rx, flat distance index of the tail, tail vertex)`` per cell; for
+        all pairs it is kept while the edges into receivers stay the same."""
+        U, H, L, _ = rx
+        key = L * 2 + (U > H)
+        if sel is None and self._inc is not None and np.array_equal(key, self._inc[0]):
+            return self._inc[1]
+        order = np.argsort(H, kind="stable")
+        Hs = H[order]
+        dst = self.dst_v if sel is None else self.dst_v[sel]
+        col = self.pair_col if sel is None else self.pair_col[sel]
+        lo, hi = np.searchsorted(Hs, dst), np.searchsorted(Hs, dst, side="right")
+        has = np.flatnonzero(hi > lo)
+        n = (hi - lo)[has]
+        seg = np.cumsum(n) - n
+        edge = order[np.repeat(lo[has] - seg, n) + np.arange(n.sum())]
+        tail = U[edge]
+        out = (has, n, seg, edge, np.repeat(col[has], n) * self.trees.dist.shape[1] + tail, tail)
+        if sel is None:
+            self._inc = (key, out)
+        return out
 
     def _update_paths(self, sel: np.ndarray, reach: np.ndarray) -> None:
         """Walk the paths of pairs ``sel`` again (``reach`` (pair,): reachable now); give changed ones
