@@ -218,6 +218,11 @@ def _num(rows: list[dict], key: str) -> np.ndarray:
     return out
 
 
+def _g(value) -> str:
+    """A number without trailing zeros (``2.0`` -> ``2``); other values as text."""
+    return f"{value:g}" if isinstance(value, (int, float)) else _e(value)
+
+
 def _t(text) -> str:
     """A time offset from CSV text: ``18.0`` -> ``18``, ``2.5`` -> ``2.5``."""
     try:
@@ -623,9 +628,9 @@ def _coverage(run: Path):
         return None
     s = json.loads(path.read_text())
     groups = s.get("groups", {})
-    head = (f"<p>{s.get('points')} points ({s.get('grid_deg')}° grid), {s.get('n_steps')} instants "
+    head = (f"<p>{s.get('points')} points ({_g(s.get('grid_deg'))}° grid), {s.get('n_steps')} instants "
             f"{seconds_text(s.get('step_s'))} apart from {_e(when_text(s.get('start')))}, "
-            f"mask {s.get('min_elevation_deg')}°; figures are area-weighted over the globe.</p>")
+            f"mask {_g(s.get('min_elevation_deg'))}°; figures are area-weighted over the globe.</p>")
     rows = [[name, g.get("satellites"), g.get("visible_mean"), g.get("visible_min"), g.get("visible_max"),
              g.get("area_pct_always_1plus"), g.get("area_pct_always_4plus"),
              _pdop_cell(g, "pdop_median"), _pdop_cell(g, "pdop_p95_worst"), _pdop_cell(g, "pct_time_pdop_ok_mean"),
@@ -724,7 +729,8 @@ def _animation(run: Path):
             found.setdefault(p.stem, p)  # the WebP (full colour) when both were written
     if not found:
         return None
-    parts = [f"<h3>{_e(figure_title(p))}</h3>" + _png_file(p, figure_title(p)) for p in found.values()]
+    parts = [(f"<h3>{_e(figure_title(p))}</h3>" if len(found) > 1 else "") + _png_file(p, figure_title(p))
+             for p in found.values()]
     return [Section("Network animation", "<p>Satellites, links up by kind and the highlighted route, "
                     "step by step (the picture plays by itself).</p>" + "\n".join(parts))]
 
