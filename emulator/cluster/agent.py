@@ -61,18 +61,19 @@ class _AbsentNode:
 
 
 class _LocalRows:
-    """A route planner whose plans hold only the local nodes' rows (others -1: not ours to install)."""
+    """A route planner whose plans hold only the local nodes' rows (others -1: not ours to install);
+    everything else (``extra`` next hops, timings, ``close``) is the planner's."""
 
     def __init__(self, planner, absent: np.ndarray):
         self.planner, self.absent = planner, absent
+
+    def __getattr__(self, name):
+        return getattr(self.planner, name)
 
     def plan(self, k: int) -> np.ndarray:
         nh = self.planner.plan(k).copy()
         nh[self.absent] = -1
         return nh
-
-    def close(self):
-        self.planner.close()
 
 
 class HostNetwork(EmulatedNetwork):
@@ -126,12 +127,16 @@ class HostNetwork(EmulatedNetwork):
         delay = np.maximum(delay - self._comp_ms[ids], 0.0)
         return super()._shaping(ids[m], delay[m], loss[m], st, None if capacity is None else capacity[m])
 
-    def _routes(self, k, st):
-        if self._planner is None:
-            from ..routeplan import RoutePlanner
+    @property
+    def _planner(self):
+        return self.__dict__.get("_local_planner")
 
-            self._planner = _LocalRows(RoutePlanner(self.series, self.ground_transit), self._absent)
-        return super()._routes(k, st)
+    @_planner.setter
+    def _planner(self, planner):
+        # whatever planner EmulatedNetwork makes, its plans reach the routes with only our rows
+        if planner is not None and not isinstance(planner, _LocalRows):
+            planner = _LocalRows(planner, self._absent)
+        self.__dict__["_local_planner"] = planner
 
     def _create_link(self, link: int) -> None:
         if not self.cross[link]:
