@@ -337,6 +337,7 @@ class _Trees:
         self.depth = np.full((S, V), -1, dtype=np.int16)
         self.rx_pred = np.full((S, V - graph.n), -1, dtype=np.int32)
         self.levels: _Levels | None = None
+        self._csr = None
         self.rows = graph.n if graph.split else V        # vertices (columns of ``dist``) trees cover
         self.watch = _Watch(S, self.rows, V + 1)
 
@@ -344,7 +345,7 @@ class _Trees:
         """Fresh Dijkstra trees for source columns ``cols`` at step k."""
         U, H, L, _ = edges
         n, V = self.graph.n, self.graph.size
-        dist, pred = dijkstra(self.graph.matrix(k), directed=True, indices=self.sources[cols],
+        dist, pred = dijkstra(self._matrix(edges), directed=True, indices=self.sources[cols],
                               return_predecessors=True)
         pred = pred.astype(np.int32)
         self.dist[cols, :V] = dist
@@ -362,6 +363,19 @@ class _Trees:
         self.depth[cols] = _depths(pred, self.sources[cols])
         self._build_levels(cols)
         self.watch.fresh[cols] = True
+
+    def _matrix(self, edges) -> csr_matrix:
+        """This step's weighted adjacency, entry for entry :meth:`StepGraph.matrix` (rows and sorted
+        columns from the edges), its structure kept while the edges stay the same."""
+        U, H, L, W = edges
+        key = L * 2 + (U > H)
+        if self._csr is None or not np.array_equal(key, self._csr[0]):
+            order = np.lexsort((H, U))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(U, minlength=self.graph.size))])
+            self._csr = (key, order, H[order].astype(np.int32), indptr.astype(np.int32))
+        _, order, indices, indptr = self._csr
+        V = self.graph.size
+        return csr_matrix((W[order], indices, indptr), shape=(V, V))
 
     def _build_levels(self, cols: np.ndarray) -> None:
         """Write the trees of ``cols`` into the depth levels; lay the levels out anew if they do not fit."""
@@ -624,6 +638,7 @@ class _PairStream:
         self._code_of: dict[str, int] = {}
         self.recomputed = 0      # Dijkstra runs so far (one per source per fresh or failed step)
         self._inc = None         # cached pair/in-edge incidence (see _incidence)
+        self._names = np.array(series.node_names, dtype=object)
 
     def reset(self) -> None:
         """Forget the trees: the next step starts from fresh Dijkstra runs."""
@@ -736,20 +751,21 @@ class _PairStream:
             seq = np.concatenate([np.where(hops >= 0, self.dst_v[sel], -1)[:, None], seq], axis=1)
             hops = np.where(hops >= 0, hops + 1, -1).astype(np.int16)
         width = max(seq.shape[1], self.seq.shape[1])
-        self.seq = np.pad(self.seq, ((0, 0), (0, width - self.seq.shape[1])), constant_values=-1)
-        seq = np.pad(seq, ((0, 0), (0, width - seq.shape[1])), constant_values=-1)
+        if width > self.seq.shape[1]:
+            self.seq = np.pad(self.seq, ((0, 0), (0, width - self.seq.shape[1])), constant_values=-1)
+        if width > seq.shape[1]:
+            seq = np.pad(seq, ((0, 0), (0, width - seq.shape[1])), constant_values=-1)
         moved = np.flatnonzero((seq != self.seq[sel]).any(axis=1))
-        names = self.series.node_names
-        for i in moved.tolist():
-            p = sel[i]
-            self.seq[p] = seq[i]
-            if hops[i] < 0:
-                self.code[p] = -1
+        self.seq[sel[moved]] = seq[moved]
+        nodes = self.graph.node_of(np.maximum(seq[moved], 0))
+        names = self._names
+        for i, row, h in zip(sel[moved].tolist(), nodes, hops[moved].tolist()):
+            if h < 0:
+                self.code[i] = -1
                 continue
-            nodes = self.graph.node_of(seq[i, :hops[i] + 1][::-1])
-            text = " ".join(names[j] for j in nodes.tolist())
-            self.code[p] = self._code_of.setdefault(text, len(self._code_of))
-            if self.code[p] == len(self.paths):
+            text = " ".join(names[row[h::-1]].tolist())
+            self.code[i] = self._code_of.setdefault(text, len(self._code_of))
+            if self.code[i] == len(self.paths):
                 self.paths.append(text)
         self.hops[sel] = hops
 
