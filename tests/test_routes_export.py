@@ -309,3 +309,15 @@ def test_route_csv_and_json_are_full_precision(tmp_path):
     summary = json.loads(text)
     assert summary["rtt_ms_mean"] == float(np.mean(ref.rtt_ms))
     assert "0000000" not in text.replace(".0,", ",")   # no 0.30000000000000004-style noise in times
+
+
+def test_the_matrix_the_trees_rebuild_is_entry_for_entry_the_step_graphs(series):
+    """Dijkstra must see the very graph route_pair sees (same entries, same order) for ties to agree."""
+    from topologies.routing import StepGraph, _step_edges, _Trees
+
+    graph = StepGraph(series)
+    trees = _Trees(graph, series.ground_indices)
+    for k in (0, 1, 40, 41, 79):
+        edges, _ = _step_edges(series, graph, k)
+        mine, ref = trees._matrix(edges), graph.matrix(k)
+        assert all(np.array_equal(getattr(mine, a), getattr(ref, a)) for a in ("indptr", "indices", "data"))
