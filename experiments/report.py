@@ -292,7 +292,8 @@ def _topology(run: Path):
         parts.append(_table(["", ""], [
             ["nodes", topo.get("nodes")], ["satellites", topo.get("satellites")],
             ["ground stations", topo.get("ground_stations")], ["steps", topo.get("n_steps")],
-            ["step (s)", topo.get("step_s")], ["links up per step (mean)", topo.get("links_up_per_step_mean")],
+            ["step", seconds_text(topo.get("step_s"))],
+            ["links up per step (mean)", topo.get("links_up_per_step_mean")],
         ], left=1))
         rows = [[k, v.get("distinct_links"), v.get("up_per_step_mean"), v.get("up_per_step_min"),
                  v.get("up_per_step_max"), v.get("delay_ms_min"), v.get("delay_ms_mean"), v.get("delay_ms_max")]
