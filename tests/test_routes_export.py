@@ -321,3 +321,13 @@ def test_the_matrix_the_trees_rebuild_is_entry_for_entry_the_step_graphs(series)
         edges, _ = _step_edges(series, graph, k)
         mine, ref = trees._matrix(edges), graph.matrix(k)
         assert all(np.array_equal(getattr(mine, a), getattr(ref, a)) for a in ("indptr", "indices", "data"))
+
+
+def test_route_frame_matches_the_route(series):
+    from topologies.export import route_frame
+
+    route = route_pair(series, series.index("Beijing"), series.index("London"))
+    frame = route_frame(series, route)
+    assert np.array_equal(frame.rtt_ms.to_numpy(), route.rtt_ms, equal_nan=True)
+    assert frame.path_changed.sum() == route.change_steps().size
+    assert frame.path.tolist() == [" ".join(route.path_names(k)) or None for k in range(series.n_steps)]

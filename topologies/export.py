@@ -323,3 +323,23 @@ def write_route_csv(path: str | Path, series: LinkSeries, route) -> Path:
                         "" if np.isnan(rtt) else repr(float(rtt)), route.hops[k], int(k in changes),
                         " ".join(route.path_names(k))])
     return Path(path)
+
+
+def route_frame(series: LinkSeries, route):
+    """One pair's route (:class:`topologies.routing.PathSeries`) as a pandas DataFrame, one row per step.
+
+    Columns: ``t_s``, ``rtt_ms`` (NaN unreachable), ``hops`` (-1 then),
+    ``path_changed`` (bool), ``path`` (node names joined by spaces, None
+    when unreachable) -- the columns of ``sgemu route``'s CSV.
+    """
+    import pandas as pd
+
+    changed = np.zeros(series.n_steps, dtype=bool)
+    changed[route.change_steps()] = True
+    return pd.DataFrame({
+        "t_s": step_times_s(series),
+        "rtt_ms": np.asarray(route.rtt_ms, dtype=np.float64),
+        "hops": np.asarray(route.hops, dtype=np.int16),
+        "path_changed": changed,
+        "path": [" ".join(route.path_names(k)) or None for k in range(series.n_steps)],
+    })
