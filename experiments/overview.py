@@ -10,9 +10,9 @@ this package; ``sgemu overview`` gathers them for a scenario.
 
 Windows: coverage, sky plots and ground tracks use the *orbit window*
 (by default a day, which is what the navigation layers repeat over); a
-shell made only of LEO satellites is drawn over one of its orbital periods
-instead, since a day of LEO tracks covers the map in lines.  The animation
-uses the scenario's own window.
+shell made only of LEO satellites is covered and drawn over one of its
+orbital periods at one-minute steps instead (:func:`shell_window`).  The
+animation uses the scenario's own window.
 """
 
 from __future__ import annotations
@@ -44,7 +44,14 @@ def orbital_period_s(scene: Scene, idx: np.ndarray) -> float:
 
 
 def shell_window(scene: Scene, shell: str, day: TimeAxis) -> TimeAxis:
-    """The window a shell is drawn over: ``day``, or one orbital period for an all-LEO shell."""
+    """The window a shell is drawn and covered over: ``day``, or for an all-LEO shell one orbital period
+    at steps of at most a minute.
+
+    A LEO satellite crosses a 3-degree cell in well under a minute, so a
+    10-minute step samples a LEO shell's repeating pattern at a few phases
+    only and draws dashed stripes that are not there; and a day of LEO
+    tracks covers the map in lines.
+    """
     idx = scene.group(shell)
     if any(scene.satellites[i].layer != "LEO" for i in idx):
         return day
@@ -61,17 +68,6 @@ def headline_order(covs: dict[str, Coverage]) -> list[str]:
         g = covs[n].groups[n]
         return (not (g.navigation and g.fix_alone), -g.n_sats, names.index(n))
     return sorted(names, key=key)
-
-
-def coverage_step_s(scene: Scene, shell: str, day: TimeAxis) -> float:
-    """The coverage step for a shell: the day's, or at most a minute for an all-LEO shell.
-
-    A LEO satellite crosses a 3-degree cell in well under a minute, so a
-    10-minute step samples a LEO shell's repeating pattern at a few phases
-    only and draws dashed stripes that are not there.
-    """
-    idx = scene.group(shell)
-    return day.step_s if any(scene.satellites[i].layer != "LEO" for i in idx) else min(day.step_s, 60.0)
 
 
 def _e(text) -> str:

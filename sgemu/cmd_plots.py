@@ -78,7 +78,7 @@ def register(sub) -> None:
                                         "and PDOP, a station's sky, ground tracks",
                        description="Everything an educator shows about a scenario on one self-contained page. "
                                    "Coverage, sky plots and ground tracks span --hours of orbit (an all-LEO shell: "
-                                   "one orbital period); the animation spans the scenario's window "
+                                   "one orbital period at 1-minute steps); the animation spans the scenario's window "
                                    "(--start/--duration/--step).")
     add_scenario_args(p)
     p.add_argument("--station", help="the station whose sky is drawn (default: the scenario's first)")
@@ -400,8 +400,8 @@ def cmd_overview(args) -> int:
 
     from experiments.coverage import grid_coverage, satellite_groups
     from experiments.figures import duration_text, plural
-    from experiments.overview import (animation_section, coverage_section, coverage_step_s, overview_page,
-                                      shell_window, sky_section, track_section)
+    from experiments.overview import (animation_section, coverage_section, overview_page, shell_window,
+                                      sky_section, track_section)
     from experiments.snapshot import SnapshotPlot, animate, node_lat_lon_deg, series_at_steps
     from orbits.timebase import TimeAxis
 
@@ -413,13 +413,12 @@ def cmd_overview(args) -> int:
     station = _station(scene, args.station or scene.stations[0].name)
     shells = scene.shells()
     day = TimeAxis.from_duration(scen.axis.start, args.hours * 3600.0, args.orbit_step)
+    windows = {shell: shell_window(scene, shell, day) for shell in shells}
     covs = {}
     for shell in shells:
-        axis_c = TimeAxis.from_duration(day.start, day.duration_s, coverage_step_s(scene, shell, day))
-        with progress_bar(f"coverage {shell}", axis_c.n_steps, args.quiet) as advance:
-            covs[shell] = grid_coverage(scene, axis_c, satellite_groups(scene, shell), args.grid_deg,
+        with progress_bar(f"coverage {shell}", windows[shell].n_steps, args.quiet) as advance:
+            covs[shell] = grid_coverage(scene, windows[shell], satellite_groups(scene, shell), args.grid_deg,
                                         args.min_elevation, progress=advance, layer_spec=shell)
-    windows = {shell: shell_window(scene, shell, day) for shell in shells}
     sections = [coverage_section(covs, args.dpi), sky_section(scene, station, windows, args.min_elevation,
                                                               args.dpi),
                 track_section(scene, windows, args.dpi)]

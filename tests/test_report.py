@@ -303,3 +303,18 @@ def test_the_overview_opens_in_chromium_with_its_pictures(overview, tmp_path):
     assert (np.abs(img - orange).sum(-1) < 30).sum() > 50   # IGSO tracks in the sky plot and ground tracks
     off_page = (np.abs(img - np.array([250, 250, 250])).sum(-1) > 0)
     assert np.flatnonzero(off_page.any(axis=1)).max() > 3000, "the page is too short: pictures are missing"
+
+
+def test_an_all_leo_shell_is_drawn_over_one_orbit_and_navigation_layers_over_the_day():
+    from experiments.overview import shell_window
+    from orbits.timebase import TimeAxis
+    from sgemu.scenario import load_scenario
+
+    scene = load_scenario(None).build_scene()
+    day = TimeAxis.from_duration(scene_start := load_scenario(None).axis.start, 86400, 600)
+    leo = shell_window(scene, "leo", day)
+    # Kepler: T = 2 pi sqrt(a^3 / mu) for the 1,000 km shell
+    a_km, mu = 6378.137 + 1000.0, 398600.4418
+    assert leo.duration_s == pytest.approx(2 * np.pi * np.sqrt(a_km ** 3 / mu), rel=0.01)
+    assert leo.step_s == 60.0 and leo.start == scene_start
+    assert shell_window(scene, "bds3", day) is day
