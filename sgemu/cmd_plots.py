@@ -231,19 +231,19 @@ def _print_coverage(s: dict) -> None:
     t = Table(title=f"coverage over {s['points']} points, {s['n_steps']} steps of {s['step_s']:g} s, "
                     f"mask {s['min_elevation_deg']:g}° (area-weighted)")
     t.add_column("group", no_wrap=True)
-    for col in ("sats", "in view mean", "min", "max", "area always ≥1 %", "area always ≥4 %", "PDOP median",
-                "PDOP 95 % worst", f"time PDOP ≤ {s['pdop_limit']:g} %", f"time PDOP ≤ {s['usable_pdop']:g} %"):
+    for col in ("sats", "in view", "min", "max", "always ≥4 area %", "PDOP median", "PDOP 95 % worst",
+                f"PDOP ≤ {s['pdop_limit']:g} time %", f"fix (≤ {s['usable_pdop']:g}) time %"):
         t.add_column(col, justify="right")
     for name, g in s["groups"].items():
         four = g.get("area_pct_always_4plus")
         fix = g.get("fix_alone")
+
         def pdop(key, fmt):
             value = g.get(key)
             return "-" if not fix else ("no fix" if value is None else format(value, fmt))
         t.add_row(name, str(g["satellites"]), f"{g['visible_mean']:.2f}", str(g["visible_min"]),
-                  str(g["visible_max"]), f"{g['area_pct_always_1plus']:.1f}",
-                  "-" if four is None else f"{four:.1f}", pdop("pdop_median", ".2f"), pdop("pdop_p95_worst", ".2f"),
-                  pdop("pct_time_pdop_ok_mean", ".1f"), pdop("pct_time_fix_mean", ".1f"))
+                  str(g["visible_max"]), "-" if four is None else f"{four:.1f}", pdop("pdop_median", ".2f"),
+                  pdop("pdop_p95_worst", ".2f"), pdop("pct_time_pdop_ok_mean", ".1f"), pdop("pct_time_fix_mean", ".1f"))
     Console().print(t)
     for name, g in s["groups"].items():
         if g.get("fix_note"):
