@@ -79,7 +79,6 @@ USABLE_PDOP = 6.0
 PDOP_NO_FIX = 100.0
 #: Logarithmic PDOP histogram bin edges, 0.5 .. PDOP_NO_FIX (each bin 2.2 % wide); below 0.5 goes in the first.
 PDOP_BINS = np.geomspace(0.5, PDOP_NO_FIX, 241)
-PDOP_FIELDS = ("pdop_median", "pdop_p95", "pct_time_pdop_ok", "pct_time_fix")
 
 
 class UnknownLayer(ValueError):

@@ -30,7 +30,7 @@ from .coverage import Coverage
 from .coveragemap import coverage_figure
 from .figures import duration_text, plural
 from .groundtrack import ground_tracks, groundtrack_map
-from .report import Section, _img, _png_file, _table, page, scenario_html, when_text
+from .report import Section, file_image_tag, html_table, image_tag, page, scenario_html, when_text
 from .skyplot import sky_tracks, skyplot
 
 #: Minutes per turn of a satellite's orbit from its SGP4 mean motion (radians per minute).
@@ -102,9 +102,9 @@ def coverage_section(covs: dict[str, Coverage], dpi: int) -> Section:
             rows.append([name, rec["satellites"], duration_text(cov.axis.step_s), rec["visible_mean"],
                          rec["visible_min"], rec["visible_max"], pdop, rec.get("fix_note", "")])
     for shell in order:
-        parts.append(f"<h3>{_e(shell)}</h3>" + _img(coverage_figure(covs[shell], shell), f"coverage of {shell}",
+        parts.append(f"<h3>{_e(shell)}</h3>" + image_tag(coverage_figure(covs[shell], shell), f"coverage of {shell}",
                                                     dpi=dpi))
-    parts.append(_table(["group", "satellites", "every", "in view mean", "min", "max", "PDOP median", "note"], rows))
+    parts.append(html_table(["group", "satellites", "every", "in view mean", "min", "max", "PDOP median", "note"], rows))
     return Section("Where a position fix is possible", "\n".join(parts), "coverage")
 
 
@@ -118,7 +118,7 @@ def sky_section(scene: Scene, station: GroundStation, windows: dict[str, TimeAxi
     for shell, axis in windows.items():
         tracks = sky_tracks(scene, station, axis, scene.group(shell))
         parts.append(f"<h3>{_e(shell)}, {duration_text(axis.duration_s)}</h3>"
-                     + _img(skyplot(tracks, min_elevation_deg), f"sky over {station.name}: {shell}", dpi=dpi))
+                     + image_tag(skyplot(tracks, min_elevation_deg), f"sky over {station.name}: {shell}", dpi=dpi))
     return Section(f"The sky over {station.name}", "\n".join(parts), "sky")
 
 
@@ -129,14 +129,14 @@ def track_section(scene: Scene, windows: dict[str, TimeAxis], dpi: int) -> Secti
     for shell, axis in windows.items():
         tracks = ground_tracks(scene, axis, scene.group(shell))
         parts.append(f"<h3>{_e(shell)}, {duration_text(axis.duration_s)}</h3>"
-                     + _img(groundtrack_map(tracks, scene.stations), f"ground tracks of {shell}", dpi=dpi))
+                     + image_tag(groundtrack_map(tracks, scene.stations), f"ground tracks of {shell}", dpi=dpi))
     return Section("Where the satellites go", "\n".join(parts), "tracks")
 
 
 def animation_section(path: Path, caption: str) -> Section:
     """The network animation (WebP or GIF file) with a caption."""
     return Section("The network, step by step",
-                   f"<p>{_e(caption)}</p>" + _png_file(path, "network animation"), "network")
+                   f"<p>{_e(caption)}</p>" + file_image_tag(path, "network animation"), "network")
 
 
 def overview_page(name: str, raw_scenario: dict, sections: list[Section]) -> str:

@@ -749,5 +749,8 @@ def _raw(run: Path):
     return [Section("Raw outputs", _table(["file", "bytes"], rows) + more)]
 
 
+#: Public names of the page pieces other pages (:mod:`experiments.overview`) are built from.
+image_tag, file_image_tag, html_table = _img, _png_file, _table
+
 _BUILDERS = (_coverage, _scenario, _measured, _animation, _topology, _events, _routes, _changes, _throughput,
              _steps, _figures, _raw)
