@@ -449,10 +449,10 @@ class _Accumulator:
         self.max = np.zeros(n, dtype=np.int64)
         self.n1 = np.zeros(n, dtype=np.int64)
         self.n4 = np.zeros(n, dtype=np.int64)
-        self.count_hist = np.zeros((n, 1), dtype=np.int64)      # (point, count), widened as needed
+        self.count_hist = np.zeros((n, 1), dtype=np.int32)      # (point, count), widened as needed
         self.pdop_ok = np.zeros(n, dtype=np.int64)
         self.fix = np.zeros(n, dtype=np.int64)
-        self.pdop_hist = np.zeros((n, PDOP_BINS.size), dtype=np.int64) if with_pdop else None
+        self.pdop_hist = np.zeros((n, PDOP_BINS.size), dtype=np.int32) if with_pdop else None  # 16 MB at 2 deg
 
     def add(self, ps: slice, count: np.ndarray, pdop: np.ndarray | None) -> None:
         """Add a block: ``count`` (time, point) visible satellites, ``pdop`` the same shape or None."""
