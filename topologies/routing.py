@@ -317,6 +317,10 @@ def on_shortest_paths(weights: csr_matrix, next_hop: np.ndarray, extra=(), tol: 
 # incoming edges, and only satellites (and the sources) carry trees.
 
 
+_FAR = 1e9          # ms: the distance a pruned vertex reads (beyond any path)
+_PRUNE_MS = 3.0     # trees keep vertices up to this much farther than their farthest destination
+
+
 class _Trees:
     """Shortest-path trees from ``sources`` kept across steps (see the comment above).
 
@@ -338,6 +342,7 @@ class _Trees:
         self.rx_pred = np.full((S, V - graph.n), -1, dtype=np.int32)
         self.levels: _Levels | None = None
         self._csr = None
+        self.pair_col = self.pair_dst = None     # the pairs (source column, destination vertex), for pruning
         self.rows = graph.n if graph.split else V        # vertices (columns of ``dist``) trees cover
         self.watch = _Watch(S, self.rows, V + 1)
 
@@ -348,9 +353,10 @@ class _Trees:
         dist, pred = dijkstra(self._matrix(edges), directed=True, indices=self.sources[cols],
                               return_predecessors=True)
         pred = pred.astype(np.int32)
-        self.dist[cols, :V] = dist
         self.rx_pred[cols] = pred[:, n:]
         pred[:, n:] = -1
+        self._prune(cols, dist, pred)
+        self.dist[cols, :V] = dist
         self.pred[cols] = pred
         # the link of each tree edge, found by its (tail, head) key among this step's edges
         keys = U * V + H
@@ -363,6 +369,28 @@ class _Trees:
         self.depth[cols] = _depths(pred, self.sources[cols])
         self._build_levels(cols)
         self.watch.fresh[cols] = True
+
+    def _prune(self, cols: np.ndarray, dist: np.ndarray, pred: np.ndarray) -> None:
+        """Drop from fresh trees (in place) the vertices farther than every destination of their source
+        by ``_PRUNE_MS``: their distance reads ``_FAR`` (an upper bound, not a path), they leave the tree.
+
+        Edges into them then read as shortening at about that distance, so
+        the certificate stays sound and its bound stays beyond the
+        destinations until the delays drift by the margin.
+        """
+        if self.pair_col is None:
+            return
+        local = np.full(self.sources.size, -1)
+        local[cols] = np.arange(cols.size)
+        sel = local[self.pair_col] >= 0
+        row = local[self.pair_col[sel]]
+        d = dist[row, self.pair_dst[sel]]
+        reach = np.zeros(cols.size)
+        np.maximum.at(reach, row[np.isfinite(d)], d[np.isfinite(d)])
+        tree = dist[:, :self.rows]
+        far = np.isfinite(tree) & (tree > (reach + _PRUNE_MS)[:, None])
+        tree[far] = _FAR
+        pred[:, :self.rows][far] = -1
 
     def _matrix(self, edges) -> csr_matrix:
         """This step's weighted adjacency, entry for entry :meth:`StepGraph.matrix` (rows and sorted
@@ -426,11 +454,15 @@ class _Trees:
             cand = dc[:, U] + W
             dv = dc[:, H]
             tree = (self.pred[full][:, H] == U) & (self.plink[full][:, H] == L)
+            # edges from a tree into pruned vertices: only their least length matters (see _prune)
+            edge = ~tree & (dv == _FAR) & (cand < _FAR)
+            border = np.where(edge, cand, np.inf).min(axis=1)
             with np.errstate(invalid="ignore"):
                 wide = cand - dv > _Watch.MARGIN_MS
-            self.watch.renew(full, ~tree & ~wide, d[:, :self.rows], main)
-            c, e = np.nonzero(~tree & (cand <= dv))
+            self.watch.renew(full, ~tree & ~wide & ~edge, d[:, :self.rows], main, border)
+            c, e = np.nonzero(~tree & ~edge & (cand <= dv))
             self._lower(m, newly, full[c], cand[c, e], dv[c, e])
+            np.minimum.at(m, full, border)
         e, c, iu, ih = watched
         if e.size:
             flat = d.reshape(-1)
@@ -442,6 +474,7 @@ class _Trees:
                 skip[full] = True
                 hit &= ~skip[c]
             self._lower(m, newly, c[hit], cand[hit], dv[hit])
+        np.minimum(m, self.watch.border_now(), out=m)
 
     @staticmethod
     def _lower(m, newly, c, cand, dv) -> None:
@@ -475,6 +508,8 @@ class _Watch:
         self.w_at = np.zeros(S)                     # w_moved at each column's full check
         self.fresh = np.ones(S, dtype=bool)         # columns to check in full at the next step
         self.e = self.c = self.iu = self.ih = np.zeros(0, dtype=np.int64)   # the watched cells
+        self.border = np.full(S, np.inf)
+        self.moved = np.zeros(S)
 
     def due(self, main, d: np.ndarray) -> np.ndarray:
         """Columns to check in full now, given the tree distances ``d`` (source, vertex)."""
@@ -488,12 +523,22 @@ class _Watch:
             self.w_moved += float(np.abs(W - self.w_prev).max()) if W.size else 0.0
         self.w_prev = W
         with np.errstate(invalid="ignore"):
-            moved = np.fmax.reduce(np.abs(d - self.ref), axis=1)
-        self.fresh |= ~(2 * moved + (self.w_moved - self.w_at) < self.MARGIN_MS)
+            dist_moved = np.fmax.reduce(np.abs(d - self.ref), axis=1)
+        w_moved = self.w_moved - self.w_at
+        self.fresh |= ~(2 * dist_moved + w_moved < self.MARGIN_MS)
+        self.moved = dist_moved + w_moved          # bounds the change of any d[u] + w since the full check
         return np.flatnonzero(self.fresh)
 
-    def renew(self, cols: np.ndarray, watched: np.ndarray, d: np.ndarray, main) -> None:
-        """Columns ``cols`` were checked in full on distances ``d``; ``watched`` (col, edge) marks what they keep."""
+    def border_now(self) -> np.ndarray:
+        """A lower bound, per column, of the least length of an edge into a pruned vertex."""
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(self.border), np.inf, self.border - self.moved)
+
+    def renew(self, cols: np.ndarray, watched: np.ndarray, d: np.ndarray, main, border: np.ndarray) -> None:
+        """Columns ``cols`` were checked in full on distances ``d``; ``watched`` (col, edge) marks what they
+        keep; ``border`` (col,) is the least length of their edges into pruned vertices."""
+        self.border[cols] = border
+        self.moved[cols] = 0.0
         drop = np.zeros(self.S, dtype=bool)
         drop[cols] = True
         keep = ~drop[self.c]
@@ -666,6 +711,7 @@ class _PairStream:
         fresh = self.trees is None
         if fresh:
             self.trees = _Trees(self.graph, self.sources)
+            self.trees.pair_col, self.trees.pair_dst = self.pair_col, self.dst_v
             bad = np.arange(self.sources.size)
             self.trees.recompute(k, bad, edges)
         else:
@@ -674,7 +720,7 @@ class _PairStream:
         d, last, tie = self._destinations(rx)
         if not fresh:
             col = self.pair_col
-            ok = ((d < m[col]) & ~tie) | (np.isinf(d) & ~newly[col])
+            ok = ((d < m[col]) & (d < _FAR) & ~tie) | (np.isinf(d) & ~newly[col])
             bad = np.unique(col[~ok])
             if bad.size:
                 self.trees.recompute(k, bad, edges)
