@@ -457,9 +457,9 @@ class _Trees:
             # edges from a tree into pruned vertices: only their least length matters (see _prune)
             edge = ~tree & (dv == _FAR) & (cand < _FAR)
             border = np.where(edge, cand, np.inf).min(axis=1)
-            with np.errstate(invalid="ignore"):
-                wide = cand - dv > _Watch.MARGIN_MS
-            self.watch.renew(full, ~tree & ~wide & ~edge, d[:, :self.rows], main, border)
+            with np.errstate(invalid="ignore"):   # inf - inf (both unreached): nothing to watch
+                near = cand - dv <= _Watch.MARGIN_MS
+            self.watch.renew(full, ~tree & near & ~edge, d[:, :self.rows], main, border)
             c, e = np.nonzero(~tree & ~edge & (cand <= dv))
             self._lower(m, newly, full[c], cand[c, e], dv[c, e])
             np.minimum.at(m, full, border)
