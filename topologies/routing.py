@@ -315,6 +315,14 @@ def on_shortest_paths(weights: csr_matrix, next_hop: np.ndarray, extra=(), tol: 
 # :func:`route_pair`'s.  When stations do not relay, their receiver copies
 # are leaves: a destination's distance is the least ``d[b] + w`` over its
 # incoming edges, and only satellites (and the sources) carry trees.
+#
+# Two savings keep the check cheap.  A fresh tree drops the vertices farther
+# than its source's farthest destination by ``_PRUNE_MS`` (they read
+# ``_FAR``, an upper bound, so edges into them count as shortening at their
+# length, which stays beyond the destinations).  And an off-tree edge whose
+# slack exceeded ``_Watch.MARGIN_MS`` at its column's last full check is not
+# looked at again until distances and delays have moved by that margin
+# (:class:`_Watch`).
 
 
 _FAR = 1e9          # ms: the distance a pruned vertex reads (beyond any path)
