@@ -172,7 +172,7 @@ def test_bds3_coverage_overlay_draws(browser, served):
     p = Page(browser, served.url + "?coverage=bds3&field=pdop")
     try:
         p.page.wait_for_function("sgemuView.overlayFrame() !== null", timeout=60_000)
-        assert p.eval("sgemuView.viewer.imageryLayers.length") == 2
+        assert p.eval("sgemuView.overlayShown()")
         assert "PDOP" in p.page.locator("#coverage-lo").inner_text()
         p.eval("sgemuView.setTime(590)")
         assert p.eval("sgemuView.overlayFrame()") > 0
@@ -203,6 +203,44 @@ def test_live_page_follows_published_steps_and_pings(browser, default):
         p.close()
     finally:
         live.stop()
+
+
+def test_export_works_from_a_static_server_and_not_from_file_urls(browser, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    assert main(["view", "--duration", "60", "--export", str(site), "--quiet"]) == 0
+    p = browser.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.goto((site / "index.html").as_uri())
+    p.wait_for_function(READY, timeout=60_000)
+    assert p.evaluate("sgemuView.ready") is False and p.evaluate("sgemuView.errors")  # the scene fetch is refused
+    p.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", str(site), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        page = Page(browser, f"http://127.0.0.1:{port}/")
+        assert page.eval("sgemuView.counts.satellites") == 78
+        page.page.wait_for_function("sgemuView.routeReady()", timeout=30_000)
+        assert [m for m in page.console if m[0] in ("error", "pageerror")] == []
+        assert page.eval("sgemuView.live.connected") is False   # static: no WebSocket is tried
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 LIVE_RUN = """

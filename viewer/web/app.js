@@ -54,8 +54,9 @@ function makeViewer(S) {
   clock.multiplier = 10;
   viewer.timeline.zoomTo(clock.startTime, clock.stopTime);
   viewer.scene.globe.enableLighting = false;
-  viewer.scene.camera.setView({ destination: Cesium.Cartesian3.fromDegrees(95, 25, 2.4e7) });
   const params = new URLSearchParams(location.search);
+  const cam = (params.get("camera") || "95,25,24000").split(",").map(Number);  // lon, lat (deg), height (km)
+  viewer.scene.camera.setView({ destination: Cesium.Cartesian3.fromDegrees(cam[0], cam[1], cam[2] * M_PER_KM) });
   view.software = softwareRenderer(viewer);
   if (params.get("lite") === "1" || (view.software && params.get("lite") !== "0")) lite(viewer);
   return { viewer, start };
@@ -103,6 +104,22 @@ function makePoints(S, viewer) {
   return points;
 }
 
+// Station names (stations do not move, so the labels are placed once).
+function makeLabels(S, viewer) {
+  const labels = viewer.scene.primitives.add(new Cesium.LabelCollection());
+  for (let i = 0; i < S.n; i++) {
+    if (S.layer[i] !== "GROUND") continue;
+    labels.add({
+      position: new Cesium.Cartesian3(S.pos[3 * i] * M_PER_KM, S.pos[3 * i + 1] * M_PER_KM, S.pos[3 * i + 2] * M_PER_KM),
+      text: S.names[i], font: "12px sans-serif", fillColor: Cesium.Color.WHITE, outlineColor: Cesium.Color.BLACK,
+      outlineWidth: 3, style: Cesium.LabelStyle.FILL_AND_OUTLINE, pixelOffset: new Cesium.Cartesian2(8, -8),
+      horizontalOrigin: Cesium.HorizontalOrigin.LEFT, verticalOrigin: Cesium.VerticalOrigin.BOTTOM,
+      distanceDisplayCondition: new Cesium.DistanceDisplayCondition(0, 5.0e7),
+    });
+  }
+  return labels;
+}
+
 // Positions of every node at scenario time t (s), km, interpolated between frames.
 function positionsAt(S, t, out) {
   const T = S.frameT, F = T.length, n = S.n;
@@ -124,7 +141,8 @@ function makeLinks(S, viewer) {
     name: k.name, visible: true,
     material: Cesium.Material.fromType("Color", { color: cssColor(k.color, k.name === "isl" ? 0.55 : 0.85) }),
   }));
-  return { lines, kinds, active: new Uint8Array(S.a.length), step: -1, pool: new Map(), shown: new Set() };
+  return { lines, kinds, active: new Uint8Array(S.a.length), step: -1, pool: new Map(), shown: new Set(),
+           shownStep: -1, kindsChanged: false, nextMove: 0 };
 }
 
 function applyDelta(S, links, k, forward) {
@@ -157,13 +175,24 @@ function surfaceArc(a, b) {
 }
 
 // Show the links up now (and of a visible kind) between the nodes' current positions.
-function drawLinks(S, links, cart) {
-  const want = new Set();
-  for (let id = 0; id < S.a.length; id++) {
-    if (links.active[id] && links.kinds[S.kind[id]].visible) want.add(id);
+// Which links show changes with the step; their ends move every frame, but moving thousands of
+// polylines costs more than drawing them, so ends are moved at most once per 3x the time the
+// last move took (every frame for small networks; a few times a second for Starlink-sized ones).
+function drawLinks(S, links, cart, force) {
+  const now = performance.now();
+  const changed = links.shownStep !== links.step || links.kindsChanged;
+  if (!changed && !force && now < links.nextMove) return false;
+  if (changed) {
+    const want = new Set();
+    for (let id = 0; id < S.a.length; id++) {
+      if (links.active[id] && links.kinds[S.kind[id]].visible) want.add(id);
+    }
+    for (const id of links.shown) if (!want.has(id)) links.pool.get(id).show = false;
+    links.shown = want;
+    links.shownStep = links.step;
+    links.kindsChanged = false;
   }
-  for (const id of links.shown) if (!want.has(id)) links.pool.get(id).show = false;
-  for (const id of want) {
+  for (const id of links.shown) {
     const a = S.a[id], b = S.b[id];
     let pl = links.pool.get(id);
     const still = isStation(S, a) && isStation(S, b);
@@ -177,7 +206,10 @@ function drawLinks(S, links, cart) {
     }
     pl.show = true;
   }
-  links.shown = want;
+  const took = performance.now() - now;
+  links.nextMove = performance.now() + 3 * took;
+  links.movedT = links.t;
+  return true;
 }
 
 // ---- state and the frame loop --------------------------------------------------
@@ -192,9 +224,13 @@ function scenarioSeconds(st, time) {
   return Math.min(Math.max(t, 0), st.S.js.duration_s);
 }
 
-function update(st, points, links, time) {
+function update(st, points, links, time, force) {
   const t = scenarioSeconds(st, time);
-  if (t === st.t) return;
+  if (t === st.t) {
+    // time stands still: catch up on link ends a throttled move left behind
+    if (links.movedT !== t && drawLinks(st.S, links, st.cart, false)) st.viewer.scene.requestRender();
+    return;
+  }
   st.t = t;
   const S = st.S;
   positionsAt(S, t, st.km);
@@ -205,7 +241,8 @@ function update(st, points, links, time) {
   }
   const k = Math.min(S.js.n_steps - 1, Math.floor(t / S.js.step_s + 1e-9));
   seekLinks(S, links, k);
-  drawLinks(S, links, st.cart);
+  links.t = t;
+  drawLinks(S, links, st.cart, force);
   st.k = k;
   updateRoute(st);
   updateInfo(st, links);
@@ -335,8 +372,8 @@ function updateInfo(st, links) {
 }
 
 // ---- coverage overlay -------------------------------------------------------------
-function rampColor(u) {  // dark blue -> teal -> yellow
-  const stops = [[13, 8, 135], [126, 3, 168], [204, 71, 120], [248, 149, 64], [240, 249, 33]];
+function rampColor(u) {  // viridis: dark purple -> blue -> green -> yellow
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const x = Math.min(1, Math.max(0, u)) * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
   return stops[i].map((v, j) => Math.round(v + f * (stops[i + 1][j] - v)));
 }
@@ -348,7 +385,8 @@ function pdopColor(p) {  // green at 1, yellow at 3, red at 6 and above
 }
 
 function overlayColor(ov, field, v) {
-  return field === "pdop" ? pdopColor(v) : rampColor(ov.maxVisible ? v / ov.maxVisible : 0);
+  const span = ov.maxVisible - ov.minVisible;
+  return field === "pdop" ? pdopColor(v) : rampColor(span > 0 ? (v - ov.minVisible) / span : 1);
 }
 
 function drawOverlayFrame(st, f) {
@@ -368,7 +406,7 @@ function drawOverlayFrame(st, f) {
     url: ov.canvas.toDataURL(), rectangle: Cesium.Rectangle.fromDegrees(-180, -90, 180, 90),
     tileWidth: nLon, tileHeight: nLat });
   const layer = st.viewer.imageryLayers.addImageryProvider(provider);
-  layer.alpha = 0.55;
+  layer.alpha = 0.75;
   if (ov.layer) st.viewer.imageryLayers.remove(ov.layer, true);
   ov.layer = layer;
   ov.frame = f;
@@ -391,7 +429,7 @@ function overlayLegend(ov) {
     ctx.fillStyle = `rgb(${col[0]},${col[1]},${col[2]})`;
     ctx.fillRect(x, 0, 1, bar.height);
   }
-  document.getElementById("coverage-lo").textContent = ov.field === "pdop" ? "PDOP 1" : "0 in view";
+  document.getElementById("coverage-lo").textContent = ov.field === "pdop" ? "PDOP 1" : `${ov.minVisible} in view`;
   document.getElementById("coverage-hi").textContent = ov.field === "pdop" ? "≥ 6" : `${ov.maxVisible} in view`;
   document.getElementById("coverage-note").textContent =
     `${ov.js.group}: ${ov.js.satellites} satellites, elevation ≥ ${ov.js.min_elevation_deg}°, ` +
@@ -413,7 +451,8 @@ async function setOverlay(st, group, field) {
   canvas.width = js.lon_deg.length; canvas.height = js.lat_deg.length;
   const visible = unpack(js.visible);
   st.overlay = { js, field, canvas, ctx: canvas.getContext("2d"), visible, pdop: unpack(js.pdop),
-                 maxVisible: Math.max(1, visible.reduce((m, v) => Math.max(m, v), 0)), frame: -1, layer: null };
+                 maxVisible: visible.reduce((m, v) => Math.max(m, v), 0),
+                 minVisible: visible.reduce((m, v) => Math.min(m, v), Infinity), frame: -1, layer: null };
   overlayLegend(st.overlay);
   st.t = -1;
 }
@@ -441,6 +480,12 @@ function legendItem(color, text, count, cls) {
 
 function setupLegend(st, links) {
   const S = st.S;
+  const only = new URLSearchParams(location.search).get("links");  // e.g. links=ground,fiber
+  if (only !== null) {
+    const keep = only.split(",");
+    links.kinds.forEach((k) => { k.visible = keep.includes(k.name); });
+    links.kindsChanged = true;
+  }
   document.getElementById("legend-nodes").replaceChildren(
     ...S.js.groups.map((g) => legendItem(g.color, g.label, g.count, "dot")));
   const ul = document.getElementById("legend-links");
@@ -448,10 +493,12 @@ function setupLegend(st, links) {
   S.js.kinds.forEach((k, code) => {
     if (!S.kind.some((c) => c === code)) return;
     const li = document.createElement("li");
-    li.innerHTML = `<label><input type="checkbox" checked><span class="line"></span><span></span></label>`;
+    li.innerHTML = `<label><input type="checkbox"><span class="line"></span><span></span></label>`;
+    li.querySelector("input").checked = links.kinds[code].visible;
     li.querySelector(".line").style.background = k.color;
     li.querySelector("span:last-child").textContent = k.name;
-    li.querySelector("input").onchange = (e) => { links.kinds[code].visible = e.target.checked; st.t = -1; };
+    li.querySelector("input").onchange = (e) => {
+      links.kinds[code].visible = e.target.checked; links.kindsChanged = true; st.t = -1; };
     ul.appendChild(li);
   });
   ul.appendChild(legendItem(S.js.route_color, "route", null, "line"));
@@ -473,7 +520,7 @@ function setupFps(st) {
     const now = performance.now();
     if (now - since >= 1000) {
       view.fps = frames * 1000 / (now - since);
-      document.getElementById("fps").textContent = `${view.fps.toFixed(0)} fps`;
+      document.getElementById("fps").textContent = st.viewer.clock.shouldAnimate ? `${view.fps.toFixed(1)} fps` : "";
       frames = 0; since = now;
     }
   });
@@ -545,7 +592,7 @@ function expose(st, points, links) {
     setTime(t_s) {
       st.viewer.clock.shouldAnimate = false;
       st.viewer.clock.currentTime = Cesium.JulianDate.addSeconds(st.start, t_s, new Cesium.JulianDate());
-      update(st, points, links, st.viewer.clock.currentTime);
+      update(st, points, links, st.viewer.clock.currentTime, true);
       return st.t;
     },
     // what the point primitives hold now, km in Cesium's Earth-fixed frame (ITRS)
@@ -565,6 +612,7 @@ function expose(st, points, links) {
     },
     select: (i) => { select(st, i); update(st, points, links, st.viewer.clock.currentTime); },
     overlayFrame: () => (st.overlay ? st.overlay.frame : null),
+    overlayShown: () => !!(st.overlay && st.overlay.layer && st.viewer.imageryLayers.contains(st.overlay.layer)),
   });
 }
 
@@ -578,6 +626,7 @@ async function main() {
   status(`${S.js.nodes.n_satellites} satellites, ${S.js.nodes.n_stations} stations, ` +
          `${S.js.n_steps} steps of ${S.js.step_s} s`);
   const points = makePoints(S, viewer);
+  makeLabels(S, viewer);
   const links = makeLinks(S, viewer);
   st.routeLine = viewer.scene.primitives.add(new Cesium.PolylineCollection()).add({
     positions: [Cesium.Cartesian3.UNIT_X, Cesium.Cartesian3.UNIT_Y], width: 4, show: false,
