@@ -212,5 +212,8 @@ def test_killing_a_hosts_agent_stops_the_run_naming_the_host_and_everything_is_r
     while _run_namespaces(cnet) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _run_namespaces(cnet) == []
+    import glob
+
+    assert glob.glob(f"/tmp/sgemu-agent-{cnet.hosts[1]['pid']}-*") == []   # the dead agent's output dir
     for h in cnet.hosts:
         assert not os.path.exists(f"/proc/{h['pid']}") or b"HostAgent" not in open(f"/proc/{h['pid']}/cmdline", "rb").read()

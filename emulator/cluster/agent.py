@@ -186,7 +186,7 @@ class HostAgent:
         self.net: HostNetwork | None = None
         atexit.register(self.stop)  # a worker told to exit (its driver gone) still tears down
         self.procs: dict[int, tuple[subprocess.Popen, str]] = {}
-        self.outdir = tempfile.mkdtemp(prefix="sgemu-agent-")
+        self.outdir = tempfile.mkdtemp(prefix=f"sgemu-agent-{os.getpid()}-")
 
     def info(self) -> dict:
         """Underlay address (the source towards the Ray head), its MTU, pid and hostname."""
@@ -280,4 +280,9 @@ def clean_run(prefix: str, agent_pid: int | None = None) -> dict:
                     time.sleep(0.2)
         except OSError:
             pass
+        import glob
+        import shutil
+
+        for d in glob.glob(os.path.join(tempfile.gettempdir(), f"sgemu-agent-{int(agent_pid)}-*")):
+            shutil.rmtree(d, ignore_errors=True)
     return clean(prefix=prefix)
