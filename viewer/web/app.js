@@ -80,6 +80,10 @@ function lite(viewer) {
   s.moon.show = false;
   s.skyBox.show = false;
   s.backgroundColor = Cesium.Color.fromCssColorString("#05070d");
+  s.msaaSamples = 1;
+  s.postProcessStages.fxaa.enabled = false;
+  s.highDynamicRange = false;
+  s.globe.maximumScreenSpaceError = 4;  // coarser imagery tiles: fewer to draw
   view.lite = true;
 }
 
