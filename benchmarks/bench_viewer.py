@@ -58,6 +58,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10, help="seconds per FPS measurement (default 10)")
     ap.add_argument("--size", default="1280x800", help="browser viewport (default 1280x800)")
     args = ap.parse_args()
+    from viewer.server import AssetsMissing, cesium_dir
+
+    try:
+        cesium_dir()
+    except AssetsMissing as exc:
+        print(f"bench_viewer: skipped: {exc}")
+        return
+    if not os.path.exists("/usr/bin/chromium"):
+        print("bench_viewer: skipped: no /usr/bin/chromium (scripts/system-packages.sh web)")
+        return
     from playwright.sync_api import sync_playwright
 
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
