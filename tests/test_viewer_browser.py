@@ -292,3 +292,38 @@ def test_live_page_follows_a_real_run_without_netem(browser, tmp_path):
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a live run needs root (network namespaces)")
+def test_sgemu_run_view_serves_a_live_page(browser, tmp_path):
+    """`sgemu run --no-netem --view HOST:PORT`: the page gets the run's steps and measured pings."""
+    import secrets
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SGEMU_RUN_TAG="t" + secrets.token_hex(3))
+    proc = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--no-netem", "--duration", "25", "--quiet",
+                             "--ping", "Beijing:Kashi", "--view", f"127.0.0.1:{port}", "--out", str(tmp_path / "run")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for _ in range(1200):   # building 86 namespaces takes a while on a busy machine
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        p = Page(browser, f"http://127.0.0.1:{port}/")
+        p.page.wait_for_function("sgemuView.live.lastStep >= 5 && sgemuView.live.pings >= 3", timeout=60_000)
+        assert p.eval("sgemuView.live.isLive") is True
+        assert p.eval("sgemuView.step()") == p.eval("sgemuView.live.lastStep")
+        p.close()
+        assert proc.wait(timeout=180) == 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=120)
