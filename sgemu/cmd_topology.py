@@ -87,7 +87,8 @@ def compute_series(scen, quiet: bool, cluster: str | None = None):
             raise UsageError(str(exc)) from None
     else:
         with progress_bar("links", axis.n_steps, quiet) as advance:
-            series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance)
+            series = build_series(scene, rules, axis, scen.grazing_km, scen.link_parameters(), progress=advance,
+                                  budget=scen.link_budget_for(scene))
     try:
         series = apply_events(series, parse_events(series, scen.events))
     except EventError as exc:
@@ -136,11 +137,15 @@ def _print_links_summary(summary: dict) -> None:
 
     t = Table(title=f"{summary['nodes']} nodes ({summary['satellites']} satellites, "
                     f"{summary['ground_stations']} stations), {summary['n_steps']} steps of {summary['step_s']:g} s")
-    for col in ("kind", "distinct links", "up/step (mean)", "delay ms min", "mean", "max"):
+    shaped = any(k.get("capacity_mbps_mean") is not None for k in summary["kinds"].values())
+    cap_cols = ("Mbit/s min", "mean", "max") if shaped else ()
+    for col in ("kind", "distinct links", "up/step (mean)", "delay ms min", "mean", "max") + cap_cols:
         t.add_column(col, justify="right")
     for kind, k in summary["kinds"].items():
+        caps = tuple("-" if k.get(f"capacity_mbps_{x}") is None else f"{k[f'capacity_mbps_{x}']:.0f}"
+                     for x in ("min", "mean", "max")) if shaped else ()
         t.add_row(kind, str(k["distinct_links"]), f"{k['up_per_step_mean']:.1f}",
-                  f"{k['delay_ms_min']:.2f}", f"{k['delay_ms_mean']:.2f}", f"{k['delay_ms_max']:.2f}")
+                  f"{k['delay_ms_min']:.2f}", f"{k['delay_ms_mean']:.2f}", f"{k['delay_ms_max']:.2f}", *caps)
     Console().print(t)
     ev = summary["events"]
     print(f"events: {ev['up']} links up, {ev['down']} down, {ev['handover']} ground handovers")
