@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +42,15 @@ from .routeplan import RoutePlanner
 from .netem import NetemShaper, TbfShaper
 
 _TBF_FLOOR_MBIT = 0.008  # a TBF rate for "carries nothing": 1,000 bytes/s
+
+
+def _multipath(nh: np.ndarray, extra: np.ndarray) -> dict[tuple[int, int], tuple[int, ...]]:
+    """``{(node, dst): next hops}`` where a strategy gave several (primary first, sorted rest)."""
+    out: dict[tuple[int, int], set] = {}
+    for i, j, h in np.asarray(extra).reshape(-1, 3).tolist():
+        if nh[i, j] >= 0 and h != nh[i, j]:
+            out.setdefault((i, j), set()).add(h)
+    return {key: (int(nh[key]), *sorted(rest)) for key, rest in out.items()}
 
 
 @dataclass
@@ -145,13 +156,28 @@ class EmulatedNetwork:
     busy).  Created a step early, the interface is known long before its
     addresses arrive.  ``create_ahead=False`` creates and addresses a link
     in the step it comes up.
+
+    ``strategy`` (with ``routing="static"``): the routing strategy whose
+    decisions are installed (:func:`topologies.strategies.parse_routing`:
+    a name, a mapping or a callable; default ``shortest-delay``), multipath
+    next hops as kernel multipath routes, and with its
+    ``controller_delay_ms`` each step's routes that long after the step.
     """
 
     def __init__(self, series, shaping: bool = True, routing: str = "static",
                  ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
                  loopback_on_links: bool = False, create_ahead: bool = True, queue_limit_pkts: int = 1000,
-                 local_nodes=None):
+                 local_nodes=None, strategy=None):
+        from topologies.strategies import parse_routing
+
         self.series = series
+        # routing="static": the routes this strategy decides (topologies.strategies), installed its
+        # controller_delay_ms after each step is due (a thread; see apply_step and wait_routes)
+        self.strategy = parse_routing(strategy)
+        self.mp: dict[tuple[int, int], tuple[int, ...]] = {}  # (node, dst) -> multipath next hops installed
+        self.route_installs: list[dict] = []  # late installs: step, due_s, installed_s, routes_changed
+        self._lock = threading.RLock()  # netlink sockets are shared by the step and the installer thread
+        self._installer = None
         # cluster runs: only these node indices live here; the others are _absent_node stand-ins
         self.local_nodes = None if local_nodes is None else set(local_nodes)
         self.create_ahead = create_ahead
@@ -223,6 +249,10 @@ class EmulatedNetwork:
 
         if os.getpid() != self._owner_pid:
             return  # a forked child (library helper) must never tear down the parent's network
+        if self._installer is not None:
+            self._installer[0].put(None)
+            self._installer[1].join(timeout=10)
+            self._installer = None
         if self._planner is not None:
             self._planner.close()
         for node in self.nodes:
@@ -238,7 +268,14 @@ class EmulatedNetwork:
         self.stop()
 
     # -- one step ------------------------------------------------------------
-    def apply_step(self, k: int) -> StepStats:
+    def apply_step(self, k: int, due_s: float | None = None) -> StepStats:
+        """Move to step k.  With a strategy's ``controller_delay_ms`` D > 0, step k's routes are
+        installed by a thread at ``due_s + D`` (``due_s``: wall time step k was due, default now;
+        the first step built installs at once); :meth:`wait_routes` waits for them."""
+        with self._lock:
+            return self._apply_step(k, due_s)
+
+    def _apply_step(self, k: int, due_s: float | None) -> StepStats:
         st = StepStats(k)
         ids, delay = self.series.active(k)
         t0 = time.perf_counter()
@@ -246,7 +283,9 @@ class EmulatedNetwork:
         t1 = time.perf_counter()
         self._shaping(ids, delay, self.series.loss_at(k), st, self.series.capacity_at(k))
         t2 = time.perf_counter()
-        if self.routing == "static":
+        if self.routing == "static" and self.strategy.controller_delay_ms > 0 and self.step is not None:
+            self._install_later(k, (time.time() if due_s is None else due_s) + self.strategy.controller_delay_ms / 1e3)
+        elif self.routing == "static":
             self._routes(k, st)
         t3 = time.perf_counter()
         if self.create_ahead and k + 1 < self.series.n_steps:
@@ -255,6 +294,39 @@ class EmulatedNetwork:
         st.t_links_s, st.t_delays_s, st.t_routes_s = t1 - t0 + t4 - t3, t2 - t1, t3 - t2
         self.step = k
         return st
+
+    def _install_later(self, k: int, at_s: float) -> None:
+        """Queue step k's routes for the installer thread, to go in at wall time ``at_s``."""
+        if self._installer is None:
+            q: queue.Queue = queue.Queue()
+            t = threading.Thread(target=self._install_loop, args=(q,), name="sgemu-route-installer", daemon=True)
+            t.start()
+            self._installer = (q, t)
+        self._installer[0].put((k, at_s))
+
+    def _install_loop(self, q: queue.Queue) -> None:
+        """Installer thread: each queued step's routes at their time, in order (errors recorded)."""
+        while True:
+            item = q.get()
+            try:
+                if item is None:
+                    return
+                k, at_s = item
+                time.sleep(max(0.0, at_s - time.time()))
+                st = StepStats(k)
+                with self._lock:
+                    self._routes(k, st)
+                self.route_installs.append({"step": k, "due_s": at_s - self.strategy.controller_delay_ms / 1e3,
+                                            "installed_s": time.time(), "routes_changed": st.routes_changed})
+            except Exception as exc:  # noqa: BLE001 - a teardown closing the sockets, or a netlink error
+                self.route_installs.append({"step": item[0], "error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                q.task_done()
+
+    def wait_routes(self) -> None:
+        """Return once every late (controller-delayed) route install queued so far is done."""
+        if self._installer is not None:
+            self._installer[0].join()
 
     def _create_upcoming(self, k: int, st: StepStats) -> None:
         """Create (down, without addresses) the links that step k brings up for the first time."""
@@ -358,6 +430,11 @@ class EmulatedNetwork:
             b = self.series.link_b[going_down]
             self.nh[a] = np.where(self.nh[a] == b[:, None], -2, self.nh[a])
             self.nh[b] = np.where(self.nh[b] == a[:, None], -2, self.nh[b])
+            if self.mp:  # a multipath route over such a link: replace it whole
+                gone = {(int(x), int(y)) for x, y in zip(a, b)} | {(int(y), int(x)) for x, y in zip(a, b)}
+                for key in [key for key, hops in self.mp.items() if any((key[0], h) in gone for h in hops)]:
+                    del self.mp[key]
+                    self.nh[key] = -2
 
     def _shaping(self, ids: np.ndarray, delay: np.ndarray, loss: np.ndarray, st: StepStats,
                  capacity: np.ndarray | None = None) -> None:
@@ -405,14 +482,19 @@ class EmulatedNetwork:
     def _routes(self, k: int, st: StepStats) -> None:
         s = self.series
         if self._planner is None:
-            self._planner = RoutePlanner(s, self.ground_transit)
+            self._planner = RoutePlanner(s, self.ground_transit, strategy=self.strategy)
         nh = self._planner.plan(k)
+        mp = _multipath(nh, self._planner.extra)
         old = self.nh if self.nh is not None else np.full_like(nh, -1)
-        changed_i, changed_j = np.nonzero(nh != old)
-        if changed_i.size:
+        ci, cj = np.nonzero(nh != old)
+        changed = list(zip(ci.tolist(), cj.tolist()))
+        if mp or self.mp:  # multipath sets that changed while the primary next hop stayed
+            moved = (mp.keys() ^ self.mp.keys()) | {key for key in mp if mp[key] != self.mp.get(key)}
+            changed += sorted(moved - set(changed))
+        if changed:
             link_of = self._link_lookup()
             touched = set()
-            for i, j in zip(changed_i.tolist(), changed_j.tolist()):
+            for i, j in changed:
                 hop = nh[i, j]
                 node = self.nodes[i]
                 if hop < 0:
@@ -420,15 +502,20 @@ class EmulatedNetwork:
                         node.batch.route_delete(addr.loopback_u32(j))
                         touched.add(i)
                     continue
-                link = link_of[(min(i, hop), max(i, hop))]
-                end = 0 if s.link_a[link] == i else 1
-                node.batch.route_replace(addr.loopback_u32(j), addr.link_u32(link, 1 - end), self.created[link][end],
-                                         src_u32=addr.loopback_u32(i))
+                via = []
+                for h in mp.get((i, j), (hop,)):
+                    link = link_of[(min(i, h), max(i, h))]
+                    end = 0 if s.link_a[link] == i else 1
+                    via.append((addr.link_u32(link, 1 - end), self.created[link][end]))
+                if len(via) > 1:
+                    node.batch.route_replace_multipath(addr.loopback_u32(j), via, src_u32=addr.loopback_u32(i))
+                else:
+                    node.batch.route_replace(addr.loopback_u32(j), *via[0], src_u32=addr.loopback_u32(i))
                 touched.add(i)
             for i in touched:
                 self.nodes[i].batch.flush(ignore_errno=(errno.ESRCH, errno.ENOENT))
-        st.routes_changed = int(changed_i.size)
-        self.nh = nh.copy()  # what is installed (the planner keeps updating its own copy)
+        st.routes_changed = len(changed)
+        self.nh, self.mp = nh.copy(), mp  # what is installed (the planner keeps updating its own copy)
 
     def _link_lookup(self) -> dict[tuple[int, int], int]:
         if getattr(self, "_pair_to_link", None) is None:

@@ -80,6 +80,18 @@ class NetlinkBatch:
             body += _RTA_U32.pack(8, RTA_PREFSRC, socket.htonl(src_u32))
         self._msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
 
+    def route_replace_multipath(self, dst_u32: int, nexthops, src_u32: int | None = None) -> None:
+        """Add or replace the /32 route to dst over several ``(gateway, oif)`` next hops of equal
+        weight (one RTA_MULTIPATH attribute; the kernel hashes each flow onto one of them)."""
+        hops = b"".join(_RTNH.pack(_RTNH.size + 8, 0, 0, oif) + _RTA_U32.pack(8, RTA_GATEWAY, socket.htonl(gw))
+                        for gw, oif in nexthops)
+        body = (_RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+                + _RTA_U32.pack(8, RTA_DST, socket.htonl(dst_u32))
+                + _RTA.pack(4 + len(hops), RTA_MULTIPATH) + hops)
+        if src_u32 is not None:
+            body += _RTA_U32.pack(8, RTA_PREFSRC, socket.htonl(src_u32))
+        self._msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
+
     def route_delete(self, dst_u32: int) -> None:
         body = (_RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, 0, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
                 + _RTA_U32.pack(8, RTA_DST, socket.htonl(dst_u32)))
