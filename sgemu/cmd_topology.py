@@ -36,6 +36,9 @@ def register(sub) -> None:
     add_scenario_args(p)
     p.add_argument("--src", required=True, help="source ground station")
     p.add_argument("--dst", required=True, help="destination ground station")
+    p.add_argument("--strategy", metavar="NAME",
+                   help="routing strategy (shortest-delay, min-hop, ecmp, hold-down, predictive, "
+                        "'python: module:function'; params as NAME:key=value); default: shortest-delay")
     p.add_argument("--out", default="out/route", help="output directory for the CSV (default: out/route)")
     p.add_argument("--cluster", metavar="ADDRESS", help="compute the links on this Ray cluster")
     p.set_defaults(func=cmd_route)
@@ -162,11 +165,27 @@ def _ground_node(series, name: str, flag: str) -> int:
     return i
 
 
+def _strategy(args):
+    """The --strategy's RoutingSpec (None: delay-shortest), checked before any computation."""
+    if not getattr(args, "strategy", None):
+        return None
+    from topologies.strategies import StrategyError, parse_strategy_list
+
+    try:
+        specs = parse_strategy_list(args.strategy, where="--strategy")
+    except StrategyError as exc:
+        raise UsageError(str(exc)) from None
+    if len(specs) != 1:
+        raise UsageError("--strategy: give one strategy")
+    return specs[0]
+
+
 def cmd_route(args) -> int:
     from topologies.export import write_route_csv
     from topologies.routing import route_pair, step_times_s
 
     scen = scenario_from_args(args)
+    strategy = _strategy(args)
     # check the names before the (possibly long) link computation
     names = [s.name for s in scen.build_stations()]
     for flag, name in (("--src", args.src), ("--dst", args.dst)):
@@ -176,7 +195,7 @@ def cmd_route(args) -> int:
         raise UsageError(f"--dst: {args.dst!r} is also --src; give two different ground stations")
     scene, series = compute_series(scen, args.quiet, args.cluster)
     src, dst = _ground_node(series, args.src, "--src"), _ground_node(series, args.dst, "--dst")
-    path = route_pair(series, src, dst, scen.ground_transit)
+    path = route_pair(series, src, dst, scen.ground_transit, strategy=strategy)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"route-{series.node_names[src]}-{series.node_names[dst]}"

@@ -244,3 +244,19 @@ def test_the_example_strategy_runs_and_changes_paths_less_than_shortest_delay():
     rows = [line for line in out.stdout.splitlines() if "path changes" in line]
     changes = [int(line.split("path changes ")[1].split(",")[0]) for line in rows]
     assert len(changes) == 2 and changes[1] < changes[0], out.stdout
+
+
+def test_sgemu_route_with_a_strategy_writes_that_strategys_path_and_refuses_a_bad_name(tmp_path, series):
+    import csv
+
+    out = tmp_path / "route"
+    run = subprocess.run([sys.executable, "-m", "sgemu", "route", "--src", "Sanya", "--dst", "Nairobi",
+                          "--duration", "300", "--strategy", "min-hop", "--out", str(out), "-q"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(open(out / "route-Sanya-Nairobi.csv")))
+    want = S.predict_pairs(series, "min-hop", [(series.index("Sanya"), series.index("Nairobi"))])
+    assert [r["path"].split() for r in rows] == [[series.node_names[i] for i in p] for p in want.paths[0]]
+    bad = subprocess.run([sys.executable, "-m", "sgemu", "route", "--src", "Sanya", "--dst", "Nairobi",
+                          "--strategy", "fastest", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--strategy" in bad.stderr

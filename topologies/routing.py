@@ -226,8 +226,15 @@ class PathSeries:
         }
 
 
-def route_pair(series: LinkSeries, src: int, dst: int, ground_transit: bool = False) -> PathSeries:
-    """The delay-shortest path from src to dst at every step, with its RTT."""
+def route_pair(series: LinkSeries, src: int, dst: int, ground_transit: bool = False, strategy=None) -> PathSeries:
+    """The delay-shortest path from src to dst at every step, with its RTT.
+
+    ``strategy``: the path a routing strategy's next hops give instead
+    (:func:`topologies.strategies.route_pair_strategy`; a name, mapping or callable)."""
+    if strategy is not None:
+        from .strategies import route_pair_strategy
+
+        return route_pair_strategy(series, src, dst, ground_transit, strategy)
     graph = StepGraph(series, ground_transit)
     dst_v = int(graph.receiver(dst))
     rtt = np.full(series.n_steps, np.nan)
