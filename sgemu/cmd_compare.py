@@ -12,14 +12,117 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .cli import UsageError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="compare two run directories (e.g. routing static vs ospf)")
-    p.add_argument("runs", nargs=2, metavar="RUN_DIR", help="run directories written by `sgemu run`")
-    p.add_argument("--out", metavar="CSV", help="also write the per-change comparison as CSV")
+    p = sub.add_parser("compare", help="compare two run directories (e.g. routing static vs ospf), or "
+                                       "routing strategies offline on one scenario (--strategies)")
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR",
+                   help="two run directories written by `sgemu run`; with --strategies: one scenario (optional)")
+    p.add_argument("--out", metavar="PATH", help="CSV of the per-change comparison; with --strategies an output "
+                                                 "directory (default out/compare)")
+    p.add_argument("--strategies", metavar="A,B,...",
+                   help="offline: compare these routing strategies (NAME or NAME:key=value:...) on a scenario")
+    p.add_argument("--duration", type=float, metavar="S", help="with --strategies: override duration_s")
+    p.add_argument("--quiet", "-q", action="store_true", help="with --strategies: no progress bar or table")
     p.set_defaults(func=cmd_compare)
+
+
+def strategy_rows(series, specs, ground_transit: bool = False, progress=None) -> tuple[list[dict], dict]:
+    """Offline comparison over every ground pair: one row per strategy, and each one's routes.
+
+    RTT stretch is the strategy's RTT over the delay-shortest optimum (pairs
+    and steps reachable in both); path changes and outage seconds are summed
+    over pairs; churn is forwarding entries changed per step; planning time
+    is the strategy's decision time per step (ms)."""
+    from topologies.routing import ground_pair_routes
+    from topologies.strategies import predict_pairs
+
+    best = ground_pair_routes(series, workers=1)
+    rows, routes = [], {}
+    for spec in specs:
+        r = predict_pairs(series, spec, best.pairs, ground_transit, progress=progress)
+        ok = np.isfinite(r.rtt_ms) & np.isfinite(best.rtt_ms)
+        stretch = r.rtt_ms[ok] / best.rtt_ms[ok]
+        routes[spec.label] = (r, stretch)
+        rows.append({"strategy": spec.label, "stretch_mean": float(stretch.mean()) if stretch.size else None,
+                     "stretch_p95": float(np.percentile(stretch, 95)) if stretch.size else None,
+                     "rtt_ms_mean": float(np.nanmean(r.rtt_ms)), "path_changes": int(r.path_changes().sum()),
+                     "churn_per_step": float(r.routes_changed[1:].mean()) if series.n_steps > 1 else 0.0,
+                     "outage_pair_s": float(r.outage_s().sum()), "plan_ms_mean": float(r.plan_ms.mean()),
+                     "plan_ms_max": float(r.plan_ms.max())})
+    return rows, routes
+
+
+def plot_strategies(path, series, routes: dict) -> None:
+    """Stretch distribution and route churn over time, one line per strategy (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, (r, stretch) in routes.items():
+        xs = np.sort(stretch)
+        a.plot(xs, np.arange(1, xs.size + 1) / max(xs.size, 1), label=label)
+        b.plot(series.axis.t_s[1:], np.cumsum(r.routes_changed[1:]), label=label)
+    a.set_xlabel("RTT stretch (strategy / delay-shortest)")
+    a.set_ylabel("fraction of pair-steps")
+    a.set_title("RTT stretch, all ground pairs")
+    b.set_xlabel("scenario time s")
+    b.set_ylabel("forwarding entries changed (cumulative)")
+    b.set_title("route churn")
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cmd_compare_strategies(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from topologies.strategies import StrategyError, parse_strategy_list
+
+    from .cli import scenario_from_args
+    from .cmd_topology import compute_series
+    from .progress import progress_bar
+
+    if len(args.runs) > 1:
+        raise UsageError("SCENARIO: with --strategies give at most one scenario")
+    try:
+        specs = parse_strategy_list(args.strategies)
+    except StrategyError as exc:
+        raise UsageError(str(exc)) from None
+    args.scenario = args.runs[0] if args.runs else None
+    args.start = args.step = None
+    scen = scenario_from_args(args)
+    _, series = compute_series(scen, args.quiet)
+    with progress_bar("strategies", series.n_steps * len(specs), args.quiet) as advance:
+        rows, routes = strategy_rows(series, specs, scen.ground_transit, progress=advance)
+    out = Path(args.out or "out/compare")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "strategies.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    plot_strategies(out / "strategies.png", series, routes)
+    if not args.quiet:
+        t = Table(title=f"strategies on {scen.name}: {series.n_steps} steps, {len(routes[rows[0]['strategy']][0].pairs)} ground pairs")
+        cols = ("strategy", "stretch mean", "p95", "RTT ms mean", "path changes", "churn/step", "outage pair-s",
+                "plan ms mean", "max")
+        for c in cols:
+            t.add_column(c, justify="left" if c == "strategy" else "right")
+        for r in rows:
+            t.add_row(r["strategy"], f"{r['stretch_mean']:.3f}", f"{r['stretch_p95']:.3f}", f"{r['rtt_ms_mean']:.1f}",
+                      str(r["path_changes"]), f"{r['churn_per_step']:.1f}", f"{r['outage_pair_s']:g}",
+                      f"{r['plan_ms_mean']:.2f}", f"{r['plan_ms_max']:.2f}")
+        Console(width=140).print(t)
+    print(f"wrote {out / 'strategies.csv'}, {out / 'strategies.png'}")
+    return 0
 
 
 def load_summary(run: str) -> dict:
@@ -77,6 +180,10 @@ def cmd_compare(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.strategies:
+        return cmd_compare_strategies(args)
+    if len(args.runs) != 2:
+        raise UsageError("RUN_DIR: give two run directories (or --strategies A,B,... [SCENARIO])")
     a, b = (load_summary(r) for r in args.runs)
     if args.out:
         from .limits import check_out_file

@@ -260,3 +260,22 @@ def test_sgemu_route_with_a_strategy_writes_that_strategys_path_and_refuses_a_ba
     bad = subprocess.run([sys.executable, "-m", "sgemu", "route", "--src", "Sanya", "--dst", "Nairobi",
                           "--strategy", "fastest", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--strategy" in bad.stderr
+
+
+def test_sgemu_compare_strategies_offline_writes_a_table_and_a_figure_that_parse(tmp_path):
+    import csv
+
+    run = subprocess.run([sys.executable, "-m", "sgemu", "compare", "--strategies", "shortest-delay,min-hop,hold-down",
+                          "--duration", "60", "--out", str(tmp_path), "-q"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {r["strategy"]: r for r in csv.DictReader(open(tmp_path / "strategies.csv"))}
+    assert set(rows) == {"shortest-delay", "min-hop", "hold-down"}
+    assert float(rows["shortest-delay"]["stretch_mean"]) == pytest.approx(1.0)   # it is the optimum
+    assert float(rows["min-hop"]["stretch_mean"]) > 1.0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "strategies.png").size[0] > 500
+    bad = subprocess.run([sys.executable, "-m", "sgemu", "compare", "--strategies", "shortest-delay,nope"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope" in bad.stderr and bad.stderr.count("\n") == 1
