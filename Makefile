@@ -61,6 +61,7 @@ bench: venv system
 	$(PY) -m benchmarks.bench_topology
 	$(PY) -m benchmarks.bench_budget
 	$(PY) -m benchmarks.bench_coverage
+	$(PY) -m benchmarks.bench_strategies --scenario large --steps 5
 	$(PY) -m benchmarks.bench_viewer --duration 300
 	$(PY) -m benchmarks.bench_routes
 	@if [ "$$(id -u)" = 0 ]; then $(PY) -m benchmarks.bench_emulator --scenario default && \
