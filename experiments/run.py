@@ -76,8 +76,9 @@ class StopSignals:
     def _handler(self, signum, frame):
         if os.getpid() != self._owner:
             os._exit(0)
-        if self.tearing_down:
-            print("sgemu: still tearing down the network; it is removed in a moment", file=sys.stderr)
+        if self.tearing_down or self.flag.is_set():
+            print("sgemu: stopping: writing what was measured and tearing the network down; it is removed in a moment",
+                  file=sys.stderr)
             return
         self.flag.set()
         if self.depth == 0:

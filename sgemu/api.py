@@ -370,6 +370,7 @@ class Emulation:
         """Tear everything down (idempotent); further Ctrl-C or SIGTERM only say it is under way."""
         self._signals.tearing_down = True
         try:
+            self._emit({"type": "end", "interrupted": self._signals.flag.is_set()})
             self._stop_ospf()
             if self.network is not None:
                 self.network.stop()
@@ -379,7 +380,6 @@ class Emulation:
             self.network = self.frr = self._viewer = None
             self._signals.restore()
             self._signals = _run_signals()
-            self._emit({"type": "end", "interrupted": False})
 
     # -- build phases --------------------------------------------------------------------------------
     def _capabilities(self) -> bool:

@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
     out = check_out_dir(args.out or f"runs/{scen.name}-{stamp}", "--out")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
     emu = Emulation(Scenario(scen), shaping="none" if args.no_netem else "netem", routing=args.routing, out=out,
-                    quiet=args.quiet, progress=bar, log=print, view=_view_address(args.view))
+                    quiet=args.quiet, progress=bar, log=None if args.quiet else print, view=_view_address(args.view))
     try:
         with emu:
             summary = emu.run(experiments=exps, speed=speed).summary
