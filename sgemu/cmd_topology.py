@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from experiments.run import write_events_csv
+
 from .cli import UsageError, add_scenario_args, scenario_from_args
 from .progress import progress_bar
 
@@ -97,15 +99,6 @@ def compute_series(scen, quiet: bool, cluster: str | None = None):
     except EventError as exc:
         raise UsageError(str(exc)) from None
     return scene, series
-
-
-def write_events_csv(path: Path, events: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["t_s", "event", "kind", "a", "b", "station", "from", "to"])
-        for e in events:
-            w.writerow([e["t_s"], e["event"], e.get("kind", ""), e.get("a", ""), e.get("b", ""),
-                        e.get("station", ""), " ".join(e.get("from", [])), " ".join(e.get("to", []))])
 
 
 def cmd_links(args) -> int:
