@@ -23,6 +23,8 @@ a cleanup task there has removed what the agent left.
 
 from __future__ import annotations
 
+from .connect import ray_init
+
 import subprocess
 import time
 
@@ -131,7 +133,7 @@ class ClusterNetwork:
             except ValueError as exc:
                 raise ClusterError(str(exc)) from None
             try:
-                ray.init(address=self.address_, logging_level="ERROR", log_to_driver=False)
+                ray_init(self.address_, logging_level="ERROR", log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ClusterError(f"--cluster: cannot reach a Ray cluster at {self.address_} ({exc})") from None
             self._ray_owned = True

@@ -23,6 +23,8 @@ entry per step), and each step's entries are sorted by the new numbers.
 
 from __future__ import annotations
 
+from .connect import ray_init
+
 import math
 import time
 
@@ -133,7 +135,7 @@ def build_series_on_cluster(scen, address: str | None = None, n_ranges: int | No
 
     owned = False
     if not ray.is_initialized():
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        ray_init(address, logging_level="ERROR", log_to_driver=False)
         owned = True
     try:
         task = ray.remote(chunk_task).options(num_cpus=1, max_retries=0)
@@ -265,7 +267,7 @@ def series_on_cluster(scen, address: str, quiet: bool = True) -> LinkSeries:
 
     check_address(address)
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        ray_init(address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise ValueError(f"--cluster: cannot reach a Ray cluster at {address!r} ({str(exc).splitlines()[0]})") \
             from None
