@@ -282,7 +282,8 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
     running = loop.running if loop else []
     if loop is not None:
         loop.steplog.write_csv(out / "steps.csv")
-    rows, per_pair, pair_recs = _ping_results(running, loop, predicted, step_s, run["shaping"])
+    delay_emulated = run.get("delay_emulated", run["shaping"] == "netem")
+    rows, per_pair, pair_recs = _ping_results(running, loop, predicted, step_s, delay_emulated)
     results.write_results_csv(out / "results.csv", rows)
     _path_agreement(per_pair, path_records)
     _write_csv(out / "paths.csv", path_records, ["step", "pair", "measured", "predicted", "agree"])
@@ -299,7 +300,7 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
     pairs = list(predicted)
     if pairs and loop is not None:
         marks = [(row["t_s"], row["cause"]) for row in table if row["step"] > 0 and row["cause"]]
-        note = None if run["shaping"] != "none" else "no delay shaping: measured RTTs are not the model's"
+        note = None if delay_emulated else f"no delay shaping ({run['shaping']}): measured RTTs are not the model's"
         summary["plot"] = str(results.plot_rtt(out / "rtt.png", rows, pairs, {p: v.rtt_ms for p, v in predicted.items()},
                                                series.axis.t_s, marks=marks, title=f"routing {run['routing']}",
                                                note=note))
@@ -307,7 +308,7 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
     return summary
 
 
-def _ping_results(running, loop, predicted, step_s: float, shaping: str):
+def _ping_results(running, loop, predicted, step_s: float, delay_emulated: bool):
     rows, per_pair, pair_recs = [], {}, {}
     for r in running:
         if not isinstance(r.exp, Ping):
@@ -317,7 +318,7 @@ def _ping_results(running, loop, predicted, step_s: float, shaping: str):
         pr, sent = results.ping_rows(r.out, r.exp.src, r.exp.dst, loop.clock, path.rtt_ms, step_s)
         rows += pr
         changes = path.change_steps().tolist()
-        summ = results.pair_summary(pr, sent, len(changes), rtt_emulated=shaping != "none")
+        summ = results.pair_summary(pr, sent, len(changes), rtt_emulated=delay_emulated)
         recs = convergence.recoveries(pr, changes, step_s, r.exp.interval_s)
         summ["convergence"] = convergence.summarise(recs)
         per_pair[name] = summ

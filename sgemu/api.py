@@ -132,21 +132,26 @@ class Scenario:
         """The link series as a table-able object (:meth:`Links.to_frame`)."""
         return Links(self.series)
 
-    def route(self, src: str, dst: str) -> "Route":
-        """The predicted route src -> dst at every step (delay-shortest; stations relay only
-        when the scenario's ``ground_transit`` allows)."""
-        return Route(self._path(src, dst))
+    def route(self, src: str, dst: str, strategy=None) -> "Route":
+        """The predicted route src -> dst at every step (stations relay only when the scenario's
+        ``ground_transit`` allows): delay-shortest, or under a routing ``strategy`` (a name,
+        a mapping or a callable, as ``Emulation(routing=...)`` takes; docs/routing.md)."""
+        return Route(self._path(src, dst, _strategy_spec(strategy, self.spec._base_dir)))
 
-    def _path(self, src: str, dst: str):
-        key = (src.lower(), dst.lower())
+    def _path(self, src: str, dst: str, strategy=None):
+        """The PathSeries of src -> dst; ``strategy``: a RoutingSpec or None (delay-shortest)."""
+        plain = strategy is None or strategy.name == "shortest-delay" and not strategy.controller_delay_ms
+        key = (src.lower(), dst.lower(), None if plain else id(strategy))
         if key not in self._routes:
             from topologies.routing import route_pair
+            from topologies.strategies import route_pair_strategy
 
             s = self.series
             i, j = _node_index(s, src, "src"), _node_index(s, dst, "dst")
             if i == j:
                 raise ScenarioError("dst", f"{dst!r} is the source itself; give two different nodes")
-            self._routes[key] = route_pair(s, i, j, self.spec.ground_transit)
+            self._routes[key] = (route_pair(s, i, j, self.spec.ground_transit) if plain else
+                                 route_pair_strategy(s, i, j, self.spec.ground_transit, strategy))
         return self._routes[key]
 
     def routes(self, pairs="ground", chunk_steps: int = 600, workers: int = 1):
@@ -288,28 +293,48 @@ class RunResult:
 class Emulation:
     """The scenario as a live network of namespaces: built on entry (at ``start_s``), torn down on exit.
 
-    ``shaping``: ``"netem"`` (link delays and losses; needs sch_netem),
-    ``"none"`` (topology and routes only) or ``"auto"`` (netem where the
-    kernel has it).  ``routing``: ``"static"`` (the predicted shortest paths,
-    installed centrally) or ``"ospf"`` (FRR in every node); None takes the
-    scenario's ``emulation.routing``.  ``out`` is the run directory (FRR
-    logs, :meth:`run`'s results); None makes a temporary one when needed.
-    ``view=True`` (or ``{"host": ..., "port": ...}``) serves the 3D viewer
-    (:mod:`viewer.live`), following the network step by step.
+    ``shaping``: ``"netem"`` (link delays, losses and per-step rates; needs
+    sch_netem), ``"tbf"`` (only each link's per-step rate, with TBF: kernels
+    without netem), ``"none"`` (topology and routes only) or ``"auto"``
+    (netem where the kernel has it, else none).  ``queue_limit_pkts``: the
+    queue behind each link's rate (default: the scenario's
+    ``emulation.queue_limit_pkts``, else 1000).
+
+    ``routing``: ``"ospf"`` (FRR in every node) or a routing strategy whose
+    decisions are installed centrally, a step ahead, over netlink:
+    ``"static"`` (delay-shortest paths), a built-in name (``"min-hop"``,
+    ``"ecmp"``, ``"hold-down"``, ``"predictive"``), a mapping
+    ``{"strategy": NAME, "controller_delay_ms": D, **params}``, or a callable
+    ``strategy(graph, prev) -> next hops`` (see docs/routing.md); None takes
+    the scenario's ``emulation.routing``.  Predictions (:meth:`predicted_rtt_ms`,
+    :meth:`predicted_path`, the run's table) follow the same strategy.
+
+    ``cluster``: a Ray address (``"auto"``, ``"HOST:PORT"``): the network is
+    spread over the cluster's hosts (:mod:`emulator.cluster`, static routing).
+    ``out`` is the run directory (FRR logs, :meth:`run`'s results); None
+    makes a temporary one when needed.  ``view=True`` (or ``{"host": ...,
+    "port": ...}``) serves the 3D viewer (:mod:`viewer.live`), following
+    the network step by step.
 
     Everything is checked before anything is built; every exit (return,
     exception, Ctrl-C, SIGTERM) removes what was built.
     """
 
-    def __init__(self, scenario=None, *, shaping: str = "auto", routing: str | None = None,
+    def __init__(self, scenario=None, *, shaping: str = "auto", routing=None,
                  out: str | os.PathLike | None = None, quiet: bool = True, start_s: float = 0.0,
-                 run_tag: str | None = None, progress=None, log=None, view: bool = False):
+                 run_tag: str | None = None, progress=None, log=None, view: bool = False,
+                 queue_limit_pkts: int | None = None, cluster: str | None = None):
         self.scenario = scenario if isinstance(scenario, Scenario) else (
             Scenario(scenario) if isinstance(scenario, ScenarioSpec) else Scenario.load(scenario))
-        opts = runconfig.emulation_options(self.scenario.spec.emulation, routing)
-        self.routing, self._ospf = opts["routing"], opts["ospf"]
+        emu = dict(self.scenario.spec.emulation or {})
+        if queue_limit_pkts is not None:
+            emu["queue_limit_pkts"] = queue_limit_pkts
+        opts = runconfig.emulation_options(emu, routing, self.scenario.spec._base_dir)
+        self.routing, self.strategy, self._ospf = opts["routing"], opts["strategy"], opts["ospf"]
         self._route_watch, self._calibrate = opts["route_watch"], opts["calibrate"]
+        self.queue_limit_pkts = opts["queue_limit_pkts"]
         self.shaping = runconfig.check_shaping(shaping)
+        self.cluster = runconfig.check_cluster(cluster, self.routing, self.strategy)
         axis = self.scenario.axis
         if not (isinstance(start_s, (int, float)) and 0 <= start_s <= axis.duration_s):
             raise ScenarioError("start_s", f"{start_s!r} is outside the run (0 to {axis.duration_s:g} s)")
@@ -333,7 +358,14 @@ class Emulation:
 
     def __repr__(self) -> str:
         state = "not built" if self.network is None else f"at step {self.k} (t = {self.t_s:g} s)"
-        return f"<Emulation of {self.scenario.name!r}, {self.routing} routing, {state}>"
+        return f"<Emulation of {self.scenario.name!r}, {self.routing_label} routing, {state}>"
+
+    @property
+    def routing_label(self) -> str:
+        """``ospf``, ``static`` (delay-shortest), or the strategy with its parameters (``hold-down(threshold_ratio=1.5)``)."""
+        if self.strategy is None or self.strategy.label == "shortest-delay":
+            return self.routing  # "static": the delay-shortest paths, installed centrally
+        return self.strategy.label
 
     @property
     def series(self):
@@ -382,21 +414,22 @@ class Emulation:
             self._signals = _run_signals()
 
     # -- build phases --------------------------------------------------------------------------------
-    def _capabilities(self) -> bool:
-        """Root, netem (as asked) and FRR (for OSPF); True when links will be shaped."""
+    def _capabilities(self) -> str:
+        """Root, netem (as asked) and FRR (for OSPF); the shaping the links get: netem, tbf or none."""
         if os.geteuid() != 0:
             raise CapabilityError("a live emulation needs root (it creates network namespaces): run it with sudo")
         from emulator.kernel import modprobe_netem, netem_available
 
-        if self.shaping == "none":
-            shaping = False
+        if self.shaping in ("none", "tbf"):
+            shaping = self.shaping
         else:
             modprobe_netem()
-            shaping = netem_available()
-            if self.shaping == "netem" and not shaping:
+            shaping = "netem" if netem_available() else "none"
+            if self.shaping == "netem" and shaping == "none":
                 raise CapabilityError(
                     "this kernel has no sch_netem qdisc, so link delays cannot be emulated; use `sgemu run --vm` "
-                    "(a VM with Debian's kernel), load the module (`modprobe sch_netem`), or shaping='none'")
+                    "(a VM with Debian's kernel), load the module (`modprobe sch_netem`), shaping='tbf' "
+                    "(per-step rates only) or shaping='none'")
         if self.routing == "ospf":
             from emulator.frr import frr_missing
 
@@ -412,27 +445,41 @@ class Emulation:
             return
         check_live(series, routing=self.routing, log=self._log)
 
-    def _build(self, series, shaping: bool) -> None:
-        from emulator.network import EmulatedNetwork
-
+    def _build(self, series, shaping: str) -> None:
         offset_ms, how = self._calibration(shaping)
-        unnumbered = self._ospf.get("links", "unnumbered") == "unnumbered"
-        self.network = EmulatedNetwork(series, shaping=shaping, ground_transit=self.scenario.spec.ground_transit,
-                                       routing="none" if self.routing == "ospf" else "static",
-                                       delay_offset_ms=offset_ms, run_tag=self.run_tag,
-                                       loopback_on_links=self.routing == "ospf" and unnumbered)
+        self.network = self._network(series, shaping, offset_ms)
         k0 = series.axis.index_of(self.start_s)
         t0 = time.perf_counter()
         check = self._signals.check
         with self._progress("build", series.n_nodes) as advance:
             self._st0 = self.network.start(k0, progress=lambda n=1: (check(), advance(n)))
         self.k = k0
-        self._info.update(shaping="netem" if shaping else "none", netem_offset_ms=offset_ms, netem_offset=how,
-                          build_s=time.perf_counter() - t0, nodes=series.n_nodes, run_tag=self.network.run_tag)
+        self._info.update(shaping=shaping, delay_emulated=shaping == "netem", netem_offset_ms=offset_ms,
+                          netem_offset=how, build_s=time.perf_counter() - t0, nodes=series.n_nodes,
+                          run_tag=self.network.run_tag, queue_limit_pkts=self.queue_limit_pkts)
+        if self.cluster is not None:
+            self._info["cluster"] = {"address": self.cluster, "hosts": [h["name"] for h in self.network.hosts],
+                                     "cross_host_links": int(self.network.placement.cross_links)}
         self._emit({"type": "step", "k": k0, "t_s": self.t_s, "late_ms": 0.0, "apply_ms": 0.0})
 
-    def _calibration(self, shaping: bool) -> tuple[float, str]:
-        if not shaping or self._calibrate in ("off", None):
+    def _network(self, series, shaping: str, offset_ms: float):
+        """The network driver: one machine (:class:`emulator.network.EmulatedNetwork`) or a Ray cluster."""
+        common = dict(shaping=shaping, ground_transit=self.scenario.spec.ground_transit,
+                      delay_offset_ms=offset_ms, run_tag=self.run_tag)
+        if self.cluster is not None:
+            from emulator.cluster.driver import ClusterNetwork
+            from emulator.cluster.placement import node_planes
+
+            return ClusterNetwork(series, self.cluster, node_planes(self.scenario._bind()[0]), quiet=self.quiet, **common)
+        from emulator.network import EmulatedNetwork
+
+        unnumbered = self._ospf.get("links", "unnumbered") == "unnumbered"
+        return EmulatedNetwork(series, routing="none" if self.routing == "ospf" else "static",
+                               loopback_on_links=self.routing == "ospf" and unnumbered,
+                               queue_limit_pkts=self.queue_limit_pkts, strategy=self.strategy, **common)
+
+    def _calibration(self, shaping: str) -> tuple[float, str]:
+        if shaping != "netem" or self._calibrate in ("off", None):
             return 0.0, "off"
         if self._calibrate != "auto":
             return float(self._calibrate), "fixed"
@@ -514,7 +561,10 @@ class Emulation:
     def _apply(self, k: int, due_wall: float | None = None):
         """Apply step k to the network; notify the route watch and the listeners."""
         t0 = time.time()
-        st = self.network.apply_step(k)
+        if self.cluster is not None:
+            st = self.network.apply_step(k, due_wall=due_wall)
+        else:
+            st = self.network.apply_step(k, due_s=due_wall)
         self.k = k
         if self._watch is not None:
             self._watch.notify(k, t0 if due_wall is None else due_wall)
@@ -540,6 +590,8 @@ class Emulation:
                 self._signals.check()
                 if self.frr is not None:
                     update_ospf(self.frr, self._watch, k, self._min_cost_change)
+            if hasattr(self.network, "wait_routes"):
+                self.network.wait_routes()  # a controller delay: the decision is in force on return
         return self.k
 
     def subscribe(self, callback) -> None:
@@ -596,13 +648,17 @@ class Emulation:
             return p.communicate()[0]
 
     def predicted_rtt_ms(self, src: str, dst: str) -> float | None:
-        """The predicted RTT of the step in force (delay-shortest path), None when unreachable."""
-        rtt = self.scenario._path(src, dst).rtt_ms[self.k if self.k is not None else 0]
+        """The predicted RTT of the step in force (under the emulation's routing strategy; OSPF:
+        delay-shortest), None when unreachable."""
+        rtt = self._path(src, dst).rtt_ms[self.k if self.k is not None else 0]
         return float(rtt) if np.isfinite(rtt) else None
 
     def predicted_path(self, src: str, dst: str) -> list[str]:
         """The predicted path of the step in force, src first ([] when unreachable)."""
-        return self.scenario._path(src, dst).path_names(self.k if self.k is not None else 0)
+        return self._path(src, dst).path_names(self.k if self.k is not None else 0)
+
+    def _path(self, src: str, dst: str):
+        return self.scenario._path(src, dst, self.strategy)
 
     def next_hops(self, node: str) -> dict[str, list[str]]:
         """What the node's kernel forwards to now: ``{destination: [next hop, ...]}`` (node names)."""
@@ -629,7 +685,7 @@ class Emulation:
         exps = self._check_experiments(list(experiments), k0, k1)
         out = self._outdir()
         write_inputs(out, self.scenario.spec.raw, self.series)
-        predicted = {(e.src, e.dst): self.scenario._path(e.src, e.dst) for e in exps if isinstance(e, Ping)}
+        predicted = {(e.src, e.dst): self._path(e.src, e.dst) for e in exps if isinstance(e, Ping)}
         with self._progress("emulate", k1 - k0 + 1) as advance:
             loop = RealTimeLoop(self.network, self.series, self._apply_live, self._signals, out / "raw", speed, advance)
             self._loop = loop
@@ -686,7 +742,7 @@ class Emulation:
             self._watch = RouteWatch(self.network, target, self.series.axis.step_s)
             loop.on_step.append(lambda k: k == k0 and self._watch.notify(k, loop.clock.due(k)))
         check = None
-        if self._info["shaping"] == "none" and predicted:
+        if not self._info["delay_emulated"] and predicted:
             check = PathCheck(self.network, predicted, lambda: self.k)
             changes = {p: set(v.change_steps().tolist()) | {k0} for p, v in predicted.items()}
             loop.on_step.append(lambda k: check.notify(k, {p: (k - 1 in c) or k == k0 for p, c in changes.items()}))
@@ -715,16 +771,31 @@ class Emulation:
             st = self._st0
             loop.steplog.records.insert(0, StepRecord(k0, float(self.series.axis.t_s[k0]), 0.0,
                                                       st.total_s, st.links_up, 0, st.delays_set, st.routes_changed))
-        run = {"scenario": self.scenario.name, "routing": self.routing, "speed": speed,
+        run = {"scenario": self.scenario.name, "routing": self.routing_label, "speed": speed,
                "steps": self.series.n_steps, "step_s": self.series.axis.step_s, "interrupted": interrupted,
                "t_start_s": float(self.series.axis.t_s[k0]), "t_end_s": self.t_s, **self._info}
         if self.frr is not None:
             run["ospf"] = {**run.get("ospf", {}), "errors": list(self.frr.errors),
                            "interfaces_readdressed": [f"{n}:{i}" for n, i in self.frr.repaired]}
-        if run["shaping"] == "none":
-            run["rtt_agreement"] = "not applicable: delays and capacities were not emulated (no shaping)"
+        if not run["delay_emulated"]:
+            run["rtt_agreement"] = ("not applicable: delays were not emulated (shaping: "
+                                    f"{run['shaping']})")
+        if self.cluster is not None:
+            run["cluster"] = {**run["cluster"], "hosts": self.network.lateness()}
         events = parse_events(self.series, self.scenario.spec.events or [])
         return collect(out, run, self.series, loop, predicted, records[0], records[1], events)
+
+
+def _strategy_spec(strategy, base_dir):
+    """A RoutingSpec from what ``Scenario.route(strategy=...)`` takes (None: delay-shortest)."""
+    if strategy is None:
+        return None
+    return runconfig.emulation_options({}, strategy, base_dir)["strategy"] or _no_ospf_here()
+
+
+def _no_ospf_here():
+    raise ScenarioError("strategy", "'ospf' is a live protocol, not a prediction; accepted: a strategy name, "
+                                    "a mapping or a callable (docs/routing.md)")
 
 
 def _check_run_tag(tag):

@@ -16,18 +16,30 @@ EXIT_RUNTIME = 1    # the run itself failed (e.g. FRR's daemons did not start)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="emulate the scenario live (root; netem) and measure")
+    p = sub.add_parser("run", help="emulate the scenario live (root; netem) and measure",
+                       description="Emulate the scenario live and measure.  Note: `command` experiments in the "
+                                   "scenario run as root inside node namespaces that share the host's "
+                                   "filesystem; run only scenarios you trust.")
     add_scenario_args(p)
     p.add_argument("--speed", type=float, default=1.0, help="scenario seconds per wall second (default 1)")
     p.add_argument("--out", help="run directory (default: runs/<scenario>-<UTC time>)")
     p.add_argument("--ping", action="append", metavar="SRC:DST", help="ping between two ground stations")
     p.add_argument("--iperf3", action="append", metavar="SRC:DST[:udp]", help="iperf3 between two ground stations")
-    p.add_argument("--routing", choices=("static", "ospf"),
-                   help="static: predicted shortest paths installed centrally; ospf: FRR in every node "
+    p.add_argument("--routing", metavar="ROUTING",
+                   help="ospf: FRR in every node; or a strategy installed centrally each step: static "
+                        "(= shortest-delay), min-hop, ecmp, hold-down, predictive, 'python: module:function'; "
+                        "parameters as NAME:key=value, e.g. hold-down:threshold_ratio=1.5:controller_delay_ms=200 "
                         "(default: the scenario's emulation.routing, else static)")
+    p.add_argument("--shaping", choices=("netem", "tbf", "none"), default=None,
+                   help="netem: delays, losses and per-step rates (default); tbf: per-step rates only "
+                        "(kernels without netem); none: topology and routes only")
+    p.add_argument("--queue-limit", type=int, metavar="PKTS",
+                   help="packets queued behind each link's rate (default: emulation.queue_limit_pkts, else 1000)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="spread the network over the hosts of this Ray cluster (docs/cluster.md)")
     p.add_argument("--vm", action="store_true", help="run inside a throwaway VM with Debian's kernel (netem)")
     p.add_argument("--no-netem", action="store_true",
-                   help="no delay shaping (kernels without sch_netem): topology and routes only; pairs are "
+                   help="= --shaping none (kernels without sch_netem): topology and routes only; pairs are "
                         "judged by reachability and traceroute paths")
     p.add_argument("--check", type=float, metavar="PCT", nargs="?", const=95.0,
                    help="exit 1 unless every ping pair agrees with the prediction in at least PCT %% of samples "
@@ -61,17 +73,21 @@ def cmd_run(args) -> int:
 
     scen = scenario_from_args(args)
     exps = runconfig.experiments(scen, args.ping, args.iperf3)
-    runconfig.emulation_options(scen.emulation, args.routing)
+    routing = runconfig.routing_option(args.routing)
+    runconfig.emulation_options(scen.emulation, routing, scen._base_dir, where="--routing")
+    shaping = _shaping_option(args)
     speed = runconfig.check_speed(args.speed)
-    if args.vm:
-        return _run_in_vm()
+    view = _view_address(args.view)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     from .limits import check_out_dir
 
     out = check_out_dir(args.out or f"runs/{scen.name}-{stamp}", "--out")
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
-    emu = Emulation(Scenario(scen), shaping="none" if args.no_netem else "netem", routing=args.routing, out=out,
-                    quiet=args.quiet, progress=bar, log=None if args.quiet else print, view=_view_address(args.view))
+    emu = Emulation(Scenario(scen), shaping=shaping, routing=routing, out=out, queue_limit_pkts=args.queue_limit,
+                    cluster=args.cluster, quiet=args.quiet, progress=bar, log=None if args.quiet else print,
+                    view=view)  # checks every option before anything is built
+    if args.vm:
+        return _run_in_vm()
     try:
         with emu:
             summary = emu.run(experiments=exps, speed=speed).summary
@@ -92,6 +108,12 @@ def cmd_run(args) -> int:
     if summary.get("plot"):
         print(f"plot: {summary['plot']}")
     return _check_bar(summary, args.check)
+
+
+def _shaping_option(args) -> str:
+    if args.no_netem and args.shaping not in (None, "none"):
+        raise UsageError(f"--no-netem and --shaping {args.shaping}: give one of them")
+    return "none" if args.no_netem else (args.shaping or "netem")
 
 
 def _view_address(text: str | None):
@@ -144,8 +166,9 @@ def _print_run_summary(s: dict) -> None:
     if s.get("throughput"):
         console.print(_throughput_table(s))
     console.print(change_table(s))
-    if s["shaping"] == "none":
-        print("no shaping: link delays and capacities were not emulated, so measured RTTs are the host's own; "
+    if not _delay_emulated(s):
+        what = "link delays and capacities were" if s["shaping"] == "none" else "link delays were (rates only, TBF)"
+        print(f"shaping {s['shaping']}: {what} not emulated, so measured RTTs are the host's own; "
               "pairs are judged by reachability and by traceroute paths against the predicted ones")
     if s.get("netem_offset") in ("measured", "fixed"):
         print(f"netem delays configured {s['netem_offset_ms']:.3f} ms below the model per hop "
@@ -158,10 +181,14 @@ def _print_run_summary(s: dict) -> None:
           f"max {c.get('apply_ms_max', 0):.1f} ms, lateness max {c.get('late_ms_max', 0):.1f} ms: {kept}")
 
 
+def _delay_emulated(s: dict) -> bool:
+    return s.get("delay_emulated", s["shaping"] == "netem")
+
+
 def _pairs_table(s: dict):
     from rich.table import Table
 
-    shaped = s["shaping"] != "none"
+    shaped = _delay_emulated(s)
     t = Table(title=f"measured vs predicted ({s['nodes']} nodes, {s['steps']} steps, speed {s['speed']:g}x, "
                     f"shaping {s['shaping']})")
     cols = ["pair", "sent", "loss %", "measured ms min/mean/max", "predicted ms min/mean/max",

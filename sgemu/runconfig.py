@@ -16,12 +16,19 @@ from .schema import ScenarioError
 OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
              "areas": (str, dict), "timers": str, "links": str}
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
-EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate")
-SHAPING = ("auto", "netem", "none")
+EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate", "queue_limit_pkts")
+SHAPING = ("auto", "netem", "tbf", "none")
+DYNAMIC_ROUTING = ("ospf",)
 
 
-def emulation_options(section: dict, routing: str | None = None) -> dict:
-    """The checked ``emulation:`` section: routing (``routing`` overrides it), ospf, route_watch, calibrate."""
+def emulation_options(section: dict, routing=None, base_dir=".", where: str = "routing") -> dict:
+    """The checked ``emulation:`` section: routing (``routing`` overrides it), ospf, route_watch,
+    calibrate, queue_limit_pkts.
+
+    ``routing`` in the result is ``"ospf"`` (FRR in the nodes) or ``"static"`` (routes decided
+    centrally and installed over netlink); ``strategy`` is then the
+    :class:`topologies.strategies.RoutingSpec` deciding them (``static`` = shortest-delay, a
+    built-in name, ``python: module:function`` relative to ``base_dir``, a mapping, a callable)."""
     emu = dict(section or {})
     unknown = set(emu) - set(EMULATION_KEYS)
     if unknown:
@@ -32,11 +39,27 @@ def emulation_options(section: dict, routing: str | None = None) -> dict:
     watch = emu.get("route_watch", "auto")
     if watch not in ("auto", True, False):
         raise ScenarioError("emulation.route_watch", f"{watch!r}; accepted: auto, true, false")
-    routing = routing or emu.get("routing", "static")
-    if routing not in ("static", "ospf"):
-        raise ScenarioError("emulation.routing", f"{routing!r}; accepted: static, ospf")
-    return {"routing": routing, "ospf": ospf_options(emu.get("ospf") or {}),
-            "route_watch": None if watch == "auto" else watch, "calibrate": cal}
+    queue = emu.get("queue_limit_pkts", 1000)
+    if not (isinstance(queue, int) and not isinstance(queue, bool) and 1 <= queue <= 1_000_000):
+        raise ScenarioError("emulation.queue_limit_pkts", f"{_short(queue)}; accepted: 1 to 1000000 packets")
+    where = where if routing is not None else "emulation.routing"
+    routing = routing if routing is not None else emu.get("routing", "static")
+    mode, strategy = ("ospf", None) if routing in DYNAMIC_ROUTING else ("static", _strategy(routing, base_dir, where))
+    return {"routing": mode, "strategy": strategy, "ospf": ospf_options(emu.get("ospf") or {}),
+            "route_watch": None if watch == "auto" else watch, "calibrate": cal, "queue_limit_pkts": queue}
+
+
+def _strategy(value, base_dir, where: str):
+    """The routing strategy (:func:`topologies.strategies.parse_routing`); its errors as ScenarioError."""
+    from topologies.strategies import StrategyError, parse_routing
+
+    try:
+        return parse_routing(value, base_dir, where)
+    except StrategyError as exc:
+        field, _, why = str(exc).partition(": ")
+        if isinstance(value, str) and field == f"{where}.strategy":  # the user wrote `routing: NAME`
+            field, why = where, why.replace("accepted: ", "accepted: static, ospf, ", 1)
+        raise ScenarioError(field, why) from None
 
 
 def _number(v) -> bool:
@@ -105,6 +128,44 @@ def check_shaping(shaping: str) -> str:
     if shaping not in SHAPING:
         raise ScenarioError("shaping", f"{_short(shaping)}; accepted: {', '.join(SHAPING)}")
     return shaping
+
+
+def routing_option(text: str | None):
+    """``--routing`` as Emulation's ``routing``: ospf, static, a strategy ``NAME[:key=value...]``, or
+    ``python: module:function``; None keeps the scenario's."""
+    if text is None or text in DYNAMIC_ROUTING or text == "static" or text.startswith("python:"):
+        return text
+    name, *pairs = text.split(":")
+    mapping: dict = {"strategy": name}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key:
+            raise ScenarioError("--routing", f"{_short(pair)} in {_short(text)}; accepted: NAME:key=value")
+        mapping[key] = _number_or_text(raw)
+    return mapping if pairs else name
+
+
+def _number_or_text(raw: str):
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def check_cluster(address, routing: str, strategy=None):
+    """``cluster``: a Ray address (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) or None; delay-shortest
+    static routing only (the hosts' agents plan their own routes)."""
+    if address is None:
+        return None
+    if not isinstance(address, str) or not address.strip() or any(c.isspace() for c in address) or len(address) > 200:
+        raise ScenarioError("cluster", f"{_short(address)}; accepted: a Ray address (auto, HOST:PORT, ray://HOST:PORT)")
+    label = routing if strategy is None else strategy.label
+    if label != "shortest-delay":
+        raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "
+                                       "cluster: static (delay-shortest)")
+    return address
 
 
 def check_speed(speed, where: str = "--speed") -> float:

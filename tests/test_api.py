@@ -73,7 +73,7 @@ def test_unknown_names_list_the_stations(scen):
 
 def test_an_emulation_checks_its_arguments_before_building_anything(scen):
     before = our_namespaces()
-    for kw, field in [({"shaping": "tc"}, "shaping"), ({"routing": "rip"}, "emulation.routing"),
+    for kw, field in [({"shaping": "tc"}, "shaping"), ({"routing": "rip"}, "routing"),
                       ({"start_s": 99}, "start_s"), ({"run_tag": "../x"}, "run_tag")]:
         with pytest.raises(sgemu.ScenarioError, match=f"^{field}"):
             sgemu.Emulation(scen, **kw)

@@ -1,0 +1,160 @@
+"""sgemu.Emulation with a routing strategy, TBF rate shaping and the options that select them
+(live parts need root; no netem needed: this host's kernel has TBF)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sgemu
+from emulator.namespaces import our_namespaces
+
+ROOT = Path(__file__).resolve().parents[1]
+root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
+EXAMPLE = f"python: {ROOT / 'docs/examples/strategy_example.py'}:prefer_beidou"
+
+
+def _ours(tag: str) -> list[str]:
+    return [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}-")]
+
+
+# -- checked before anything is built --------------------------------------------------------------
+@pytest.mark.parametrize("kw, message", [
+    ({"routing": "rip"}, "^routing: 'rip'; accepted: static, ospf, shortest-delay"),
+    ({"routing": {"strategy": "hold-down", "threshold_ratio": 0.5}}, "^routing.threshold_ratio"),
+    ({"routing": {"strategy": "ecmp", "colour": 1}}, "^routing.colour: unknown parameter"),
+    ({"routing": "python: no_such_module:f"}, "^routing: cannot import .no_such_module."),
+    ({"shaping": "htb"}, "^shaping: 'htb'; accepted: auto, netem, tbf, none"),
+    ({"queue_limit_pkts": 0}, "^emulation.queue_limit_pkts: 0; accepted"),
+    ({"cluster": "a b"}, "^cluster: 'a b'; accepted: a Ray address"),
+    ({"cluster": "auto", "routing": "min-hop"}, "^routing: 'min-hop' across a cluster"),
+    ({"cluster": "auto", "routing": "ospf"}, "^routing: 'ospf' across a cluster"),
+])
+def test_bad_routing_shaping_and_cluster_options_name_their_field(kw, message):
+    scen = sgemu.Scenario.load(duration_s=10)
+    before = our_namespaces()
+    with pytest.raises(sgemu.ScenarioError, match=message):
+        sgemu.Emulation(scen, **kw)
+    assert our_namespaces() == before
+
+
+def test_the_scenario_routing_key_takes_a_strategy_with_parameters():
+    scen = sgemu.Scenario.load(duration_s=10, emulation={"routing": {"strategy": "hold-down", "threshold_ratio": 1.5,
+                                                                     "controller_delay_ms": 200}})
+    emu = sgemu.Emulation(scen)
+    assert emu.routing == "static" and emu.routing_label == "hold-down(threshold_ratio=1.5)+200ms"
+    with pytest.raises(sgemu.ScenarioError, match=r"^emulation.routing.threshold_ratio"):
+        sgemu.Emulation(sgemu.Scenario.load(duration_s=10, emulation={"routing": {"strategy": "hold-down",
+                                                                                  "threshold_ratio": -1}}))
+
+
+def test_a_strategy_prediction_differs_from_the_delay_shortest_one_where_the_strategy_says_so():
+    from docs.examples.strategy_example import prefer_beidou  # noqa: F401 - importable as the docs say
+
+    scen = sgemu.Scenario.load(duration_s=120)
+    plain = scen.route("Sanya", "Nairobi").to_frame()
+    strat = scen.route("Sanya", "Nairobi", strategy={"strategy": EXAMPLE, "leo_penalty_ms": 60}).to_frame()
+    assert len(plain) == len(strat) == 121
+    assert (strat.rtt_ms >= plain.rtt_ms - 1e-9).all()  # never better than the optimum
+    assert (strat.path != plain.path).any()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ospf", "ospf"), ("static", "static"), ("min-hop", "min-hop"),
+    ("hold-down:threshold_ratio=1.5:controller_delay_ms=200",
+     {"strategy": "hold-down", "threshold_ratio": 1.5, "controller_delay_ms": 200}),
+    ("python: mod:fn", "python: mod:fn"),
+])
+def test_the_routing_option_reads_names_and_parameters(text, expected):
+    from sgemu.runconfig import routing_option
+
+    assert routing_option(text) == expected
+
+
+def test_sgemu_run_names_a_bad_routing_option_and_builds_nothing():
+    r = subprocess.run([sys.executable, "-m", "sgemu", "run", "--duration", "10", "--routing", "hold-down:ratio=2"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("sgemu: error: --routing.ratio: unknown parameter"), r.stderr
+
+
+# -- live -----------------------------------------------------------------------------------------------
+def prefer_beidou_60(graph, prev):
+    """A plain callable strategy for ``Emulation(routing=callable)``."""
+    from docs.examples.strategy_example import prefer_beidou
+
+    return prefer_beidou(graph, prev, leo_penalty_ms=60)
+
+
+@root
+def test_a_callable_strategy_drives_the_kernel_routes_and_the_prediction(tmp_path):
+    scen = sgemu.Scenario.load(duration_s=120)
+    pairs = [("Sanya", "Nairobi"), ("Kashi", "Karachi")]
+    differs = 0
+    with sgemu.Emulation(scen, shaping="none", routing=prefer_beidou_60, out=tmp_path) as emu:
+        tag = emu.network.run_tag
+        assert emu.routing_label == "prefer_beidou_60"
+        for t_s in (0, 60, 119):
+            if t_s:
+                emu.advance(t_s)
+            for a, b in pairs:
+                want = emu.predicted_path(a, b)
+                assert emu.traceroute(a, b) == want, (t_s, a, b)
+                differs += want != scen.route(a, b).to_frame().path[emu.k].split()
+                assert emu.next_hops(a)[b] == [want[1]]
+    assert differs >= 1, "the strategy chose the delay-shortest paths: the test would prove nothing"
+    assert _ours(tag) == []
+
+
+SMALL = {"name": "tbf-check", "start": "2024-07-16T00:00:00Z", "duration_s": 60, "step_s": 10,
+         "constellations": [{"name": "leo", "preset": "iridium"}], "stations": ["Beijing", "Kashi"],
+         "links": [{"rule": "plus-grid", "group": "leo"},
+                   {"rule": "ground", "group": "leo", "policy": "nearest", "min_elevation_deg": 10}],
+         "link_budget": {"ground": {"profile": "leo-ku-user", "share": 0.01}}}
+
+
+def _tbf_of_station(emu, station: str) -> tuple[float, float, int]:
+    """(kernel TBF rate Mbit/s, the series' capacity, TBF queue bytes) on the station's ground link."""
+    from emulator.netem import tbf_read_all
+
+    s, net = emu.series, emu.network
+    i = s.node_names.index(station)
+    ids, cap = s.active(emu.k)[0], s.capacity_at(emu.k)
+    (link, c), = [(l, c) for l, c in zip(ids, cap) if i in (s.link_a[l], s.link_b[l])]
+    end = 0 if s.link_a[link] == i else 1
+    tbf = tbf_read_all(net.nodes[i].ipr)[net.created[link][end]]
+    return tbf.rate_mbit, float(c), tbf.limit_bytes
+
+
+def _udp_received_mbps(emu, src: str, dst: str, send_mbit: float, seconds: int = 4) -> float:
+    net = emu.network
+    server = net.popen(dst, ["iperf3", "-s", "-1", "-J"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    emu.cmd(src, ["iperf3", "-c", net.address(dst), "-u", "-b", f"{send_mbit}M", "-t", str(seconds),
+                  "--connect-timeout", "3000"], timeout_s=seconds + 20)
+    out = json.loads(server.communicate(timeout=20)[0])
+    return float(np.median([iv["sum"]["bits_per_second"] / 1e6 for iv in out["intervals"][1:]]))
+
+
+@root
+def test_tbf_shaping_carries_each_ground_links_budgeted_capacity_and_the_queue_limit(tmp_path):
+    scen = sgemu.Scenario.from_dict(SMALL)
+    with sgemu.Emulation(scen, shaping="tbf", queue_limit_pkts=50, out=tmp_path) as emu:
+        tag = emu.network.run_tag
+        rate, cap, limit = _tbf_of_station(emu, "Beijing")
+        assert rate == pytest.approx(cap, rel=1e-3) and limit == 50 * 1514
+        bottleneck = min(_tbf_of_station(emu, "Beijing")[1], _tbf_of_station(emu, "Kashi")[1])
+        # UDP at twice the path's narrowest capacity arrives at that capacity (within 10 %)
+        assert _udp_received_mbps(emu, "Beijing", "Kashi", 2 * bottleneck) == pytest.approx(bottleneck, rel=0.1)
+        emu.advance(60)
+        rate60, cap60, _ = _tbf_of_station(emu, "Beijing")
+        assert cap60 != pytest.approx(cap, rel=1e-3), "the capacity never changed: the test would prove nothing"
+        assert rate60 == pytest.approx(cap60, rel=1e-3)
+    assert _ours(tag) == []
