@@ -90,6 +90,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -104,9 +105,9 @@ import numpy as np
 from . import addressing as addr
 
 __all__ = [
-    "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "OspfInterface", "OspfPlan",
-    "NO_TRANSIT_COST", "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay", "frr_missing", "ospf_config",
-    "start_timeout_s",
+    "FrrConfigError", "FrrError", "FrrNetwork", "FrrNode", "IsisPlan", "OspfInterface", "OspfPlan",
+    "NO_TRANSIT_COST", "PROTOCOLS", "RTPROT_ISIS", "RTPROT_OSPF", "check_config", "check_configs", "cost_from_delay",
+    "frr_missing", "isis_config", "isis_system_id", "ospf_config", "start_timeout_s",
 ]
 
 FRR_SBIN = Path("/usr/lib/frr")
@@ -114,6 +115,11 @@ FRR_STATE_DIR = Path("/var/run/frr")
 FRR_USER = "frr"
 VTYSH = "vtysh"
 RTPROT_OSPF = 188            # the kernel's protocol number for routes zebra installs for ospfd
+RTPROT_ISIS = 187            # ... and for isisd
+#: The routing protocols FRR can run in the nodes: protocol -> (daemon, kernel route protocol number).
+PROTOCOLS = {"ospf": ("ospfd", RTPROT_OSPF), "isis": ("isisd", RTPROT_ISIS)}
+ISIS_AREA = "49.0001"        # every node is a level-2-only router in this one (private) IS-IS area
+ISIS_TAG = "sgemu"           # the IS-IS process tag (FRR's "router isis <tag>")
 MAX_COST = 65535             # OSPF interface costs are 16-bit
 NO_TRANSIT_COST = 50000      # added to every outgoing cost of a node that must not carry transit
 BACKBONE = "0.0.0.0"
@@ -184,9 +190,9 @@ class FrrConfigError(FrrError, ValueError):
     """FRR's parser rejected a configuration."""
 
 
-def frr_missing() -> str | None:
-    """Why FRR cannot run here (None when it can): binaries, user, root."""
-    for exe in (FRR_SBIN / "zebra", FRR_SBIN / "ospfd"):
+def frr_missing(protocol: str = "ospf") -> str | None:
+    """Why FRR cannot run ``protocol`` here (None when it can): binaries, user, root."""
+    for exe in (FRR_SBIN / "zebra", FRR_SBIN / PROTOCOLS[protocol][0]):
         if not os.access(exe, os.X_OK):
             return f"{exe} not found (install Debian's frr package)"
     if shutil.which(VTYSH) is None:
@@ -324,6 +330,111 @@ def ospf_config(node_name: str, router_id: str, interfaces: Iterable, loopback_i
     return "\n".join(lines)
 
 
+def isis_system_id(router_id: str) -> str:
+    """The IS-IS system ID of the router with IPv4 ``router_id``: its four octets as 12 decimal digits,
+    regrouped in fours (the usual convention: ``10.128.0.7`` -> ``0101.2800.0007``), so that system IDs
+    are unique wherever loopbacks are."""
+    digits = "".join(f"{int(o):03d}" for o in str(ipaddress.IPv4Address(router_id)).split("."))
+    return ".".join(digits[i:i + 4] for i in range(0, 12, 4))
+
+
+def isis_hello_multiplier(hello_s: int, dead_s: int) -> int:
+    """IS-IS's hold time is ``hello_s`` times a multiplier (2..100): the one that makes it ``dead_s``
+    (rounded up to a whole number of hellos)."""
+    if not 1 <= hello_s <= 600:
+        raise ValueError(f"IS-IS hello interval {hello_s} s is outside 1..600 s")
+    if dead_s <= hello_s:
+        raise ValueError(f"dead interval {dead_s} s must exceed the hello interval {hello_s} s")
+    mult = -(-int(dead_s) // int(hello_s))
+    if mult > 100:
+        raise ValueError(f"IS-IS holds an adjacency at most 100 hellos: dead interval {dead_s} s is over "
+                         f"100 x {hello_s} s")
+    return max(2, mult)
+
+
+def isis_config(node_name: str, router_id: str, interfaces: Iterable, hello_s: int = 10, dead_s: int = 40, *,
+                retransmit_s: int = 1, lsa_interval_ms: int = 1000, lsa_arrival_ms: int = 0,
+                spf_ms: tuple[int, int, int] = (0, 50, 1000), log_file: str | None = None) -> str:
+    """``frr.conf`` text that makes one node an IS-IS router (level 2 only, one area, wide metrics).
+
+    The IS-IS counterpart of :func:`ospf_config`, with the same arguments
+    and the same cost model: ``interfaces`` are :class:`OspfInterface` or
+    ``(ifname, metric)`` tuples (an area given there is ignored: all
+    routers share area :data:`ISIS_AREA`); each is a point-to-point circuit
+    with its own outgoing ``isis metric``.  The loopback is a passive
+    circuit, so its address is advertised without hellos.  The system ID
+    comes from ``router_id`` (:func:`isis_system_id`).
+
+    IS-IS runs over the link layer (no IP subnet has to match between
+    neighbours) and advertises every address of every circuit: the
+    loopback /32, and the link /31s or, on unnumbered links, the copies of
+    the loopback (FRR 8.4 has no ``advertise-passive-only``).  Routes point
+    at the address the neighbour announces in its hellos.
+
+    The OSPF timer keywords map onto IS-IS as closely as FRR 8.4 allows:
+
+    - ``hello_s`` -> ``isis hello-interval``; ``dead_s`` -> the hold time
+      ``hello-multiplier`` x ``hello_s`` (:func:`isis_hello_multiplier`).
+    - ``lsa_interval_ms`` -> ``lsp-gen-interval``, rounded up to whole
+      seconds, at least 1 s (isisd's floor; OSPF's ``fast`` profile
+      re-originates every 100 ms).  A router that has not regenerated its
+      LSP for that long does so 100 ms after a change.
+    - ``spf_ms = (delay, hold, max_hold)`` -> RFC 8405 SPF back-off
+      (``spf-delay-ietf``): ``delay`` after the first change, ``hold``
+      while changes keep coming, ``max_hold`` once they have kept coming
+      for ``max_hold`` ms, back to quiet after ``max_hold`` ms without one.
+    - ``retransmit_s`` -> ``isis csnp-interval``: on point-to-point
+      circuits FRR sends a CSNP (its whole database summary) that often, and
+      a neighbour that missed an LSP asks for it (PSNP, every second).  The
+      LSP retransmission timer itself is fixed at 5 s in FRR 8.4.
+    - ``lsa_arrival_ms`` has no IS-IS counterpart (isisd takes every newer
+      LSP) and is accepted for the sake of the shared timer profiles only.
+
+    ``lsp-gen-interval`` comes first in the ``router isis`` block: FRR
+    applies the lines in order, and ``is-type`` already schedules an LSP
+    with the interval in force then (30 s by default), which would hold
+    every initial route for half a minute.
+    """
+    mult = isis_hello_multiplier(int(hello_s), int(dead_s))
+    if not 1 <= retransmit_s <= 600:
+        raise ValueError("the IS-IS CSNP (retransmit) interval is 1..600 s")
+    gen_s = max(1, -(-int(lsa_interval_ms) // 1000))
+    if gen_s > 120:
+        raise ValueError(f"lsa_interval_ms {lsa_interval_ms}: IS-IS regenerates LSPs at most 120 s apart")
+    delay, hold, max_hold = (int(x) for x in spf_ms)
+    if not all(0 <= x <= 60000 for x in (delay, hold, max_hold)):
+        raise ValueError(f"spf_ms {tuple(spf_ms)}: IS-IS SPF delays are 0..60000 ms")
+    lines = [f"! {node_name}: IS-IS (written by sgemu's emulator.frr)",
+             f"hostname {node_name}",
+             "log timestamp precision 3"]
+    if log_file:
+        lines.append(f"log file {log_file} informational")
+    lines += ["!", f"router isis {ISIS_TAG}",
+              f" lsp-gen-interval {gen_s}",
+              f" spf-delay-ietf init-delay {delay} short-delay {hold} long-delay {max_hold} "
+              f"holddown {max_hold} time-to-learn {max_hold}",
+              " is-type level-2-only",
+              " metric-style wide",
+              f" net {ISIS_AREA}.{isis_system_id(router_id)}.00",
+              " log-adjacency-changes",
+              "exit", "!",
+              "interface lo", f" ip router isis {ISIS_TAG}", " isis passive", "exit", "!"]
+    for item in interfaces:
+        itf = item if isinstance(item, OspfInterface) else OspfInterface(*item)
+        if not 1 <= int(itf.cost) <= MAX_COST:
+            raise ValueError(f"{itf.ifname}: IS-IS metric {itf.cost} is outside 1..{MAX_COST}")
+        lines += [f"interface {itf.ifname}",
+                  f" ip router isis {ISIS_TAG}",
+                  " isis network point-to-point",
+                  f" isis metric {int(itf.cost)}",
+                  f" isis hello-interval {int(hello_s)}",
+                  f" isis hello-multiplier {mult}",
+                  f" isis csnp-interval {int(retransmit_s)}",
+                  " isis psnp-interval 1",
+                  "exit", "!"]
+    return "\n".join(lines + [""])
+
+
 def check_config(path) -> None:
     """Have FRR's own parser check a ``frr.conf``; raise :class:`FrrConfigError` with its message.
 
@@ -348,34 +459,66 @@ def check_configs(paths: Sequence, parallel: int = 16) -> None:
 
 def _run_all(argvs: Sequence[Sequence[str]], parallel: int = 16,
              timeout_s: float = 60.0) -> list[tuple[int, str, str]]:
-    """Run short commands ``parallel`` at a time; (returncode, stdout, stderr) of each, in order."""
+    """Run short commands ``parallel`` at a time; (returncode, stdout, stderr) of each, in order.
+
+    Each runs in a process group of its own (see :func:`_own_group`); if the wait is cut short (Ctrl-C,
+    a timeout) the commands still running are killed, not left behind."""
     results = []
     for start in range(0, len(argvs), parallel):
-        procs = [subprocess.Popen(list(a), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for a in argvs[start:start + parallel]]
-        for proc in procs:
-            out, err = proc.communicate(timeout=timeout_s)
-            results.append((proc.returncode, out, err))
+        procs = []
+        try:
+            for a in argvs[start:start + parallel]:
+                procs.append(subprocess.Popen(list(a), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True, **_own_group()))
+            for proc in procs:
+                out, err = proc.communicate(timeout=timeout_s)
+                results.append((proc.returncode, out, err))
+        except BaseException:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+            raise
     return results
+
+
+def _own_group() -> dict:
+    """``subprocess`` keywords that put a child in a process group of its own (issue 11).
+
+    A Ctrl-C at the terminal signals the terminal's foreground process group.  Children left in the
+    emulator's group would get it too, and die or misbehave before the emulator could tear down in order
+    (a vtysh checking configs exits 130 and the start ended in "FRR rejected the configuration"; daemons
+    would stop behind the emulator's back).  In their own group only the emulator hears it and stops
+    them itself.  Not a session of their own: with the kernel's autogroup scheduling every session is
+    scheduled as one unit whatever its niceness, so 1,000 daemons in 1,000 sessions would each get as
+    much CPU as the emulator; in the emulator's session their niceness counts."""
+    return {"process_group": 0}
 
 
 # -- one node -------------------------------------------------------------------
 
 
 class FrrNode:
-    """zebra and ospfd of one node, running inside its network namespace ``ns``.
+    """zebra and the routing daemon of one node (ospfd, or isisd with ``protocol="isis"``), running
+    inside its network namespace ``ns``.
 
     FRR's files for the node live in ``/var/run/frr/<ns>/`` (see the module
-    docstring); the logs ``zebra.log``, ``ospfd.log`` and a copy of
+    docstring); the logs ``zebra.log``, ``ospfd.log`` (``isisd.log``) and a copy of
     ``frr.conf`` go to ``log_dir``.  ``ipr`` is an optional pyroute2 socket
     already bound to ``ns`` (the emulator's own), used to read routes.
     The daemons run at niceness ``nice`` (``nice -n`` before ``ip netns
     exec``; see :data:`DAEMON_NICE`).
     """
 
-    DAEMONS = ("zebra", "ospfd")
+    DAEMONS = ("zebra", "ospfd")  # with OSPF; an instance's own are ``self.daemons``
 
-    def __init__(self, ns: str, name: str, log_dir, ipr=None, limit_fds: int = 1024, nice: int = 0):
+    def __init__(self, ns: str, name: str, log_dir, ipr=None, limit_fds: int = 1024, nice: int = 0,
+                 protocol: str = "ospf"):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
+        self.protocol = protocol
+        self.daemon, self.rtprot = PROTOCOLS[protocol]  # the routing daemon, its kernel route protocol
+        self.daemons = ("zebra", self.daemon)
         self.ns, self.name = ns, name
         self.nice = int(nice)
         self.log_dir = Path(log_dir)
@@ -384,7 +527,7 @@ class FrrNode:
         self.limit_fds = limit_fds
         self.procs: dict[str, subprocess.Popen] = {}
         self._ipr = ipr
-        self._vty = None  # persistent ospfd vty session for cost changes (emulator.frrvty)
+        self._vty = None  # persistent vty session with the routing daemon for cost changes (emulator.frrvty)
         if len(str(self.run_dir / "zserv.api")) > _SUN_PATH_MAX:
             raise ValueError(f"namespace name {ns!r} is too long for FRR's socket paths")
 
@@ -400,7 +543,7 @@ class FrrNode:
                 "-P", "0", "--limit-fds", str(self.limit_fds), "--log", "stdout", "--log-level", "info"]
 
     def write_config(self, text: str) -> None:
-        """Put ``frr.conf`` where ospfd (user frr) can read it, and a copy next to the logs."""
+        """Put ``frr.conf`` where the routing daemon (user frr) can read it, and a copy next to the logs."""
         if self.run_dir.exists():  # left by a killed run of the same name: its sockets would fool wait_ready
             shutil.rmtree(self.run_dir)
         user = pwd.getpwnam(FRR_USER)
@@ -417,12 +560,10 @@ class FrrNode:
         if daemon in self.procs and self.procs[daemon].poll() is None:
             raise FrrError(f"{self.name}: {daemon} is already running")
         # own process group: a Ctrl-C in the terminal reaches the emulator only, which then stops the
-        # daemons.  Not a session of its own: with the kernel's autogroup scheduling every session is
-        # scheduled as one unit whatever its niceness, so 1,000 daemons in 1,000 sessions would each
-        # get as much CPU as the emulator; in the emulator's session their niceness counts.
+        # daemons (_own_group)
         with open(self.log_dir / f"{daemon}.log", "ab") as log:
             self.procs[daemon] = subprocess.Popen(self.argv(daemon), stdin=subprocess.DEVNULL, stdout=log,
-                                                  stderr=subprocess.STDOUT, process_group=0)
+                                                  stderr=subprocess.STDOUT, **_own_group())
 
     def wait_ready(self, daemon: str, timeout_s: float = 10.0) -> None:
         """Block until ``daemon`` accepts vtysh connections; raise (with its log) if it died or hangs.
@@ -442,10 +583,10 @@ class FrrNode:
             time.sleep(0.01)
 
     def start(self, config: str, timeout_s: float = 10.0) -> None:
-        """Write ``config``, start zebra, wait for it, start ospfd, wait for it."""
+        """Write ``config``, start zebra, wait for it, start the routing daemon, wait for it."""
         self.write_config(config)
         try:
-            for daemon in self.DAEMONS:
+            for daemon in self.daemons:
                 self.launch(daemon)
                 self.wait_ready(daemon, timeout_s)
         except BaseException:
@@ -523,62 +664,71 @@ class FrrNode:
             out[daemon] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
         return out
 
+    #: What the routing daemon logs when an adjacency times out (FRR 8.4, with log-adjacency-changes).
+    _EXPIRY = {"ospfd": "(InactivityTimer)", "isisd": "holding time expired"}
+
     def dead_interval_expiries(self) -> int:
         """How often one of this node's adjacencies went down because no hello came within the dead
-        interval (ospfd logs "(InactivityTimer)").  The emulator sets links it cuts down at both ends,
-        which ospfd sees at once, so this counts hellos that were lost: to a starved CPU, or on a link
-        that stays up while it drops packets (a weather fade, a queue full under traffic)."""
+        interval (ospfd logs "(InactivityTimer)", isisd "holding time expired").  The emulator sets links
+        it cuts down at both ends, which the daemon sees at once, so this counts hellos that were lost: to
+        a starved CPU, or on a link that stays up while it drops packets (a weather fade, a queue full
+        under traffic)."""
         try:
-            with open(self.log_dir / "ospfd.log", errors="replace") as f:
-                return sum("(InactivityTimer)" in line for line in f)
+            with open(self.log_dir / f"{self.daemon}.log", errors="replace") as f:
+                return sum(self._EXPIRY[self.daemon] in line for line in f)
         except FileNotFoundError:
             return 0
 
     # -- talking to the daemons ------------------------------------------------------
-    def vtysh_argv(self, *commands: str, daemon: str | None = "ospfd") -> list[str]:
-        """vtysh against this node's daemons only (its vty sockets), running ``commands`` in one session."""
+    ROUTING = "routing"  # vtysh(daemon=ROUTING): the node's routing daemon (ospfd or isisd)
+
+    def vtysh_argv(self, *commands: str, daemon: str | None = ROUTING) -> list[str]:
+        """vtysh against this node's daemons only (its vty sockets), running ``commands`` in one session
+        with ``daemon`` (default the routing daemon; None: every daemon)."""
         argv = [VTYSH, "--vty_socket", str(self.run_dir)]
         if daemon:
-            argv += ["-d", daemon]
+            argv += ["-d", self.daemon if daemon == self.ROUTING else daemon]
         for c in commands:
             argv += ["-c", c]
         return argv
 
-    def vtysh(self, *commands: str, daemon: str | None = "ospfd", timeout_s: float = 30.0) -> str:
+    def vtysh(self, *commands: str, daemon: str | None = ROUTING, timeout_s: float = 30.0) -> str:
         """Run commands through vtysh; return its output, raise :class:`FrrError` on failure."""
         r = subprocess.run(self.vtysh_argv(*commands, daemon=daemon), stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=timeout_s)
+                           capture_output=True, text=True, timeout=timeout_s, **_own_group())
         if r.returncode != 0:  # vtysh exits 1 on a rejected command, printing "% ..." on stdout
             raise FrrError(f"{self.name}: vtysh {' ; '.join(commands)}: {(r.stderr + r.stdout).strip()}")
         return r.stdout
 
     @staticmethod
-    def cost_commands(costs: Mapping[str, int]) -> list[str]:
-        """The vtysh commands that set each interface's OSPF cost."""
+    def cost_commands(costs: Mapping[str, int], protocol: str = "ospf") -> list[str]:
+        """The vtysh commands that set each interface's outgoing cost (``ip ospf cost`` / ``isis metric``)."""
+        command = {"ospf": "ip ospf cost", "isis": "isis metric"}[protocol]
         cmds = ["configure terminal"]
         for ifname, cost in costs.items():
             if not 1 <= int(cost) <= MAX_COST:
-                raise ValueError(f"{ifname}: OSPF cost {cost} is outside 1..{MAX_COST}")
-            cmds += [f"interface {ifname}", f"ip ospf cost {int(cost)}", "exit"]
+                raise ValueError(f"{ifname}: {protocol.upper()} cost {cost} is outside 1..{MAX_COST}")
+            cmds += [f"interface {ifname}", f"{command} {int(cost)}", "exit"]
         return cmds + ["end"]
 
     def set_costs(self, costs: Mapping[str, int]) -> None:
-        """Change several interfaces' outgoing OSPF cost at once.
+        """Change several interfaces' outgoing OSPF cost (IS-IS metric) at once.
 
-        The commands go over a persistent session with ospfd's vty socket
+        The commands go over a persistent session with the routing daemon's vty socket
         (:class:`~emulator.frrvty.Vty`, ~0.05 ms per command) rather than a
         vtysh process (~30 ms each).
         """
         if costs:
-            self._session(self.cost_commands(costs), "setting OSPF costs")
+            self._session(self.cost_commands(costs, self.protocol), f"setting {self.protocol.upper()} costs")
 
     def _session(self, cmds: Sequence[str], what: str) -> str:
-        """Run commands over the persistent ospfd vty session; raise :class:`FrrError` on refusal."""
+        """Run commands over the persistent vty session with the routing daemon; raise :class:`FrrError`
+        on refusal."""
         from .frrvty import Vty, VtyError
 
         try:
             if self._vty is None:
-                self._vty = Vty(self.run_dir / "ospfd.vty")
+                self._vty = Vty(self.run_dir / f"{self.daemon}.vty")
                 self._vty.command("enable")
             return self._vty.run(*cmds)
         except (OSError, VtyError) as exc:
@@ -586,9 +736,16 @@ class FrrNode:
             raise FrrError(f"{self.name}: {what}: {exc}") from None
 
     def ospf_off(self, ifnames: Iterable[str]) -> list[str]:
-        """The interfaces among ``ifnames`` on which ospfd runs no OSPF now (or does not know yet)."""
+        """The interfaces among ``ifnames`` on which the routing daemon does not route IPv4 now (or does
+        not know yet).  ospfd says "OSPF not enabled" there; isisd lists no IPv4 prefix for the circuit
+        (it advertises no address in its hellos, so the neighbour installs no route over it)."""
+        if self.protocol == "isis":
+            return [i for i in ifnames if not _isis_has_ipv4(
+                self._session([f"show isis interface {i}"], "reading interfaces"), i)]
         return [i for i in ifnames
                 if "OSPF not enabled" in self._session([f"show ip ospf interface {i}"], "reading interfaces")]
+
+    protocol_off = ospf_off
 
     def close_vty(self) -> None:
         if self._vty is not None:
@@ -596,19 +753,23 @@ class FrrNode:
             self._vty = None
 
     def set_cost(self, ifname: str, cost: int) -> None:
-        """Change one interface's outgoing OSPF cost; ospfd floods a new router LSA."""
+        """Change one interface's outgoing cost; the daemon floods a new router LSA (IS-IS: LSP)."""
         self.set_costs({ifname: cost})
 
     def full_neighbors(self) -> int:
-        """How many OSPF neighbours are in state Full (adjacencies complete)."""
+        """How many neighbours are in state Full (OSPF: adjacencies complete) or Up (IS-IS)."""
+        if self.protocol == "isis":
+            return sum(1 for line in self.vtysh("show isis neighbor").splitlines() if re.search(r"\sUp\s", line))
         out = self.vtysh("show ip ospf neighbor")
         return sum(1 for line in out.splitlines() if "Full/" in line)
 
-    def ospf_routes(self) -> dict[str, list[tuple[str | None, str]]]:
-        """The kernel's OSPF routes in the namespace: ``{"10.128.0.5/32": [(gateway, ifname), ...]}``.
+    def routes(self) -> dict[str, list[tuple[str | None, str]]]:
+        """The kernel's routes of the routing protocol in the namespace:
+        ``{"10.128.0.5/32": [(gateway, ifname), ...]}``.
 
-        Read over netlink (routes with protocol 188), so this is what packets
-        follow, not what ospfd believes.  Equal-cost routes list every next hop.
+        Read over netlink (routes with protocol 188 for OSPF, 187 for IS-IS),
+        so this is what packets follow, not what the daemon believes.
+        Equal-cost routes list every next hop.
         """
         from pyroute2 import NetNS
 
@@ -616,7 +777,7 @@ class FrrNode:
         try:
             names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
             routes: dict[str, list[tuple[str | None, str]]] = {}
-            for r in ipr.get_routes(family=socket.AF_INET, proto=RTPROT_OSPF, table=254):
+            for r in ipr.get_routes(family=socket.AF_INET, proto=self.rtprot, table=254):
                 dst = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}"
                 hops = []
                 multipath = r.get_attr("RTA_MULTIPATH")
@@ -631,6 +792,17 @@ class FrrNode:
         finally:
             if self._ipr is None:
                 ipr.close()
+
+    ospf_routes = routes  # the name from before IS-IS
+
+
+def _isis_has_ipv4(text: str, ifname: str) -> bool:
+    """Whether ``show isis interface <ifname>`` output lists an IPv4 prefix for that circuit."""
+    if f"Interface: {ifname}," not in text:
+        return False
+    block = text.split(f"Interface: {ifname},", 1)[1].split("Interface: ", 1)[0]
+    prefixes = block.split("IP Prefix(es):", 1)[1] if "IP Prefix(es):" in block else ""
+    return re.search(r"^\s+\d+\.\d+\.\d+\.\d+/\d+", prefixes, re.M) is not None
 
 
 # -- the whole network ------------------------------------------------------------
@@ -726,25 +898,71 @@ class OspfPlan:
         return [self.config(i, costs) for i in range(self.series.n_nodes)]
 
 
+class IsisPlan(OspfPlan):
+    """What every node of a link series should tell IS-IS (pure, no processes): the IS-IS twin of
+    :class:`OspfPlan`, with the same interfaces, the same costs (as ``isis metric``, wide metrics) and
+    the same stations that carry no transit.
+
+    Every node is a level-2-only router of one area (:data:`ISIS_AREA`);
+    ``layer_areas`` is refused: IS-IS areas are level-1 islands joined by
+    level-1-2 routers, not OSPF's areas around a backbone, and nothing here
+    models them yet.  The timer keywords are :class:`OspfPlan`'s (the
+    :data:`TIMER_PROFILES` apply unchanged); :func:`isis_config` says how
+    each maps onto IS-IS.
+    """
+
+    TIMERS = ("retransmit_s", "lsa_interval_ms", "lsa_arrival_ms", "spf_ms")
+
+    def __init__(self, series, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
+                 layer_areas: Mapping[str, str] | str | None = None, ground_transit: bool = False,
+                 unnumbered: bool = False, **timers):
+        if layer_areas not in (None, "single"):
+            raise ValueError(f"IS-IS areas: only 'single' (one level-2 area), not {layer_areas!r}")
+        unknown = sorted(set(timers) - set(self.TIMERS))
+        if unknown:
+            raise ValueError(f"IS-IS timers: {', '.join(unknown)} unknown; accepted: hello_s, dead_s, "
+                             f"{', '.join(self.TIMERS)}")
+        super().__init__(series, hello_s, dead_s, costs, None, ground_transit, unnumbered, **timers)
+        isis_config("check", addr.loopback_ip(0), [], self.hello_s, self.dead_s, **self.timers)  # bad timers: now
+
+    def config(self, i: int, costs: Mapping[int, int]) -> str:
+        """frr.conf of node i with the given link costs."""
+        s = self.series
+        links = np.nonzero((s.link_a == i) | (s.link_b == i))[0].tolist()
+        interfaces = [(addr.ifname(l), self.interface_cost(i, costs.get(l, 1))) for l in links]
+        return isis_config(s.node_names[i], addr.loopback_ip(i), interfaces, self.hello_s, self.dead_s,
+                           **self.timers)
+
+
 class FrrNetwork:
-    """OSPF on every node of a running :class:`~emulator.network.EmulatedNetwork`.
+    """OSPF (or IS-IS) on every node of a running :class:`~emulator.network.EmulatedNetwork`.
 
     The network must have been built with ``routing="none"``: the
     emulator's static routes (metric 0) would shadow OSPF's (metric 20).
-    What each node is told comes from an :class:`OspfPlan` (keywords are
-    passed on to it); logs and configs go to
-    ``log_dir/<node>/{frr.conf, zebra.log, ospfd.log}``.  Links are
+    ``protocol`` is ``"ospf"`` (zebra + ospfd) or ``"isis"`` (zebra +
+    isisd).  What each node is told comes from an :class:`OspfPlan` or
+    :class:`IsisPlan` (keywords are passed on to it: the same for both);
+    logs and configs go to ``log_dir/<node>/{frr.conf, zebra.log,
+    ospfd.log or isisd.log}``.  Links are
     unnumbered when the network puts loopbacks on them
     (``EmulatedNetwork(loopback_on_links=True)``); the daemons run at
-    niceness ``nice`` (default :data:`DAEMON_NICE`).
+    niceness ``nice`` (default :data:`DAEMON_NICE`).  Costs, cost updates,
+    link repairs, the cost matrix and route reading work alike for both
+    protocols.
     """
 
-    def __init__(self, net, log_dir, limit_fds: int = 1024, nice: int | None = None, **plan):
+    def __init__(self, net, log_dir, limit_fds: int = 1024, nice: int | None = None, protocol: str = "ospf",
+                 **plan):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
         if getattr(net, "routing", "none") != "none":
-            raise ValueError('start the EmulatedNetwork with routing="none": its static routes would shadow OSPF')
+            raise ValueError(f'start the EmulatedNetwork with routing="none": its static routes would shadow '
+                             f'{protocol.upper()}')
         self.net, self.series = net, net.series
-        self.plan = OspfPlan(net.series, ground_transit=bool(getattr(net, "ground_transit", False)),
-                             unnumbered=bool(getattr(net, "loopback_on_links", False)), **plan)
+        self.protocol = protocol
+        self.plan = (IsisPlan if protocol == "isis" else OspfPlan)(
+            net.series, ground_transit=bool(getattr(net, "ground_transit", False)),
+            unnumbered=bool(getattr(net, "loopback_on_links", False)), **plan)
         self.log_dir = Path(log_dir)
         self.limit_fds = limit_fds
         self.nice = DAEMON_NICE if nice is None else int(nice)
@@ -760,7 +978,8 @@ class FrrNetwork:
     # -- processes ---------------------------------------------------------------
     def start(self, k: int | None = None, check: bool = True, timeout_s: float | None = None,
               progress=None) -> float:
-        """Start zebra then ospfd on every node (costs of step k, default the network's); return seconds.
+        """Start zebra then ospfd (isisd) on every node (costs of step k, default the network's); return
+        seconds.
 
         All zebras are launched, then awaited, then all ospfds: daemons start
         side by side, and no ospfd looks for a zebra that is not there yet.
@@ -778,17 +997,18 @@ class FrrNetwork:
         self.cost = self.plan.link_costs(k)
         texts = [self.plan.config(i, self.cost) for i in range(self.series.n_nodes)]
         self.nodes = [FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds,
-                               nice=self.nice)
+                               nice=self.nice, protocol=self.protocol)
                       for n in self.net.nodes]
         try:
             for node, text in zip(self.nodes, texts):
                 node.write_config(text)
-            self._allow_memberships()
+            if self.protocol == "ospf":  # isisd speaks over one packet socket per circuit
+                self._allow_memberships()
             t1 = time.perf_counter()
             if check:
                 check_configs([node.log_dir / "frr.conf" for node in self.nodes])
             t2 = time.perf_counter()
-            for daemon in FrrNode.DAEMONS:
+            for daemon in ("zebra", PROTOCOLS[self.protocol][0]):
                 for node in self.nodes:
                     node.launch(daemon)
                 deadline = time.monotonic() + timeout_s
@@ -889,7 +1109,7 @@ class FrrNetwork:
         self.cost.update(link_cost)
 
     def repair_new_links(self, grace_s: float | None = None) -> list[tuple[str, str]]:
-        """Make sure OSPF runs on both ends of every link that came up since the last call.
+        """Make sure OSPF (IS-IS) runs on both ends of every link that came up since the last call.
 
         FRR 8.4's zebra drops the addresses of an interface when they reach
         its main thread before the interface itself does (it reads addresses
@@ -948,8 +1168,9 @@ class FrrNetwork:
         return csr_matrix((np.concatenate([out_a, out_b]), (np.concatenate([a, b]), np.concatenate([b, a]))),
                           shape=(n, n))
 
-    def ospf_next_hops(self) -> np.ndarray:
-        """(node, node) neighbour each node's kernel forwards to for each loopback (-1: no OSPF route).
+    def next_hops(self) -> np.ndarray:
+        """(node, node) neighbour each node's kernel forwards to for each loopback (-1: no route of the
+        protocol: OSPF's or IS-IS's).
 
         Comparable with :func:`topologies.routing.next_hops`; with equal-cost
         routes the first next hop counts.
@@ -958,7 +1179,7 @@ class FrrNetwork:
         n = s.n_nodes
         nh = np.full((n, n), -1, dtype=np.int64)
         for i, node in enumerate(self.nodes):
-            for dst, hops in node.ospf_routes().items():
+            for dst, hops in node.routes().items():
                 ip, plen = dst.split("/")
                 if plen != "32" or not hops or hops[0][0] is None:
                     continue
@@ -967,6 +1188,8 @@ class FrrNetwork:
                     continue
                 nh[i, j] = addr.node_of_address(hops[0][0], s.link_a, s.link_b)
         return nh
+
+    ospf_next_hops = next_hops  # the name from before IS-IS
 
     def dead_interval_expiries(self) -> int:
         """Adjacencies lost to the dead interval on all nodes (:meth:`FrrNode.dead_interval_expiries`;
