@@ -665,6 +665,9 @@ class Emulation:
         from emulator.fib import node_routes
 
         self._require_network()
+        if self.cluster is not None:
+            raise CapabilityError("next_hops: the kernel tables of a cluster's nodes are on their hosts; "
+                                  "use emu.cmd(node, ['ip', 'route']) there")
         names = self.series.node_names
         routes = node_routes(self.network, _node_index(self.series, node, "node"))
         return {names[j]: [names[h] for h in hops if h >= 0] for j, hops in routes.items()}
@@ -737,6 +740,7 @@ class Emulation:
         from experiments.run import ROUTE_WATCH_MAX_NODES, PathCheck, PingTail
 
         watch_on = self._route_watch if self._route_watch is not None else self.series.n_nodes <= ROUTE_WATCH_MAX_NODES
+        watch_on = watch_on and self.cluster is None  # the watch reads every node's table from here
         if watch_on:
             target = OspfTarget(self.frr) if self.frr is not None else StaticTarget(self.network)
             self._watch = RouteWatch(self.network, target, self.series.axis.step_s)

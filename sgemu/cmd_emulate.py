@@ -101,6 +101,9 @@ def cmd_run(args) -> int:
         if isinstance(exc, FrrError):  # the network is torn down already; the daemons' logs stay
             print(f"sgemu: error: OSPF: {exc} (FRR logs: {out / 'frr'})", file=sys.stderr)
             return EXIT_RUNTIME
+        if type(exc).__name__ == "ClusterError":  # every host torn down already
+            print(f"sgemu: error: cluster: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
         raise
     if not args.quiet:
         _print_run_summary(summary)
@@ -175,10 +178,25 @@ def _print_run_summary(s: dict) -> None:
               f"({s['netem_offset']}: the platform's own lateness per netem traversal)")
     if s.get("ospf"):
         _print_ospf(s["ospf"])
+    if s.get("cluster"):
+        console.print(_hosts_table(s["cluster"]))
     c = s["clock"]
     kept = "kept up" if c.get("kept_up") else f"FELL BEHIND on {c.get('steps_behind')} steps"
     print(f"build {s['build_s']:.1f} s; per-step apply mean {c.get('apply_ms_mean', 0):.1f} ms, "
           f"max {c.get('apply_ms_max', 0):.1f} ms, lateness max {c.get('late_ms_max', 0):.1f} ms: {kept}")
+
+
+def _hosts_table(c: dict):
+    """Per cluster host: nodes, steps applied, lateness and apply time."""
+    from rich.table import Table
+
+    t = Table(title=f"cluster {c['address']}: {len(c['hosts'])} hosts, {c['cross_host_links']} cross-host links")
+    for col in ("host", "nodes", "steps", "late ms mean/max", "apply ms mean/max"):
+        t.add_column(col, justify="right")
+    for h in c["hosts"]:
+        t.add_row(h["host"], str(h["nodes"]), str(h["steps"]), f"{h['late_ms_mean']:.1f}/{h['late_ms_max']:.1f}",
+                  f"{h['apply_ms_mean']:.1f}/{h['apply_ms_max']:.1f}")
+    return t
 
 
 def _delay_emulated(s: dict) -> bool:

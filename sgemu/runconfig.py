@@ -155,12 +155,15 @@ def _number_or_text(raw: str):
 
 
 def check_cluster(address, routing: str, strategy=None):
-    """``cluster``: a Ray address (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``) or None; delay-shortest
-    static routing only (the hosts' agents plan their own routes)."""
+    """``cluster``: the Ray head's GCS address ``HOST:PORT`` or None; delay-shortest static routing
+    only (the hosts' agents plan their own routes).  Whether anything answers there is checked at start."""
     if address is None:
         return None
-    if not isinstance(address, str) or not address.strip() or any(c.isspace() for c in address) or len(address) > 200:
-        raise ScenarioError("cluster", f"{_short(address)}; accepted: a Ray address (auto, HOST:PORT, ray://HOST:PORT)")
+    host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or len(address) > 200 or \
+            any(c.isspace() or c == "/" for c in address):
+        raise ScenarioError("cluster", f"{_short(address)}; accepted: the Ray head's address HOST:PORT "
+                                       "(e.g. 10.0.0.1:6379)")
     label = routing if strategy is None else strategy.label
     if label != "shortest-delay":
         raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "

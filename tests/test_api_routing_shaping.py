@@ -33,9 +33,10 @@ def _ours(tag: str) -> list[str]:
     ({"routing": "python: no_such_module:f"}, "^routing: cannot import .no_such_module."),
     ({"shaping": "htb"}, "^shaping: 'htb'; accepted: auto, netem, tbf, none"),
     ({"queue_limit_pkts": 0}, "^emulation.queue_limit_pkts: 0; accepted"),
-    ({"cluster": "a b"}, "^cluster: 'a b'; accepted: a Ray address"),
-    ({"cluster": "auto", "routing": "min-hop"}, "^routing: 'min-hop' across a cluster"),
-    ({"cluster": "auto", "routing": "ospf"}, "^routing: 'ospf' across a cluster"),
+    ({"cluster": "a b"}, "^cluster: 'a b'; accepted: the Ray head's address HOST:PORT"),
+    ({"cluster": "ray://h:10001"}, "^cluster: 'ray://h:10001'; accepted"),
+    ({"cluster": "h:6379", "routing": "min-hop"}, "^routing: 'min-hop' across a cluster"),
+    ({"cluster": "h:6379", "routing": "ospf"}, "^routing: 'ospf' across a cluster"),
 ])
 def test_bad_routing_shaping_and_cluster_options_name_their_field(kw, message):
     scen = sgemu.Scenario.load(duration_s=10)

@@ -85,6 +85,44 @@ def test_links_computed_by_ray_tasks_on_the_hosts_equal_the_local_build(cluster)
         assert np.array_equal(getattr(series, f), getattr(local, f), equal_nan=True), f
 
 
+def test_an_emulation_runs_on_the_cluster_from_the_public_api(cluster, tmp_path):
+    """``sgemu.Emulation(..., cluster=ADDRESS)``: the run's pings and path checks between stations, the
+    per-host lateness in the summary, nothing left on either host after."""
+    import sgemu
+
+    scen = sgemu.Scenario.load(duration_s=60, step_s=10)
+    with sgemu.Emulation(scen, shaping="none", cluster=cluster.address, out=tmp_path / "run") as emu:
+        tag = emu.network.run_tag
+        assert emu.traceroute("Sanya", "Nairobi") == emu.predicted_path("Sanya", "Nairobi")
+        with pytest.raises(sgemu.CapabilityError, match="^next_hops"):
+            emu.next_hops("Sanya")
+        result = emu.run(duration_s=30, speed=5, experiments=[sgemu.Ping("Sanya", "Nairobi", interval_s=0.2)])
+    s = result.summary
+    pair = s["pairs"]["Sanya->Nairobi"]
+    assert pair["loss_pct"] < 10 and pair["path_checks"] >= 1 and pair["path_agree_pct"] == 100.0, pair
+    per_host = s["cluster"]["hosts"]
+    assert len(per_host) == 2 and sum(h["nodes"] for h in per_host) == len(scen.nodes)
+    assert all(h["steps"] >= 3 for h in per_host), per_host  # the 30 s at 10 s steps, on every host
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+
+
+def test_sgemu_run_on_the_cluster_prints_the_hosts_lateness(cluster, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    tag = "tcl" + os.urandom(2).hex()
+    r = subprocess.run([sys.executable, "-m", "sgemu", "run", "--cluster", cluster.address, "--no-netem",
+                        "--duration", "20", "--step", "10", "--speed", "5", "--ping", "Sanya:Nairobi",
+                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "SGEMU_RUN_TAG": tag})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 hosts" in r.stdout and "cross-host links" in r.stdout and "late ms" in r.stdout, r.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["cluster"]["address"] == cluster.address and len(summary["cluster"]["hosts"]) == 2
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+
+
 def _run_namespaces(net) -> list[str]:
     return [n for n in our_namespaces() if n.startswith(f"sgemu-{net.run_tag}h")]
 

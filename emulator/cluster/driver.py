@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from .connect import ray_init
 
+import os
 import subprocess
 import time
 
@@ -339,6 +340,10 @@ class RemoteProcess:
     def __init__(self, agent, pid: int, stdout, text: bool):
         self.agent, self.pid, self.stdout_target, self.text = agent, pid, stdout, text
         self.returncode, self._offset, self._buf = None, 0, b""
+        # a file given as stdout is usually closed by the caller once the process has started (a local
+        # process keeps its own descriptor): the output arriving later is appended to it by name
+        name = getattr(stdout, "name", None)
+        self._path = name if isinstance(name, (str, bytes, os.PathLike)) else None
 
     def _fetch(self):
         ray = _ray()
@@ -347,6 +352,9 @@ class RemoteProcess:
         if data:
             if self.stdout_target == subprocess.PIPE:
                 self._buf += data
+            elif self._path is not None:
+                with open(self._path, "ab") as f:
+                    f.write(data)
             elif self.stdout_target is not None and hasattr(self.stdout_target, "write"):
                 f = self.stdout_target
                 f.write(data if "b" in getattr(f, "mode", "w") else data.decode(errors="replace"))
