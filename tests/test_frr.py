@@ -99,7 +99,7 @@ def _leftovers(run_tag: str, namespaces: bool = True) -> list[str]:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if tag in cmd and ("zebra" in cmd or "ospfd" in cmd):
+        if tag in cmd and ("zebra" in cmd or "ospfd" in cmd or "isisd" in cmd):
             found.append(f"pid {pid}: {cmd}")
     return found
 
