@@ -94,9 +94,17 @@ def test_trees_are_kept_between_steps_and_still_match(series):
     assert np.array_equal(rtt, reference(series, pairs)[0], equal_nan=True)
 
 
-def test_two_workers_and_any_chunk_size_give_the_same_routes(series):
+def test_two_workers_and_any_chunk_size_give_the_same_routes(series, monkeypatch):
+    """Workers take blocks of whole chunks (here 3 blocks of 3 chunks of 9 steps) from fresh trees."""
+    import topologies.routing
+
+    monkeypatch.setattr(topologies.routing, "_BLOCK_STEPS", 20)
     pairs = ground_pairs(series)[::3]
     one = collect(series, pairs, chunk_steps=200)
+    chunks = list(stream_pair_arrays(series, pairs, chunk_steps=9, workers=2))
+    assert [c[0] for c in chunks] == list(range(0, series.n_steps, 9))
+    for _, _, _, code, texts in chunks:       # each chunk carries the path texts it uses, no others
+        assert sorted(set(code[code >= 0].tolist())) == list(range(len(texts)))
     two = collect(series, pairs, chunk_steps=9, workers=2)
     assert np.array_equal(one[0], two[0], equal_nan=True) and np.array_equal(one[1], two[1]) and one[2] == two[2]
 

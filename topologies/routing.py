@@ -16,7 +16,9 @@ Round-trip time is twice the one-way path delay (links are symmetric).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Callable
 
 import numpy as np
@@ -363,7 +365,6 @@ class _Trees:
 
     def recompute(self, k: int, cols: np.ndarray, edges) -> None:
         """Fresh Dijkstra trees for source columns ``cols`` at step k."""
-        U, H, L, _ = edges
         n, V = self.graph.n, self.graph.size
         dist, pred = dijkstra(self._matrix(edges), directed=True, indices=self.sources[cols],
                               return_predecessors=True)
@@ -373,13 +374,11 @@ class _Trees:
         self._prune(cols, dist, pred)
         self.dist[cols, :V] = dist
         self.pred[cols] = pred
-        # the link of each tree edge, found by its (tail, head) key among this step's edges
-        keys = U * V + H
-        order = np.argsort(keys)
+        # the link of each tree edge, found by its (tail, head) key among this step's edges (sorted in the CSR)
+        keys, links = self._csr[3], self._csr[4]
         r, v = np.nonzero(pred >= 0)
-        pos = order[np.searchsorted(keys, pred[r, v].astype(np.int64) * V + v, sorter=order)]
         plink = np.full(pred.shape, -1, dtype=np.int32)
-        plink[r, v] = L[pos]
+        plink[r, v] = links[np.searchsorted(keys, pred[r, v].astype(np.int64) * V + v)]
         self.plink[cols] = plink
         self.depth[cols] = _depths(pred, self.sources[cols])
         self._build_levels(cols)
@@ -409,21 +408,28 @@ class _Trees:
 
     def _matrix(self, edges) -> csr_matrix:
         """This step's weighted adjacency, entry for entry :meth:`StepGraph.matrix` (rows and sorted
-        columns from the edges), its structure kept while the edges stay the same."""
+        columns from the edges), its structure kept while the edges stay the same.
+
+        Keeps ``_csr = (edge key, CSR order of the edges, the matrix, tail * size + head and link of each
+        CSR entry)``; the matrix's weights are rewritten in place."""
         U, H, L, W = edges
         key = L * 2 + (U > H)
         if self._csr is None or not np.array_equal(key, self._csr[0]):
-            order = np.lexsort((H, U))
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(U, minlength=self.graph.size))])
-            self._csr = (key, order, H[order].astype(np.int32), indptr.astype(np.int32))
-        _, order, indices, indptr = self._csr
-        V = self.graph.size
-        return csr_matrix((W[order], indices, indptr), shape=(V, V))
+            V = self.graph.size
+            order = _row_major(U, H, V)
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(U, minlength=V))]).astype(np.int32)
+            matrix = csr_matrix((W[order], H[order].astype(np.int32), indptr), shape=(V, V))
+            self._csr = (key, order, matrix, U[order] * V + H[order], L[order].astype(np.int32))
+            return matrix
+        _, order, matrix = self._csr[:3]
+        np.take(W, order, out=matrix.data)
+        return matrix
 
     def _build_levels(self, cols: np.ndarray) -> None:
         """Write the trees of ``cols`` into the depth levels; lay the levels out anew if they do not fit."""
         if self.levels is None or not self.levels.fill(cols, self.depth, self.pred, self.plink):
-            self.levels = _Levels(self.depth, self.pred, self.plink, self.graph.size, len(self.graph.series.link_a))
+            self.levels = _Levels(self.depth, self.pred, self.plink, self.graph.size, len(self.graph.series.link_a),
+                                  None if self.levels is None else self.levels.cap)
 
     def propagate(self, w_link: np.ndarray) -> None:
         """Distances along the kept trees with this step's delays (inf below a link that went down).
@@ -453,7 +459,7 @@ class _Trees:
         oU, oH, oL, oW, oc = own
         odv = self.dist[oc, oH]
         oshort = oW < odv
-        otie = (oW == odv) & ((self.pred[oc, oH] != oU) | (self.plink[oc, oH] != oL))
+        otie = (oW == odv) & (self.plink[oc, oH] != oL)
         np.minimum.at(m, oc[oshort], oW[oshort])
         np.minimum.at(m, oc[otie], odv[otie])
         newly[oc[oshort & np.isinf(odv)]] = True
@@ -468,7 +474,7 @@ class _Trees:
             dc = d[full]
             cand = dc[:, U] + W
             dv = dc[:, H]
-            tree = (self.pred[full][:, H] == U) & (self.plink[full][:, H] == L)
+            tree = self.plink[full[:, None], H] == L     # the link is a tree's way into its head
             # edges from a tree into pruned vertices: only their least length matters (see _prune)
             edge = ~tree & (dv == _FAR) & (cand < _FAR)
             border = np.where(edge, cand, np.inf).min(axis=1)
@@ -580,15 +586,22 @@ class _Levels:
     indices into the (source, vertex + 1) distances, and the link from the
     parent).  Inside a level each source has its own slot with room to spare,
     padded with a scratch cell, so a source's new tree is written in place.
+    A layout made anew when a tree outgrew its slots keeps at least the
+    room the former one had (``floor``), so such refits grow rare.
     """
 
-    def __init__(self, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray, V: int, n_links: int):
+    def __init__(self, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray, V: int, n_links: int,
+                 floor: np.ndarray | None = None):
         S = depth.shape[0]
         self.S, self.V, self.n_links = S, V, n_links
         d = depth.astype(np.int64)
         n_lv = int(d.max()) + 5                    # levels 1 .. max + 4
         cnt = np.bincount((d[d >= 1] - 1) * S + np.nonzero(d >= 1)[0], minlength=n_lv * S).reshape(n_lv, S)
         self.cap = cnt + cnt // 2 + 8
+        if floor is not None:
+            n_lv = max(n_lv, floor.shape[0])
+            self.cap = np.pad(self.cap, ((0, n_lv - self.cap.shape[0]), (0, 0)), constant_values=8)
+            self.cap[:floor.shape[0]] = np.maximum(self.cap[:floor.shape[0]], floor)
         self.start = (np.cumsum(self.cap.ravel()) - self.cap.ravel()).reshape(n_lv, S)
         self.bounds = np.append(self.start[:, 0], self.cap.sum())
         total = int(self.bounds[-1])
@@ -599,19 +612,20 @@ class _Levels:
 
     def fill(self, cols: np.ndarray, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray) -> bool:
         """Write the trees of source columns ``cols``; False when one does not fit its slots."""
-        S, n_lv = self.S, self.cap.shape[0]
-        r, v = np.nonzero(depth[cols] >= 1)
-        c = cols[r]
-        lv = depth[c, v].astype(np.int64) - 1
+        n_lv = self.cap.shape[0]
+        sub = depth[cols]
+        r, v = np.nonzero(sub >= 1)
+        lv = sub[r, v].astype(np.int64) - 1
         if lv.size and lv.max() >= n_lv:
             return False
-        key = lv * S + c
-        order = np.argsort(key, kind="stable")
-        key, c, v, lv = key[order], c[order], v[order], lv[order]
-        first = np.searchsorted(key, key)
-        rank = np.arange(key.size) - first
-        if (rank >= self.cap[lv, c]).any():
+        key = lv * cols.size + r          # (level, column) slot, ordered as the cells are laid out
+        cnt = np.bincount(key, minlength=n_lv * cols.size)
+        if (cnt.reshape(n_lv, cols.size) > self.cap[:, cols]).any():
             return False
+        order = np.argsort(key.astype(np.int16) if n_lv * cols.size < 2**15 else key, kind="stable")
+        key, v, lv = key[order], v[order], lv[order]
+        c = cols[r[order]]
+        rank = np.arange(key.size) - (np.cumsum(cnt) - cnt)[key]
         # pad every slot of these columns, then write their cells
         lens = self.cap[:, cols].ravel()
         starts = self.start[:, cols].ravel()
@@ -623,6 +637,15 @@ class _Levels:
         self.parent[pos] = c * (self.V + 1) + pred[c, v].astype(np.int64)
         self.link[pos] = plink[c, v]
         return True
+
+
+def _row_major(rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
+    """The order sorting entries by row, then column (``np.lexsort((cols, rows))``; two radix passes
+    when indices fit 16 bits)."""
+    if size >= 2**15:
+        return np.lexsort((cols, rows))
+    by_col = np.argsort(cols.astype(np.int16), kind="stable")
+    return by_col[np.argsort(rows[by_col].astype(np.int16), kind="stable")]
 
 
 def _depths(pred: np.ndarray, roots: np.ndarray) -> np.ndarray:
@@ -772,12 +795,13 @@ class _PairStream:
             return d, last, tie
         cand = dist.reshape(-1)[flat] + rx[3][edge]
         best = np.minimum.reduceat(cand, seg)
-        eq = cand == np.repeat(best, n)
-        first = np.minimum.reduceat(np.where(eq, np.arange(cand.size), cand.size), seg)
+        at = np.flatnonzero(cand == np.repeat(best, n))    # every segment holds its best at least once
+        i = np.searchsorted(at, seg)                       # its first cell at the best
         ok = np.isfinite(best)
         d[has] = best
-        last[has] = np.where(ok, tail[np.minimum(first, cand.size - 1)], -1)
-        tie[has] = ok & (np.add.reduceat(eq, seg) > 1)
+        last[has] = np.where(ok, tail[at[i]], -1)
+        nxt = at[np.minimum(i + 1, at.size - 1)]
+        tie[has] = ok & (i + 1 < at.size) & (nxt < seg + n)      # a second cell at the best
         return d, last, tie
 
     def _incidence(self, rx, sel: np.ndarray | None = None):
@@ -869,6 +893,9 @@ def _stream_block(steps: range):
     return (steps.start,) + stream.run(steps)
 
 
+_BLOCK_STEPS = 200   # least steps a worker computes from one fresh start (a fresh start costs ~15 steps)
+
+
 def stream_pair_arrays(
     series: LinkSeries,
     pairs: np.ndarray | None = None,
@@ -883,8 +910,10 @@ def stream_pair_arrays(
     float64, NaN unreachable; ``hops`` (step, pair) int16, -1 unreachable;
     ``code`` (step, pair) int64 index into ``paths`` (space-separated node
     names), -1 unreachable.  Values equal :func:`route_pair`'s for every
-    pair and step.  With ``workers`` > 1 each chunk is split between forked
-    processes, each starting its part from fresh Dijkstra runs.
+    pair and step.  With ``workers`` > 1, forked processes take blocks of
+    whole chunks (at least ``_BLOCK_STEPS`` steps) in turn, each block from
+    fresh Dijkstra runs; at most ``workers + 1`` blocks are in flight, so
+    memory stays bounded however long the run.
     """
     import multiprocessing as mp
 
@@ -892,34 +921,39 @@ def stream_pair_arrays(
     if (pairs[:, 0] == pairs[:, 1]).any():
         raise ValueError("a pair joins a node to itself")
     T, chunk_steps = series.n_steps, max(1, int(chunk_steps))
-    chunks = [range(k, min(k + chunk_steps, T)) for k in range(0, T, chunk_steps)]
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or T <= chunk_steps or "fork" not in mp.get_all_start_methods():
         stream = _PairStream(series, pairs, ground_transit)
-        for steps in chunks:
-            yield (steps.start,) + stream.run(steps)
+        for k in range(0, T, chunk_steps):
+            yield (k,) + stream.run(range(k, min(k + chunk_steps, T)))
         return
+    block = chunk_steps * -(-_BLOCK_STEPS // chunk_steps)
+    blocks = iter([range(k, min(k + block, T)) for k in range(0, T, block)])
     _WORK.update(stream_args=(series, pairs, ground_transit))
     pool = mp.get_context("fork").Pool(workers)
     try:
-        for steps in chunks:
-            cut = np.linspace(steps.start, steps.stop, workers + 1).round().astype(int)
-            parts = [range(a, b) for a, b in zip(cut[:-1], cut[1:]) if b > a]
-            yield _merge_parts(pool.map(_stream_block, parts))
+        pending = deque(pool.apply_async(_stream_block, (b,)) for b in islice(blocks, workers + 1))
+        while pending:
+            done = pending.popleft().get()
+            pending.extend(pool.apply_async(_stream_block, (b,)) for b in islice(blocks, 1))
+            yield from _split_block(done, chunk_steps)
     finally:
         pool.terminate()
         pool.join()
         _WORK.clear()
 
 
-def _merge_parts(parts):
-    """One chunk from consecutive blocks: stack the arrays, give equal path texts one code."""
-    code_of: dict[str, int] = {}
-    codes = []
-    for _, _, _, code, paths in parts:
-        remap = np.array([code_of.setdefault(t, len(code_of)) for t in paths] + [-1], dtype=np.int64)
-        codes.append(remap[code])      # code -1 picks the trailing -1
-    return (parts[0][0], np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
-            np.concatenate(codes), list(code_of))
+def _split_block(block, chunk_steps: int):
+    """The chunks of one worker's block, each with only the path texts it uses."""
+    k0, rtt, hops, code, paths = block
+    if rtt.shape[0] <= chunk_steps:
+        yield block
+        return
+    for i in range(0, rtt.shape[0], chunk_steps):
+        c = code[i:i + chunk_steps]
+        used = np.flatnonzero(np.bincount(c.ravel() + 1, minlength=len(paths) + 1)[1:])
+        remap = np.full(len(paths) + 1, -1, dtype=np.int64)    # code -1 picks the trailing -1
+        remap[used] = np.arange(used.size)
+        yield (k0 + i, rtt[i:i + chunk_steps], hops[i:i + chunk_steps], remap[c], [paths[j] for j in used.tolist()])
 
 
 def stream_pair_routes(
