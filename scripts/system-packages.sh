@@ -9,7 +9,7 @@ set -euo pipefail
 what=${1:-all}
 core=(mininet iproute2 iputils-ping iperf3 traceroute frr)
 vm=(qemu-system-x86 linux-image-amd64 busybox-static)
-web=(chromium)
+web=(chromium ffmpeg)  # ffmpeg: the MP4 of `sgemu snapshot --animate`
 # Debian's nodejs + npm for the viewer's CesiumJS (npm ci), unless an npm is already there (e.g. NodeSource's nodejs)
 command -v npm >/dev/null 2>&1 || web+=(nodejs npm)
 case "$what" in

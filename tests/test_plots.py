@@ -293,15 +293,29 @@ def test_every_gif_frame_shows_the_layer_and_link_colours_exactly(small_run, tmp
         print("no WebP: this Pillow has no WebP support")
 
 
+def decoded_mp4(path, width: int, height: int) -> np.ndarray:
+    """Every frame of a video as RGB, shape (frame, height, width, 3), decoded by ffmpeg."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True, timeout=120).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
 @pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="ffmpeg is not installed: no MP4")
-def test_animation_writes_an_mp4_where_ffmpeg_exists(small_run, tmp_path):
+def test_animation_writes_an_mp4_of_the_same_frames_where_ffmpeg_exists(small_run, tmp_path):
     _, scene, series = small_run
     frames = series_at_steps(series, 0, 6, 3)
     lat, lon = node_lat_lon_deg(scene, frames.axis)
-    plot = SnapshotPlot(frames, lat, lon, figsize=(6, 3.4))
-    files = animate(plot, tmp_path / "anim", fps=4, dpi=50, webp=False, mp4=True)
+    plot = SnapshotPlot(frames, lat, lon, figsize=(10.0, 5.6))
+    files = animate(plot, tmp_path / "anim", fps=4, dpi=100, webp=False, mp4=True)
     plot.close()
-    assert files[-1] == tmp_path / "anim.mp4" and files[-1].stat().st_size > 1000
+    assert files == [tmp_path / "anim.gif", tmp_path / "anim.mp4"]
+    gif = [f.astype(int) for f in decoded_frames(files[0])]
+    mp4 = decoded_mp4(files[1], 1000, 560).astype(int)
+    assert len(mp4) == len(gif) == 3
+    # H.264 is lossy: each video frame is close to its own picture, and closer to it than to the others
+    err = np.array([[np.abs(v - g).max(-1).mean() for g in gif] for v in mp4])
+    assert (np.diag(err) < 6).all(), err
+    assert (np.diag(err) < err.min(1, initial=np.inf, where=~np.eye(3, dtype=bool))).all(), err
 
 
 # --------------------------------------------------------------------------- commands
@@ -320,8 +334,8 @@ def test_plot_commands_write_their_images(tmp_path):
         assert ink_share(p) > 0.05
 
 
-def test_animate_command_writes_a_gif(tmp_path):
-    rc = main(["snapshot", "--duration", "60", "--step", "10", "--animate", "--frames", "3", "--dpi", "40",
+def test_animate_command_writes_a_gif_a_webp_and_an_mp4(tmp_path):
+    rc = main(["snapshot", "--duration", "60", "--step", "10", "--animate", "--frames", "3", "--dpi", "41",
                "--out", str(tmp_path), "-q"])
     assert rc == 0
     with Image.open(tmp_path / "snapshot.gif") as im:
@@ -329,6 +343,8 @@ def test_animate_command_writes_a_gif(tmp_path):
     if __import__("PIL.features").features.check("webp"):
         with Image.open(tmp_path / "snapshot.webp") as im:
             assert im.n_frames == 3
+    if __import__("shutil").which("ffmpeg"):   # an odd frame size (410x229 at 41 dpi) still makes an H.264 MP4
+        assert len(decoded_mp4(tmp_path / "snapshot.mp4", 408, 228)) == 3
 
 
 @pytest.mark.parametrize("argv, message", [
