@@ -208,6 +208,10 @@ class EmulatedNetwork:
         is_ground = np.array([l == "GROUND" for l in series.node_layer])
         self.is_ground = is_ground
 
+    def planning_ms(self) -> dict[int, float]:
+        """Wall time (ms) the routing strategy took to decide each step planned so far, by step."""
+        return dict(self._planner.plan_ms) if self._planner is not None else {}
+
     # -- build / teardown ----------------------------------------------------
     def start(self, k: int = 0, progress=None) -> StepStats:
         """Create every node and the links, delays and routes of step k (and, with ``create_ahead``,

@@ -466,14 +466,16 @@ class Emulation:
         """The network driver: one machine (:class:`emulator.network.EmulatedNetwork`) or a Ray cluster."""
         common = dict(shaping=shaping, ground_transit=self.scenario.spec.ground_transit,
                       delay_offset_ms=offset_ms, run_tag=self.run_tag)
+        unnumbered = self._ospf.get("links", "unnumbered") == "unnumbered"
         if self.cluster is not None:
             from emulator.cluster.driver import ClusterNetwork
             from emulator.cluster.placement import node_planes
 
-            return ClusterNetwork(series, self.cluster, node_planes(self.scenario._bind()[0]), quiet=self.quiet, **common)
+            return ClusterNetwork(series, self.cluster, node_planes(self.scenario._bind()[0]), quiet=self.quiet,
+                                  routing="none" if self.routing == "ospf" else "static",
+                                  loopback_on_links=self.routing == "ospf" and unnumbered, **common)
         from emulator.network import EmulatedNetwork
 
-        unnumbered = self._ospf.get("links", "unnumbered") == "unnumbered"
         return EmulatedNetwork(series, routing="none" if self.routing == "ospf" else "static",
                                loopback_on_links=self.routing == "ospf" and unnumbered,
                                queue_limit_pkts=self.queue_limit_pkts, strategy=self.strategy, **common)
@@ -501,12 +503,21 @@ class Emulation:
         if "areas" in ospf:
             ospf["layer_areas"] = ospf.pop("areas")
         ospf = {**timer_profile(ospf.pop("timers", "auto"), self.series.n_nodes, software_emulated()), **ospf}
-        self.frr = FrrNetwork(self.network, self._outdir() / "frr", **ospf)
         check = self._signals.check
-        with self._progress("frr", 2 * self.series.n_nodes) as advance:
-            start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(n)))
+        if self.cluster is not None:  # each host's agent runs FRR in its own nodes
+            from emulator.cluster.ospf import ClusterFrr
+
+            self.frr = ClusterFrr(self.network, self._outdir() / "frr", **ospf)
+            with self._progress("frr", 2 * self.series.n_nodes) as advance:
+                start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(2 * n)))
+            converged_s = self.frr.wait_converged(self.k, check=check)
+        else:
+            self.frr = FrrNetwork(self.network, self._outdir() / "frr", **ospf)
+            with self._progress("frr", 2 * self.series.n_nodes) as advance:
+                start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(n)))
+            converged_s = self._wait_for_ground_routes()
         self._info["ospf"] = {"links": links, "hello_s": self.frr.plan.hello_s, "dead_s": self.frr.plan.dead_s,
-                              "start_s": start_s, "initial_convergence_s": self._wait_for_ground_routes()}
+                              "start_s": start_s, "initial_convergence_s": converged_s}
 
     def _wait_for_ground_routes(self, timeout_s: float = 60.0) -> float:
         """Seconds until every station has a kernel route to every station it can reach now."""
@@ -689,6 +700,7 @@ class Emulation:
         out = self._outdir()
         write_inputs(out, self.scenario.spec.raw, self.series)
         predicted = {(e.src, e.dst): self._path(e.src, e.dst) for e in exps if isinstance(e, Ping)}
+        self._control0 = self._control_plane_s()
         with self._progress("emulate", k1 - k0 + 1) as advance:
             loop = RealTimeLoop(self.network, self.series, self._apply_live, self._signals, out / "raw", speed, advance)
             self._loop = loop
@@ -766,6 +778,21 @@ class Emulation:
             paths = check.close() if check is not None else []
         return interrupted, (watch, paths)
 
+    def _control_plane_s(self) -> tuple[str, float]:
+        """What the control plane is and the seconds it has used so far: FRR daemons' CPU (OSPF), or
+        the routing strategy's planning time (static routes, planned by this process)."""
+        if self.frr is not None:
+            return "FRR daemons' CPU", float(sum(sum(n.cpu_s().values()) for n in self.frr.nodes))
+        planning = getattr(self.network, "planning_ms", None)
+        return "route planning", (sum(planning().values()) / 1e3 if planning else 0.0)
+
+    def _stretch(self, predicted: dict, k0: int) -> dict:
+        """Per ping pair: the routing's predicted RTT over the delay-shortest optimum, mean over the run."""
+        out = {}
+        for (src, dst), path in predicted.items():
+            out[f"{src}->{dst}"] = _stretch_mean(path, self.scenario._path(src, dst), k0, self.k)
+        return out
+
     def _collect(self, out: Path, loop, predicted: dict, records, speed: float, interrupted: bool, k0: int) -> dict:
         from emulator.clock import StepRecord
         from experiments.run import collect
@@ -786,8 +813,18 @@ class Emulation:
                                     f"{run['shaping']})")
         if self.cluster is not None:
             run["cluster"] = {**run["cluster"], "hosts": self.network.lateness()}
+        what, cpu_s = self._control_plane_s()
+        run["control_plane"] = {"what": what, "s": cpu_s - self._control0[1]}
+        run["stretch"] = self._stretch(predicted, k0)
         events = parse_events(self.series, self.scenario.spec.events or [])
         return collect(out, run, self.series, loop, predicted, records[0], records[1], events)
+
+
+def _stretch_mean(path, optimum, k0: int, k1: int) -> float | None:
+    """Mean over steps k0..k1 where both are reachable of the path's RTT over the delay-shortest one."""
+    a, b = path.rtt_ms[k0:k1 + 1], optimum.rtt_ms[k0:k1 + 1]
+    ok = np.isfinite(a) & np.isfinite(b) & (b > 0)
+    return float(np.mean(a[ok] / b[ok])) if ok.any() else None
 
 
 def _strategy_spec(strategy, base_dir):

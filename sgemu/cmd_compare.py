@@ -173,7 +173,38 @@ def totals(s: dict) -> dict:
         "unconverged": (routes.get("changes", 0) - routes.get("converged", 0)) if routes else None,
         "routes_changed_total": routes.get("routes_changed_total"),
         "lost_at_changes": sum((p.get("convergence") or {}).get("lost_total", 0) for p in pairs),
+        "stretch_mean": _mean([v for v in (s.get("stretch") or {}).values() if v is not None]),
+        "control_plane_s": (s.get("control_plane") or {}).get("s"),
+        "control_plane": (s.get("control_plane") or {}).get("what"),
     }
+
+
+def _mean(values: list) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+TOTALS = (("routing", "routing"), ("shaping", "shaping"), ("sent", "pings sent"), ("loss_pct", "loss %"),
+          ("agree_pct", "agree with prediction %"), ("stretch_mean", "RTT stretch (predicted / optimum)"),
+          ("routes_right_s_mean", "routes right s mean"), ("routes_right_s_max", "routes right s max"),
+          ("unconverged", "changes never right"), ("routes_changed_total", "routes changed (churn)"),
+          ("lost_at_changes", "pings lost at changes"), ("control_plane_s", "control plane s"),
+          ("control_plane", "control plane is"))
+
+
+def print_totals(runs: list[str], summaries: list[dict], names: list[str] | None = None) -> None:
+    """One column per run: loss, agreement, stretch, convergence, churn, control-plane time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    f = lambda v, d=2: "-" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))  # noqa: E731
+    tot = [totals(s) for s in summaries]
+    t = Table(title="totals" + ("" if names else ": " + ", ".join(f"{chr(65 + i)} = {r}" for i, r in enumerate(runs))))
+    t.add_column("")
+    for i, s in enumerate(summaries):
+        t.add_column(names[i] if names else f"{chr(65 + i)}: {s['routing']}", justify="right")
+    for key, label in TOTALS:
+        t.add_row(label, *(f(x[key], 3 if key == "stretch_mean" else 2) for x in tot))
+    Console(width=max(120, Console().width)).print(t)
 
 
 def cmd_compare(args) -> int:
@@ -182,13 +213,17 @@ def cmd_compare(args) -> int:
 
     if args.strategies:
         return cmd_compare_strategies(args)
-    if len(args.runs) != 2:
-        raise UsageError("RUN_DIR: give two run directories (or --strategies A,B,... [SCENARIO])")
-    a, b = (load_summary(r) for r in args.runs)
+    if len(args.runs) < 2:
+        raise UsageError("RUN_DIR: give two or more run directories (or --strategies A,B,... [SCENARIO])")
+    summaries = [load_summary(r) for r in args.runs]
     if args.out:
         from .limits import check_out_file
 
         check_out_file(args.out, "--out")
+    if len(summaries) > 2:
+        print_totals(args.runs, summaries)
+        return 0
+    a, b = summaries
     if a.get("scenario") != b.get("scenario") or a.get("steps") != b.get("steps"):
         print(f"note: the runs differ in scenario or length ({a.get('scenario')}/{a.get('steps')} steps vs "
               f"{b.get('scenario')}/{b.get('steps')} steps)")
@@ -203,17 +238,7 @@ def cmd_compare(args) -> int:
                   f(r["routes_changed_a"]), f(r["routes_changed_b"]), f(r["lost_a"]), f(r["lost_b"]))
     console = Console(width=max(120, Console().width))
     console.print(t)
-    ta, tb = totals(a), totals(b)
-    s = Table(title="totals")
-    s.add_column("")
-    s.add_column(na, justify="right")
-    s.add_column(nb, justify="right")
-    for key, label in (("shaping", "shaping"), ("sent", "pings sent"), ("loss_pct", "loss %"),
-                       ("agree_pct", "agree with prediction %"), ("routes_right_s_mean", "routes right s mean"),
-                       ("routes_right_s_max", "routes right s max"), ("unconverged", "changes never right"),
-                       ("routes_changed_total", "routes changed"), ("lost_at_changes", "pings lost at changes")):
-        s.add_row(label, f(ta[key]), f(tb[key]))
-    console.print(s)
+    print_totals(args.runs, summaries, [na, nb])
     if args.out:
         with open(args.out, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["step"])

@@ -265,6 +265,19 @@ def test_ospf_and_static_runs_report_per_change_convergence_and_compare(tmp_path
     assert "A: static" in r.stdout and "B: ospf" in r.stdout and "routes right s mean" in r.stdout, r.stdout
     rows = list(csv.DictReader(open(tmp_path / "cmp.csv")))
     assert rows and {"routes_right_s_a", "routes_right_s_b", "lost_a", "lost_b"} <= set(rows[0])
+    # a third protocol/strategy: hold-down, installed centrally; the three side by side
+    r = _run(["run", str(path), "--no-netem", "--routing", "hold-down:threshold_ratio=3", "--duration", "15",
+              "--ping", "Beijing:Kashi", "--out", str(tmp_path / "hold")], tag=tag, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hold = json.loads((tmp_path / "hold" / "summary.json").read_text())
+    assert hold["routing"] == "hold-down(threshold_ratio=3)" and hold["pairs"]["Beijing->Kashi"]["path_agree_pct"] == 100
+    assert runs["static"]["stretch"]["Beijing->Kashi"] == pytest.approx(1.0)
+    assert hold["stretch"]["Beijing->Kashi"] >= 1.0
+    assert runs["ospf"]["control_plane"]["what"] == "FRR daemons' CPU" and runs["ospf"]["control_plane"]["s"] > 0
+    assert runs["static"]["control_plane"]["what"] == "route planning" and runs["static"]["control_plane"]["s"] >= 0
+    r = _run(["compare", str(tmp_path / "static"), str(tmp_path / "ospf"), str(tmp_path / "hold")])
+    assert r.returncode == 0, r.stderr
+    assert "C: hold-down(threshold_ratio=3)" in r.stdout and "RTT stretch" in r.stdout and "control plane s" in r.stdout
 
 
 def test_ospf_that_cannot_start_fails_the_run_in_one_line_and_leaves_nothing(tmp_path, tag):
