@@ -1,4 +1,4 @@
-"""OSPF on the live network: FRR's zebra and ospfd inside every node's namespace.
+"""OSPF or IS-IS on the live network: FRR's zebra and ospfd (or isisd) inside every node's namespace.
 
 With ``EmulatedNetwork(series, routing="none")`` the kernel holds links and
 addresses but no routes.  This module lets a real routing protocol find
@@ -83,6 +83,22 @@ ended up without OSPF.
 A link that goes down in the emulator (``apply_step`` sets both veth ends
 down) is seen by zebra at once, so OSPF reroutes in well under the dead
 interval; the dead interval only bounds links that fail silently.
+
+IS-IS (``FrrNetwork(net, log_dir, protocol="isis")``) runs isisd in place
+of ospfd, started, checked, stopped and repaired the same way, with the
+same costs (``isis metric``, wide metrics) and the same stations kept from
+transit: :func:`isis_config` and :class:`IsisPlan` are the IS-IS twins of
+:func:`ospf_config` and :class:`OspfPlan`.  Every node is a level-2-only
+router of area 49.0001, its system ID the digits of its loopback.  isisd
+sends and receives over a packet socket per circuit, so the multicast
+membership limit below does not apply; its routes are kernel protocol 187.
+FRR 8.4 regenerates an LSP at most once per ``lsp-gen-interval`` of at
+least one second (OSPF's ``fast`` profile: 100 ms), which is most of the
+difference between the two protocols' convergence (docs/ospf.md).
+
+All FRR processes (daemons, vtysh) run in process groups of their own: a
+Ctrl-C at the terminal reaches the emulator only, which then stops them
+in order (issue 11).
 """
 
 from __future__ import annotations
