@@ -436,11 +436,7 @@ class _Trees:
 
         ``w_link`` is (link + 1,) ms, inf where down, its last entry 0 (padding).
         """
-        flat = self.dist.reshape(-1)
-        lv = self.levels
-        for lo, hi in zip(lv.bounds[:-1].tolist(), lv.bounds[1:].tolist()):
-            cell = lv.cell[lo:hi]
-            flat[cell] = flat[lv.parent[lo:hi]] + w_link[lv.link[lo:hi]]
+        self.levels.propagate(w_link, self.dist.reshape(-1))
 
     def bounds(self, main, own) -> tuple[np.ndarray, np.ndarray]:
         """Per source column: ``m`` (above, shape (source,)) and whether an edge reaches an unreached vertex.
@@ -478,10 +474,11 @@ class _Trees:
             # edges from a tree into pruned vertices: only their least length matters (see _prune)
             edge = ~tree & (dv == _FAR) & (cand < _FAR)
             border = np.where(edge, cand, np.inf).min(axis=1)
-            with np.errstate(invalid="ignore"):   # inf - inf (both unreached): nothing to watch
-                near = cand - dv <= _Watch.MARGIN_MS
-            self.watch.renew(full, ~tree & near & ~edge, d[:, :self.rows], main, border)
-            c, e = np.nonzero(~tree & ~edge & (cand <= dv))
+            with np.errstate(invalid="ignore"):   # inf - inf (both unreached): nothing to watch nor to lower
+                slack = cand - dv
+            off = ~(tree | edge)
+            self.watch.renew(full, off & (slack <= _Watch.MARGIN_MS), d[:, :self.rows], main, border)
+            c, e = np.nonzero(off & (slack <= 0))
             self._lower(m, newly, full[c], cand[c, e], dv[c, e])
             np.minimum.at(m, full, border)
         e, c, iu, ih = watched
@@ -523,6 +520,7 @@ class _Watch:
     def __init__(self, S: int, rows: int, width: int):
         self.S, self.width = S, width                # width: length of a row of the distances
         self.ref = np.full((S, rows), np.inf)       # tree distances at each column's full check
+        self._diff = np.empty((S, rows))
         self.key: np.ndarray | None = None          # the edges (link * 2 + direction) checked on
         self.w_prev: np.ndarray | None = None
         self.w_moved = 0.0                          # running sum of the largest per-step delay change
@@ -544,7 +542,8 @@ class _Watch:
             self.w_moved += float(np.abs(W - self.w_prev).max()) if W.size else 0.0
         self.w_prev = W
         with np.errstate(invalid="ignore"):
-            dist_moved = np.fmax.reduce(np.abs(d - self.ref), axis=1)
+            diff = np.subtract(d, self.ref, out=self._diff)
+            dist_moved = np.fmax.reduce(np.abs(diff, out=diff), axis=1)
         w_moved = self.w_moved - self.w_at
         self.fresh |= ~(2 * dist_moved + w_moved < self.MARGIN_MS)
         self.moved = dist_moved + w_moved          # bounds the change of any d[u] + w since the full check
@@ -582,10 +581,14 @@ class _Watch:
 class _Levels:
     """The cells (source, vertex) of all trees grouped by depth, for :meth:`_Trees.propagate`.
 
-    Level ``L`` is ``cell/parent/link[bounds[L-1]:bounds[L]]`` (flat
-    indices into the (source, vertex + 1) distances, and the link from the
-    parent).  Inside a level each source has its own slot with room to spare,
-    padded with a scratch cell, so a source's new tree is written in place.
+    Level ``L`` is ``cell/up/link[bounds[L-1]:bounds[L]]``: the flat index
+    of each cell in the (source, vertex + 1) distances, the position of its
+    parent's cell in these arrays (``ZERO`` for a root, which stays at 0 ms)
+    and the link from the parent.  Distances are summed level after level
+    into ``slot_ms`` (one entry per position, ``ZERO`` and ``INF`` last)
+    and scattered to the cells once.  Inside a level each source has its
+    own slot with room to spare, padded with cells that read ``INF`` and
+    land in a scratch column, so a source's new tree is written in place.
     A layout made anew when a tree outgrew its slots keeps at least the
     room the former one had (``floor``), so such refits grow rare.
     """
@@ -605,9 +608,14 @@ class _Levels:
         self.start = (np.cumsum(self.cap.ravel()) - self.cap.ravel()).reshape(n_lv, S)
         self.bounds = np.append(self.start[:, 0], self.cap.sum())
         total = int(self.bounds[-1])
+        self.ZERO, self.INF = total, total + 1
+        self.slot_ms = np.zeros(total + 2)
+        self.slot_ms[self.INF] = np.inf
         self.cell = np.full(total, V, dtype=np.int64)      # V: the scratch column of row 0
-        self.parent = np.full(total, V, dtype=np.int64)
+        self.up = np.full(total, self.INF, dtype=np.int64)
         self.link = np.full(total, n_links, dtype=np.int64)
+        self.pos_of = np.full((S, V), self.INF, dtype=np.int64)   # position of each tree cell
+        self.pos_of[depth == 0] = self.ZERO
         assert self.fill(np.arange(S), depth, pred, plink)
 
     def fill(self, cols: np.ndarray, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray) -> bool:
@@ -630,13 +638,25 @@ class _Levels:
         lens = self.cap[:, cols].ravel()
         starts = self.start[:, cols].ravel()
         slots = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
-        self.cell[slots] = self.parent[slots] = self.V
+        self.cell[slots] = self.V
+        self.up[slots] = self.INF
         self.link[slots] = self.n_links
         pos = self.start[lv, c] + rank
+        self.pos_of[c, v] = pos
         self.cell[pos] = c * (self.V + 1) + v
-        self.parent[pos] = c * (self.V + 1) + pred[c, v].astype(np.int64)
+        self.up[pos] = self.pos_of[c, pred[c, v]]
         self.link[pos] = plink[c, v]
         return True
+
+    def propagate(self, w_link: np.ndarray, flat: np.ndarray) -> None:
+        """Sum the distances along the trees with link weights ``w_link`` into ``flat`` (source * (vertex + 1))."""
+        ms = self.slot_ms
+        w = w_link[self.link]
+        b = self.bounds.tolist()
+        up = self.up
+        for lo, hi in zip(b[:-1], b[1:]):
+            np.add(ms[up[lo:hi]], w[lo:hi], out=ms[lo:hi])
+        flat[self.cell] = ms[:self.ZERO]
 
 
 def _row_major(rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
@@ -680,21 +700,35 @@ def _step_edges(series: LinkSeries, graph: StepGraph, k: int):
     return edges, w_link
 
 
-def _walk_paths(pred: np.ndarray, rows: np.ndarray, src_v: np.ndarray, start_v: np.ndarray):
-    """Hops and vertex sequences (start first, -1 padded), shapes (pair,) and (pair, hops + 1),
-    from predecessor rows; a start of -1 or one the tree does not reach gives hops -1."""
+def _walk_paths(pred: np.ndarray, rows: np.ndarray, src_v: np.ndarray, start_v: np.ndarray,
+                lead: np.ndarray | None = None, width: int = 0):
+    """Hops and vertex sequences (start first, -1 padded), shapes (pair,) and (pair, >= width),
+    from predecessor rows; a start of -1 or one the tree does not reach gives hops -1.  ``lead``
+    (pair,): a vertex put before each reachable start (counted as a hop)."""
+    V = pred.shape[1]
+    flat = pred.reshape(-1)
+    base = rows.astype(np.int64) * V
     cur = start_v.astype(np.int64)
-    reach = (cur == src_v) | ((cur >= 0) & (pred[rows, np.maximum(cur, 0)] >= 0))
-    alive = reach & (cur != src_v)
-    seq = [np.where(reach, cur, -1)]
-    hops = np.zeros(src_v.size, dtype=np.int16)
-    while alive.any():
-        cur = np.where(alive, pred[rows, np.maximum(cur, 0)], -1)
-        seq.append(cur.copy())
-        hops += alive
-        alive &= cur != src_v
-    hops[~reach] = -1
-    return hops, np.stack(seq, axis=1).astype(np.int32)
+    reach = (cur == src_v) | ((cur >= 0) & (flat[base + np.maximum(cur, 0)] >= 0))
+    live = np.flatnonzero(reach & (cur != src_v))
+    cur = cur[live]
+    walked = []
+    while live.size:
+        cur = flat[base[live] + cur].astype(np.int64)
+        walked.append((live, cur))
+        going = cur != src_v[live]
+        live, cur = live[going], cur[going]
+    first = 0 if lead is None else 1
+    seq = np.full((start_v.size, max(width, first + len(walked) + 1)), -1, dtype=np.int32)
+    if lead is not None:
+        seq[:, 0] = np.where(reach, lead, -1)
+    seq[:, first] = np.where(reach, start_v, -1)
+    hops = np.full(start_v.size, -1, dtype=np.int16)
+    hops[reach] = first
+    for i, (at, v) in enumerate(walked, first + 1):
+        seq[at, i] = v
+        hops[at] += 1
+    return hops, seq
 
 
 class _PairStream:
@@ -762,10 +796,14 @@ class _PairStream:
             bad = np.unique(col[~ok])
             if bad.size:
                 self.trees.recompute(k, bad, edges)
-                again = np.flatnonzero(np.isin(col, bad))
-                d[again], last[again], tie[again] = self._destinations(rx, again)
         self.recomputed += bad.size
-        redo = np.isin(self.pair_col, bad) | (np.isinf(d) != (self.hops < 0))   # a kept tree lost the pair
+        is_bad = np.zeros(self.sources.size, dtype=bool)
+        is_bad[bad] = True
+        again = is_bad[self.pair_col]
+        if bad.size and not fresh:
+            at = np.flatnonzero(again)
+            d[at], last[at], tie[at] = self._destinations(rx, at)
+        redo = again | (np.isinf(d) != (self.hops < 0))   # a kept tree lost the pair
         if self.graph.split:
             fix = redo & tie      # equal-length last hops: take Dijkstra's choice
             last[fix] = self.trees.rx_pred[self.pair_col[fix], self.dst_v[fix] - self.graph.n]
@@ -787,7 +825,7 @@ class _PairStream:
         dist = self.trees.dist
         if rx is None:
             return dist[self.pair_col[sel], self.dst_v[sel]], np.full(sel.size, -1), np.zeros(sel.size, dtype=bool)
-        has, n, seg, edge, flat, tail = self._incidence(rx) if all_pairs else self._incidence(rx, sel)
+        has, n, seg, edge, flat, tail = self._incidence(rx, None if all_pairs else sel)
         d = np.full(sel.size, np.inf)
         last = np.full(sel.size, -1, dtype=np.int64)
         tie = np.zeros(sel.size, dtype=bool)
@@ -806,40 +844,40 @@ class _PairStream:
 
     def _incidence(self, rx, sel: np.ndarray | None = None):
         """Each pair's incoming edges at its destination, flat: ``(pairs with any, count per pair, first
-        cell per pair, edge index into rx, flat distance index of the tail, tail vertex)`` per cell; for
-        all pairs it is kept while the edges into receivers stay the same."""
+        cell per pair, edge index into rx, flat distance index of the tail, tail vertex)`` per cell.
+        Made for all pairs and kept while the edges into receivers stay the same; ``sel`` takes the
+        cells of those pairs from it."""
         U, H, L, _ = rx
         key = L * 2 + (U > H)
-        if sel is None and self._inc is not None and np.array_equal(key, self._inc[0]):
-            return self._inc[1]
-        order = np.argsort(H, kind="stable")
-        Hs = H[order]
-        dst = self.dst_v if sel is None else self.dst_v[sel]
-        col = self.pair_col if sel is None else self.pair_col[sel]
-        lo, hi = np.searchsorted(Hs, dst), np.searchsorted(Hs, dst, side="right")
-        has = np.flatnonzero(hi > lo)
-        n = (hi - lo)[has]
-        seg = np.cumsum(n) - n
-        edge = order[np.repeat(lo[has] - seg, n) + np.arange(n.sum())]
-        tail = U[edge]
-        out = (has, n, seg, edge, np.repeat(col[has], n) * self.trees.dist.shape[1] + tail, tail)
-        if sel is None:
-            self._inc = (key, out)
-        return out
+        if self._inc is None or not np.array_equal(key, self._inc[0]):
+            order = np.argsort(H, kind="stable")
+            Hs = H[order]
+            lo, hi = np.searchsorted(Hs, self.dst_v), np.searchsorted(Hs, self.dst_v, side="right")
+            count = hi - lo
+            cell0 = np.cumsum(count) - count
+            edge = order[np.repeat(lo - cell0, count) + np.arange(count.sum())]
+            tail = U[edge]
+            flat = np.repeat(self.pair_col, count) * self.trees.dist.shape[1] + tail
+            self._inc = (key, count, cell0, edge, flat, tail)
+        _, count, cell0, edge, flat, tail = self._inc
+        if sel is not None:
+            count, cell0 = count[sel], cell0[sel]
+            seg = np.cumsum(count) - count
+            cells = np.repeat(cell0 - seg, count) + np.arange(count.sum())
+            edge, flat, tail = edge[cells], flat[cells], tail[cells]
+        has = np.flatnonzero(count)
+        n = count[has]
+        return has, n, np.cumsum(n) - n, edge, flat, tail
 
     def _update_paths(self, sel: np.ndarray, reach: np.ndarray) -> None:
         """Walk the paths of pairs ``sel`` again (``reach`` (pair,): reachable now); give changed ones
         their text's code."""
         start = np.where(reach[sel], self.last[sel] if self.graph.split else self.dst_v[sel], -1)
-        hops, seq = _walk_paths(self.trees.pred, self.pair_col[sel], self.pairs[sel, 0], start)
-        if self.graph.split:   # the destination's receiver copy ends every reachable path
-            seq = np.concatenate([np.where(hops >= 0, self.dst_v[sel], -1)[:, None], seq], axis=1)
-            hops = np.where(hops >= 0, hops + 1, -1).astype(np.int16)
-        width = max(seq.shape[1], self.seq.shape[1])
-        if width > self.seq.shape[1]:
-            self.seq = np.pad(self.seq, ((0, 0), (0, width - self.seq.shape[1])), constant_values=-1)
-        if width > seq.shape[1]:
-            seq = np.pad(seq, ((0, 0), (0, width - seq.shape[1])), constant_values=-1)
+        # with stations split, the destination's receiver copy ends every reachable path
+        hops, seq = _walk_paths(self.trees.pred, self.pair_col[sel], self.pairs[sel, 0], start,
+                                self.dst_v[sel] if self.graph.split else None, self.seq.shape[1])
+        if seq.shape[1] > self.seq.shape[1]:
+            self.seq = np.pad(self.seq, ((0, 0), (0, seq.shape[1] - self.seq.shape[1])), constant_values=-1)
         moved = np.flatnonzero((seq != self.seq[sel]).any(axis=1))
         self.seq[sel[moved]] = seq[moved]
         nodes = self.graph.node_of(np.maximum(seq[moved], 0))
