@@ -363,3 +363,101 @@ def test_failures_keep_the_per_step_arrays_aligned(budget_series):
         ids_f, _ = failed.active(k)
         keep = np.isin(ids, ids_f)
         assert np.array_equal(s.capacity_at(k)[keep], failed.capacity_at(k))
+
+
+# -- both directions of a ground link ----------------------------------------------------------------
+def _by_hand_mbps(p, range_km, atm_db=0.0):
+    """Capacity of one direction computed step by step from the module's documented formulas."""
+    cn0 = p.eirp - lb.fspl_db(range_km, p.frequency_ghz) - atm_db - p.impl_loss_db + p.g_over_t_db_k + 228.6
+    rs = p.bandwidth_mhz * 1e6 / (1 + p.roll_off)
+    es = cn0 - 10 * np.log10(rs)
+    return modcod.bits_per_symbol(modcod.select(es)) * rs * p.share / 1e6
+
+
+def test_a_ku_terminals_uplink_is_budgeted_at_14_ghz_and_the_series_value_is_the_lower_direction():
+    down, up = PROFILES["leo-ku-user"], PROFILES["leo-ku-user-up"]
+    assert (down.frequency_ghz, up.frequency_ghz) == (11.7, 14.25)
+    b = _budget([("ground", lb.KindBudget(profile="leo-ku-user", atmosphere=False), down)])
+    rng = np.linspace(550, 2000, 40)
+    res = b.evaluate(np.zeros(rng.size, int), rng, np.full(rng.size, 40.0), np.ones(rng.size, int))
+    assert np.allclose(res.capacity_down_mbps, _by_hand_mbps(down, rng), rtol=1e-5)
+    assert np.allclose(res.capacity_up_mbps, _by_hand_mbps(up, rng), rtol=1e-5)
+    # the uplink (60 MHz from a small terminal) is the narrower direction, and the series carries it
+    assert np.all(res.capacity_up_mbps < res.capacity_down_mbps)
+    assert np.array_equal(res.capacity_mbps, np.minimum(res.capacity_down_mbps, res.capacity_up_mbps))
+    assert np.array_equal(res.modcod, res.modcod_up) and not np.array_equal(res.modcod_up, res.modcod_down)
+
+
+def test_rain_costs_the_14_ghz_uplink_more_than_the_12_ghz_downlink():
+    b = _budget([("ground", lb.KindBudget(profile="leo-ku-user"), PROFILES["leo-ku-user"])])
+    el, sta = np.array([30.0]), np.ones(1, int)
+    a_down = b.atmosphere_db(0, sta, el, ("rain_mm_h", 25.0))
+    a_up = b.atmosphere_db(0, sta, el, ("rain_mm_h", 25.0), frequency_ghz=14.25)
+    assert a_up[0] > a_down[0] > 1.0
+    dry = b.evaluate(np.zeros(1, int), np.array([1000.0]), el, sta)
+    wet = b.evaluate(np.zeros(1, int), np.array([1000.0]), el, sta, rain=("rain_mm_h", 25.0))
+    assert wet.capacity_up_mbps[0] < dry.capacity_up_mbps[0] and wet.capacity_down_mbps[0] <= dry.capacity_down_mbps[0]
+
+
+def test_a_link_is_up_only_when_both_directions_close():
+    weak_up = {"profile": "leo-ku-user-up", "eirp_dbw": 12.0}  # a terminal that cannot reach the satellite
+    b = _budget([("ground", lb.KindBudget(profile="leo-ku-user", atmosphere=False, uplink=weak_up),
+                  PROFILES["leo-ku-user"])])
+    rng = np.linspace(550, 2000, 40)
+    res = b.evaluate(np.zeros(rng.size, int), rng, np.full(rng.size, 40.0), np.ones(rng.size, int))
+    assert (res.modcod_down >= 0).all()  # the downlink alone would close everywhere
+    assert (~res.up).any() and np.array_equal(res.up, res.modcod_up >= 0)
+    lossy = _budget([("ground", lb.KindBudget(profile="leo-ku-user", atmosphere=False, uplink=weak_up,
+                                               below_threshold="loss"), PROFILES["leo-ku-user"])])
+    lres = lossy.evaluate(np.zeros(rng.size, int), rng, np.full(rng.size, 40.0), np.ones(rng.size, int))
+    assert lres.up.all() and np.array_equal(np.isfinite(lres.loss_pct), ~res.up)
+    assert np.array_equal(lres.loss_pct, lres.loss_up_pct, equal_nan=True)
+
+
+def test_uplink_none_and_old_files_carry_the_downlink_both_ways():
+    prof = PROFILES["leo-ku-user"]
+    b = _budget([("ground", lb.KindBudget(profile="leo-ku-user", uplink="none"), prof)])
+    rng = np.array([600.0, 1200.0])
+    res = b.evaluate(np.zeros(2, int), rng, np.array([80.0, 30.0]), np.ones(2, int))
+    assert np.array_equal(res.capacity_mbps, res.capacity_down_mbps)
+    assert np.array_equal(res.capacity_mbps, res.capacity_up_mbps)
+    config = _budget([("ground", lb.KindBudget(profile="leo-ku-user"), prof)]).to_config()
+    del config["entries"][0]["options"]["uplink"]  # as written before uplinks were budgeted
+    old = lb.LinkBudget.from_config(config, ["sat", "GS"], ["leo", "ground"], ["LEO", "GROUND"])
+    assert old.uplinks == [None]
+    # a custom downlink profile has no built-in pair; ISLs never have an uplink
+    from dataclasses import replace
+
+    custom = lb.uplink_profile("ground", lb.KindBudget(), replace(prof, name="custom"))
+    assert custom is None and lb.uplink_profile("isl", lb.KindBudget(profile="ka-isl"), PROFILES["ka-isl"]) is None
+
+
+def test_series_ground_capacity_is_the_uplink_where_it_is_narrower(budget_series):
+    s = budget_series
+    ground = np.flatnonzero(s.link_kind[s.link_id] == 2)[:30]
+    budget = lb.LinkBudget.for_series(s)
+    a, b = s.link_a[s.link_id[ground]], s.link_b[s.link_id[ground]]
+    res = budget.evaluate(np.zeros(ground.size, int), s.distance_km[ground].astype(float),
+                          s.step_elevation_deg[ground].astype(float), np.maximum(a, b))
+    assert np.allclose(s.step_capacity_mbps[ground], res.capacity_up_mbps)
+    assert np.all(res.capacity_up_mbps < res.capacity_down_mbps)
+
+
+@pytest.mark.parametrize("uplink, field", [
+    ({"profile": "leo-ku-user-up", "eirp_dbm": 3}, "link_budget.ground.uplink.eirp_dbm"),
+    ({"profile": "leo-ku-uplink"}, "link_budget.ground.uplink.profile"),
+    ({"frequency_ghz": 14}, "link_budget.ground.uplink.bandwidth_mhz"),
+    ({"profile": "leo-ku-user-up", "share": 2}, "link_budget.ground.uplink.share"),
+    (42, "link_budget.ground.uplink"),
+])
+def test_bad_uplink_names_the_field(uplink, field):
+    scen = _scenario({"ground": {"profile": "leo-ku-user", "uplink": uplink}}, duration_s=10)
+    with pytest.raises(ScenarioError) as exc:
+        scen.bind()
+    assert exc.value.field == field and "\n" not in str(exc.value)
+
+
+def test_an_isl_uplink_is_refused():
+    with pytest.raises(ScenarioError) as exc:
+        _scenario({"isl": {"profile": "optical-isl", "uplink": "leo-ku-user-up"}}, duration_s=10).bind()
+    assert exc.value.field == "link_budget.isl.uplink" and "only ground links" in str(exc.value)

@@ -19,6 +19,16 @@ Optical links (``model: optical``) receive
 ``G = (pi D / lambda)^2`` and carry the highest of the terminal's rates R
 with ``P_rx >= N_ppb h nu R`` (receiver sensitivity in photons per bit).
 
+Ground links are budgeted in both directions: the downlink (satellite ->
+ground) with the entry's profile, the uplink (ground -> satellite) with its
+``uplink`` profile (``auto``: the built-in pair of a built-in profile,
+:data:`topologies.radio_profiles.UPLINK_OF`), each at its own frequency,
+EIRP, G/T and bandwidth, through the atmosphere at its own frequency.  A
+link series carries one capacity per link, so :class:`BudgetResult` gives
+both directions and, for the series, the bottleneck: the lower capacity
+(and that direction's MODCOD), the higher loss, and up only when both
+directions close.  ISLs and inter-layer links are the same both ways.
+
 Below the lowest MODCOD (or rate) a link follows its ``below_threshold``
 rule: ``down`` removes it at that step; ``loss`` keeps it at the lowest
 MODCOD with packet loss ``100 min(1, 10^(-5 + deficit_dB / 0.1))`` %: the
@@ -41,7 +51,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from . import modcod
-from .radio_profiles import PROFILES, RadioProfile, profile_keys, resolve
+from .radio_profiles import PROFILES, UPLINK_OF, RadioProfile, profile_keys, resolve
 from .rules import KINDS
 
 C_M_S = 299_792_458.0
@@ -53,6 +63,8 @@ ELEV_KNOTS_DEG = np.array([5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 23, 26, 30, 35
 #: Link kinds that can carry a budget (fibre cannot).
 BUDGET_KINDS = ("isl", "inter-layer", "ground")
 BELOW = ("down", "loss")
+#: ``uplink`` values that are not a profile: the built-in pair, or no uplink budget (downlink both ways).
+UPLINK_WORDS = ("auto", "none")
 
 
 class BudgetError(ValueError):
@@ -205,6 +217,11 @@ class KindBudget:
     scintillation, no rain); ``rain_mm_h`` instead sets the rain from a point
     rain rate.  ``antenna_diameter_m`` is the ground antenna's size for P.618
     scintillation.  ``margin_db`` is held back from every Es/N0.
+    ``uplink`` (ground links): ``"auto"`` = the built-in uplink paired with a
+    built-in profile (none for a custom one), ``"none"`` = the downlink's
+    value both ways, or ``{"profile": NAME or None, FIELD: value...}``: an
+    uplink profile with overrides (the entry's own overrides are the
+    downlink's and do not carry over).
     """
 
     profile: str | None = None
@@ -214,6 +231,7 @@ class KindBudget:
     exceedance_pct: float = 50.0
     rain_mm_h: float | None = None
     antenna_diameter_m: float = 0.6
+    uplink: object = "auto"
 
     def check(self) -> tuple[str, str] | None:
         if self.profile is not None and self.profile not in PROFILES:
@@ -226,6 +244,8 @@ class KindBudget:
             return "rain_mm_h", "a rain rate in mm/h, 0 to 300"
         if not self.antenna_diameter_m > 0:
             return "antenna_diameter_m", "must be positive"
+        if not (self.uplink is None or self.uplink in UPLINK_WORDS or isinstance(self.uplink, dict)):
+            return "uplink", "auto, none, or a mapping like {profile: leo-ku-user-up, eirp_dbw: 40}"
         return None
 
 
@@ -258,7 +278,9 @@ def parse_link_budget(section, check_fields, where: str = "link_budget") -> list
                 close = difflib.get_close_matches(str(k), accepted, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise BudgetError(f"{w}.{k}", f"unknown key{hint}; accepted: {', '.join(accepted)}")
-        opts = KindBudget(**check_fields(KindBudget, {k: v for k, v in spec.items() if k in opt_keys}, w))
+        opts = KindBudget(**check_fields(KindBudget, {k: v for k, v in spec.items() if k in opt_keys}, w,
+                                         skip=("uplink",)),
+                          uplink=_parse_uplink(spec.get("uplink", "auto"), key, check_fields, f"{w}.uplink"))
         bad = opts.check()
         if bad:
             raise BudgetError(f"{w}.{bad[0]}", bad[1])
@@ -272,19 +294,87 @@ def parse_link_budget(section, check_fields, where: str = "link_budget") -> list
     return out
 
 
+def _parse_uplink(value, key: str, check_fields, where: str):
+    """A ``link_budget`` entry's ``uplink``: "auto", "none" or {"profile": name or None, **overrides}."""
+    if value is None:
+        value = "none"
+    if isinstance(value, str) and value in UPLINK_WORDS:
+        return value
+    if str(key).partition("/")[0] != "ground":
+        raise BudgetError(where, "only ground links have an uplink (ISL and inter-layer profiles serve both "
+                                 "directions); accepted here: auto, none")
+    if isinstance(value, str):
+        value = {"profile": value}
+    if not isinstance(value, dict):
+        raise BudgetError(where, f"expected a profile name, a mapping like {{profile: leo-ku-user-up, "
+                                 f"eirp_dbw: 40}}, auto or none; got {value!r}")
+    name = value.get("profile")
+    if name is not None and name not in PROFILES:
+        raise BudgetError(f"{where}.profile", f"unknown profile {name!r}; accepted: {', '.join(PROFILES)}")
+    accepted = ["profile"] + profile_keys()
+    for k in value:
+        if k not in accepted:
+            close = difflib.get_close_matches(str(k), accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BudgetError(f"{where}.{k}", f"unknown key{hint}; accepted: {', '.join(accepted)}")
+    over = check_fields(RadioProfile, {k: v for k, v in value.items() if k != "profile"}, where)
+    bad = resolve(name, over).check()
+    if bad:
+        raise BudgetError(f"{where}.{bad[0]}", bad[1])
+    return {"profile": name, **over}
+
+
+def uplink_profile(kind: str, opts: KindBudget, downlink: RadioProfile) -> RadioProfile | None:
+    """The profile budgeting a ground link's uplink (ground -> satellite), or None (downlink both ways)."""
+    if kind != "ground" or opts.uplink in (None, "none"):
+        return None
+    if opts.uplink == "auto":
+        name = UPLINK_OF.get(downlink.name)
+        return None if name is None else PROFILES[name]
+    spec = dict(opts.uplink)
+    return resolve(spec.pop("profile", None), spec)
+
+
 @dataclass
 class BudgetResult:
-    """Per entry (n,): capacity Mbit/s, loss % (NaN = none), MODCOD index (-1 below, -2 not DVB-S2X), up."""
+    """Per entry (n,): what a link series carries, the bottleneck of the two directions --
+    capacity Mbit/s, loss % (NaN = none), MODCOD index (-1 below, -2 not DVB-S2X), up -- and
+    each direction's own capacity, loss and MODCOD (down = satellite -> ground, or both ways
+    where there is no separate uplink; up = ground -> satellite, equal to down there)."""
 
     capacity_mbps: np.ndarray
     loss_pct: np.ndarray
     modcod: np.ndarray
     up: np.ndarray
+    capacity_down_mbps: np.ndarray | None = None
+    capacity_up_mbps: np.ndarray | None = None
+    loss_down_pct: np.ndarray | None = None
+    loss_up_pct: np.ndarray | None = None
+    modcod_down: np.ndarray | None = None
+    modcod_up: np.ndarray | None = None
+
+    DIRECTED = ("capacity_down_mbps", "capacity_up_mbps", "loss_down_pct", "loss_up_pct", "modcod_down", "modcod_up")
+
+    def __post_init__(self):
+        for name in self.DIRECTED:  # one direction only: both directions are that one
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(self, {"capacity": "capacity_mbps", "loss": "loss_pct",
+                                                   "modcod": "modcod"}[name.split("_")[0]]).copy())
 
     @classmethod
     def empty(cls, n: int) -> "BudgetResult":
         return cls(np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32),
                    np.full(n, -2, np.int8), np.ones(n, bool))
+
+    @classmethod
+    def both_ways(cls, down: "BudgetResult", up: "BudgetResult") -> "BudgetResult":
+        """The bottleneck of a downlink and an uplink result: lower capacity (its MODCOD; a tie
+        is the downlink's), higher loss, up when both are."""
+        up_lower = up.capacity_mbps < down.capacity_mbps
+        return cls(np.where(up_lower, up.capacity_mbps, down.capacity_mbps).astype(np.float32),
+                   np.fmax(down.loss_pct, up.loss_pct).astype(np.float32),
+                   np.where(up_lower, up.modcod, down.modcod).astype(np.int8), down.up & up.up,
+                   down.capacity_mbps, up.capacity_mbps, down.loss_pct, up.loss_pct, down.modcod, up.modcod)
 
 
 class LinkBudget:
@@ -310,6 +400,7 @@ class LinkBudget:
                                                         f"groups: {', '.join(sorted(groups))}")
             self._keys.append((kind, None if group is None else group.lower()))
         self._memo: dict[tuple, int] = {}
+        self.uplinks = [uplink_profile(kind, o, p) for (kind, _), (_, o, p) in zip(self._keys, self.entries)]
 
     # -- configuration ------------------------------------------------------------
     def to_config(self) -> dict:
@@ -319,7 +410,8 @@ class LinkBudget:
 
     @classmethod
     def from_config(cls, config: dict, node_names, node_shell, node_layer) -> "LinkBudget":
-        entries = [(e["key"], KindBudget(**e["options"]), RadioProfile.from_dict(e["profile"]))
+        # files written before uplinks were budgeted carry the downlink both ways
+        entries = [(e["key"], KindBudget(**{"uplink": "none", **e["options"]}), RadioProfile.from_dict(e["profile"]))
                    for e in config["entries"]]
         return cls(entries, node_names, node_shell, node_layer, config["stations"])
 
@@ -360,26 +452,37 @@ class LinkBudget:
         out = BudgetResult.empty(spec.size)
         for s in np.unique(spec[spec >= 0]).tolist():
             sel = np.flatnonzero(spec == s)
-            key, opts, prof = self.entries[s]
-            kind = self._keys[s][0]
-            if prof.model == "optical":
-                res = self._optical(prof, opts, range_km[sel])
-            else:
-                atm = (self.atmosphere_db(s, station[sel], elev_deg[sel], rain)
-                       if kind == "ground" and opts.atmosphere else 0.0)
-                res = self._rf(prof, opts, range_km[sel], atm)
-            if prof.max_range_km is not None:
-                res.up &= range_km[sel] <= prof.max_range_km
-            for name in ("capacity_mbps", "loss_pct", "modcod", "up"):
+            _, opts, prof = self.entries[s]
+            res = self._direction(s, prof, range_km[sel], elev_deg[sel], station[sel], rain)
+            if self.uplinks[s] is not None:
+                res = BudgetResult.both_ways(
+                    res, self._direction(s, self.uplinks[s], range_km[sel], elev_deg[sel], station[sel], rain))
+            for name in ("capacity_mbps", "loss_pct", "modcod", "up") + BudgetResult.DIRECTED:
                 getattr(out, name)[sel] = getattr(res, name)
         return out
 
-    def atmosphere_db(self, s: int, station: np.ndarray, elev_deg: np.ndarray, rain=None) -> np.ndarray:
-        """Total atmospheric attenuation (dB) of entry s's ground links at the given stations/elevations."""
+    def _direction(self, s: int, prof: RadioProfile, range_km, elev_deg, station, rain) -> BudgetResult:
+        """One direction of entry s's links with profile ``prof`` (atmosphere at its frequency)."""
+        opts = self.entries[s][1]
+        if prof.model == "optical":
+            res = self._optical(prof, opts, range_km)
+        else:
+            atm = (self.atmosphere_db(s, station, elev_deg, rain, frequency_ghz=prof.frequency_ghz)
+                   if self._keys[s][0] == "ground" and opts.atmosphere else 0.0)
+            res = self._rf(prof, opts, range_km, atm)
+        if prof.max_range_km is not None:
+            res.up &= range_km <= prof.max_range_km
+        return res
+
+    def atmosphere_db(self, s: int, station: np.ndarray, elev_deg: np.ndarray, rain=None,
+                      frequency_ghz: float | None = None) -> np.ndarray:
+        """Total atmospheric attenuation (dB) of entry s's ground links at the given stations/elevations,
+        at ``frequency_ghz`` (default: the entry's downlink frequency)."""
         _, opts, prof = self.entries[s]
         uniq, site_of = np.unique(station, return_inverse=True)
         sites = [self.stations[self.node_names[n]] for n in uniq.tolist()]
-        f, d = float(prof.frequency_ghz), opts.antenna_diameter_m
+        f = float(prof.frequency_ghz if frequency_ghz is None else frequency_ghz)
+        d = opts.antenna_diameter_m
         comp = _itur_components(sites, f, opts.exceedance_pct, d)
         gas, cloud, rain_db, scint = (_interp_knots(comp[:, i], site_of, elev_deg) for i in range(4))
         mode = rain or (("rain_mm_h", opts.rain_mm_h) if opts.rain_mm_h is not None else None)

@@ -1,7 +1,9 @@
 """Radio and optical terminal profiles for the link budget, built-in and from the scenario.
 
 A :class:`RadioProfile` describes one direction of a link kind: what the
-transmitter radiates and what the receiver hears.  ``model: rf`` links are
+transmitter radiates and what the receiver hears.  A ground link has two:
+the downlink (satellite -> ground, the entry's profile) and the uplink
+(ground -> satellite, :data:`UPLINK_OF` pairs the built-in ones).  ``model: rf`` links are
 budgeted as carrier-to-noise density and adaptive DVB-S2X MODCODs
 (:mod:`topologies.linkbudget`); ``model: optical`` links by the received
 optical power against a receiver sensitivity in photons per bit, at the
@@ -141,7 +143,25 @@ PROFILES: dict[str, RadioProfile] = {p.name: p for p in (
     _p("bds-ka-ground", "BeiDou-3 Ka-band satellite-ground link to a 3 m station dish",
        frequency_ghz=22.0, bandwidth_mhz=2.0, roll_off=0.35, eirp_dbw=40.0, g_over_t_db_k=28.0,
        impl_loss_db=2.0),
+    # uplinks (ground -> satellite) of the ground profiles above, paired in UPLINK_OF
+    _p("leo-ku-user-up", "LEO Ku-band uplink from a phased-array user terminal (Starlink-like)",
+       frequency_ghz=14.25, bandwidth_mhz=60.0, roll_off=0.1, eirp_dbw=38.0, g_over_t_db_k=8.0,
+       impl_loss_db=2.0),
+    _p("leo-ka-user-up", "LEO Ka-band uplink from a user terminal (Kuiper-like)",
+       frequency_ghz=28.5, bandwidth_mhz=100.0, roll_off=0.1, eirp_dbw=40.0, g_over_t_db_k=10.0,
+       impl_loss_db=2.0),
+    _p("leo-ka-gateway-up", "LEO Ka-band uplink from a 1.5 m gateway dish",
+       frequency_ghz=28.5, bandwidth_mhz=500.0, roll_off=0.1, eirp_dbw=60.0, g_over_t_db_k=10.0,
+       impl_loss_db=2.0),
+    _p("bds-ka-ground-up", "BeiDou-3 Ka-band station-to-satellite link from a 3 m station dish",
+       frequency_ghz=27.5, bandwidth_mhz=2.0, roll_off=0.35, eirp_dbw=60.0, g_over_t_db_k=4.0,
+       impl_loss_db=2.0),
 )}
+
+#: The uplink profile (ground -> satellite) budgeted beside each built-in ground (downlink) profile
+#: when a ``link_budget`` entry says ``uplink: auto`` (the default); see topologies.linkbudget.
+UPLINK_OF: dict[str, str] = {"leo-ku-user": "leo-ku-user-up", "leo-ka-user": "leo-ka-user-up",
+                             "leo-ka-gateway": "leo-ka-gateway-up", "bds-ka-ground": "bds-ka-ground-up"}
 
 #: Scenario keys of a kind's budget that are not profile fields.
 _PROFILE_KEYS = {f.name for f in fields(RadioProfile)} - {"name"}
