@@ -255,12 +255,21 @@ def judge(est: Estimate, live_: bool = False, override: bool | None = None, log=
                     live_)
     if log is not None and (est.compute_s + (est.build_s if live_ else 0) > LOUD_S or need > LOUD_BYTES):
         log(f"estimate: {est.text(live_)}")
+        est.printed = True
     return est
+
+
+#: Set when a command printed a live job's estimate, so that the emulation it then starts does not print
+#: a second one (consumed by :func:`check_live`).
+_live_estimate_printed = False
 
 
 def check(spec, live_: bool = False, routing: str = "static", override: bool | None = None, log=None) -> Estimate:
     """:func:`estimate` then :func:`judge`: the one call a command makes before computing anything."""
-    return judge(estimate(spec, routing if live_ else None), live_, override, log)
+    global _live_estimate_printed
+    est = judge(estimate(spec, routing if live_ else None), live_, override, log)
+    _live_estimate_printed = live_ and getattr(est, "printed", False)
+    return est
 
 
 def check_live(series, routing: str = "static", log=None, override: bool | None = None) -> Estimate:
@@ -268,8 +277,10 @@ def check_live(series, routing: str = "static", log=None, override: bool | None 
     sats = sum(1 for l in series.node_layer if l != "GROUND")
     steps = series.n_steps
     per_step = series.link_id.size / max(steps, 1)
+    global _live_estimate_printed
     est = Estimate(sats, series.n_nodes - sats, steps, per_step, series_bytes=0.0, compute_s=0.0)
-    return judge(live(est, routing), True, override, log)
+    printed, _live_estimate_printed = _live_estimate_printed, False
+    return judge(live(est, routing), True, override, None if printed else log)
 
 
 # -- output directories ------------------------------------------------------------------------------------

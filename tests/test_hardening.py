@@ -446,6 +446,27 @@ def test_the_estimate_counts_what_the_series_then_holds():
     assert est.fds > est.nodes and est.live_bytes > 0 and est.build_s > 0
 
 
+def test_a_live_jobs_estimate_is_printed_once():
+    """The command prints the estimate from counts; the emulation it starts, checking the real series,
+    does not print a second one (but an API user's own Emulation does)."""
+    from types import SimpleNamespace
+
+    from sgemu import limits
+    from sgemu.scenario import load_scenario
+
+    scen = load_scenario().with_overrides(duration_s=400000)  # a long series: estimated well over 30 s
+    lines: list[str] = []
+    limits.check(scen, live_=True, log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("estimate:"), lines
+    # the series of a large live network (4,008 nodes: its build alone is estimated over 30 s)
+    big = SimpleNamespace(node_layer=["LEO"] * 4000 + ["GROUND"] * 8, n_nodes=4008, n_steps=100,
+                          link_id=SimpleNamespace(size=100 * 9000))
+    limits.check_live(big, log=lines.append, override=True)
+    assert len(lines) == 1, lines                   # the command's run: not again
+    limits.check_live(big, log=lines.append, override=True)
+    assert len(lines) == 2, lines                   # an emulation started on its own: printed
+
+
 def test_a_full_disk_is_refused_before_any_work(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a small tmpfs")
