@@ -168,6 +168,55 @@ def test_clicking_a_station_shows_its_name_position_and_links(page, default):
     assert peers == expect and expect
 
 
+CLEAR_SATELLITES = """(n) => {
+  // satellites on the Earth's near side, on the bare globe (no panel over them), 14 px from any other point
+  const v = sgemuView.viewer, occ = new Cesium.EllipsoidalOccluder(Cesium.Ellipsoid.WGS84, v.camera.positionWC);
+  const km = sgemuView.drawnPositionsKm(), canvas = v.scene.canvas;
+  const win = km.map((p) => sgemuView.toWindow(p));
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const w = win[i], p = km[i];
+    if (!w || !occ.isPointVisible(new Cesium.Cartesian3(p[0] * 1000, p[1] * 1000, p[2] * 1000))) continue;
+    if (document.elementFromPoint(w[0], w[1]) !== canvas) continue;
+    if (win.every((o, j) => j === i || !o || Math.hypot(o[0] - w[0], o[1] - w[1]) > 14)) out.push(i);
+  }
+  return out;
+}"""
+
+
+def test_clicking_a_satellite_shows_its_name_layer_position_and_links(page, default):
+    from skyfield.api import EarthSatellite, wgs84
+
+    _, scene, series = default
+    t_s = 60.0   # on a position frame: the drawn point is the propagated one
+    page.eval(f"sgemuView.setTime({t_s})")
+    page.page.wait_for_timeout(500)
+    clear = page.eval(f"({CLEAR_SATELLITES})({scene.n_sats})")
+    assert clear, "no satellite drawn clear of the others"
+    layers = {scene.satellites[i].layer: i for i in reversed(clear)}   # one of each layer drawn clear
+    assert len(layers) >= 2, layers
+    for i in layers.values():
+        sat, name = scene.satellites[i], series.node_names[i]
+        x, y = page.eval("(p) => sgemuView.toWindow(p)", page.eval("sgemuView.drawnPositionsKm()")[i])
+        page.page.mouse.click(x, y)
+        page.page.wait_for_function(f"document.getElementById('info-name').textContent === {name!r}",
+                                    timeout=20_000)
+        rows = dict(tuple(td.split("\t", 1)) for td in page.page.locator("#info-table tr").all_inner_texts())
+        assert rows["layer"] == f"{series.node_shell[i]} {sat.layer}"
+        s = series.axis.start
+        t = series.axis.skyfield(0).ts.utc(s.year, s.month, s.day, s.hour, s.minute, s.second + t_s)
+        geo = EarthSatellite.from_satrec(sat.satrec, t.ts).at(t)
+        lat, lon = wgs84.latlon_of(geo)
+        shown_lat, shown_lon = (float(v.strip(" °")) for v in rows["lat, lon"].split(","))
+        assert abs(shown_lat - lat.degrees) < 0.002 and abs(shown_lon - lon.degrees) < 0.002, (rows, lat, lon)
+        assert abs(float(rows["altitude"].split()[0]) - wgs84.height_of(geo).km) < 0.2
+        peers = {li.split(" · ")[0] for li in page.page.locator("#info-links li").all_inner_texts()}
+        ids, _ = series.active(int(t_s))
+        expect = {series.node_names[b if a == i else a] for a, b in zip(series.link_a[ids], series.link_b[ids])
+                  if i in (a, b)}
+        assert peers == expect and expect
+
+
 def test_bds3_coverage_overlay_draws(browser, served):
     p = Page(browser, served.url + "?coverage=bds3&field=pdop")
     try:
