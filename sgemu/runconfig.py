@@ -156,7 +156,8 @@ def _number_or_text(raw: str):
 
 def check_cluster(address, routing: str, strategy=None):
     """``cluster``: the Ray head's GCS address ``HOST:PORT`` or None; delay-shortest static routing
-    only (the hosts' agents plan their own routes).  Whether anything answers there is checked at start."""
+    (the hosts' agents plan their own routes) or OSPF (each host's agent runs FRR in its nodes).
+    Whether anything answers there is checked at start."""
     if address is None:
         return None
     host, _, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
@@ -165,9 +166,9 @@ def check_cluster(address, routing: str, strategy=None):
         raise ScenarioError("cluster", f"{_short(address)}; accepted: the Ray head's address HOST:PORT "
                                        "(e.g. 10.0.0.1:6379)")
     label = routing if strategy is None else strategy.label
-    if label != "shortest-delay":
+    if label not in ("shortest-delay", "ospf"):
         raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "
-                                       "cluster: static (delay-shortest)")
+                                       "cluster: static (delay-shortest), ospf")
     return address
 
 

@@ -123,6 +123,97 @@ def test_sgemu_run_on_the_cluster_prints_the_hosts_lateness(cluster, tmp_path):
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
 
 
+
+def _frr_left(tag: str) -> list[str]:
+    """FRR daemons and run directories of run ``tag`` (its hosts' namespaces are sgemu-<tag>h<j>-*)."""
+    marker = f"sgemu-{tag}h".encode()
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open(f"/proc/{e}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if marker in cmd and b"/usr/lib/frr/" in cmd:
+                out.append(f"pid {e}: {cmd.split(chr(0).encode())[0].decode()}")
+    import glob
+
+    return out + glob.glob(f"/var/run/frr/sgemu-{tag}h*")
+
+
+def test_ospf_across_hosts_routes_stations_on_different_hosts_and_follows_the_costs(cluster, tmp_path):
+    """``routing="ospf"`` over the cluster: FRR in every node, run by its host's agent; adjacencies form
+    over the VXLAN cross-host links, so every station gets an OSPF route (kernel protocol 188) to every
+    other, all on shortest paths under the configured costs, and a ping between stations on different
+    hosts crosses the boundary.  Steps move the costs on both hosts alike and OSPF converges again.
+    Afterwards no namespace, FRR daemon, FRR directory or agent of the run is left."""
+    pytest.importorskip("ray")
+    from emulator.frr import frr_missing
+
+    if frr_missing():
+        pytest.skip(frr_missing())
+    import sgemu
+    from experiments.tools import ping_once, traceroute
+
+    from sgemu.scenario import load_scenario, parse_scenario
+
+    # 60 s: the placement puts Beijing on host 0, the other stations on host 1; every cost change counts
+    spec = load_scenario().with_overrides(duration_s=60, step_s=10)
+    raw = spec.raw
+    raw["emulation"] = {**(raw.get("emulation") or {}), "ospf": {"min_cost_change": 1}}
+    scen = sgemu.Scenario(parse_scenario(raw, spec._base_dir))
+    with sgemu.Emulation(scen, shaping="none", routing="ospf", cluster=cluster.address, out=tmp_path / "run") as emu:
+        net, frr, tag = emu.network, emu.frr, emu.network.run_tag
+        agents = [h["pid"] for h in net.hosts]
+        assert np.isfinite(emu._info["ospf"]["initial_convergence_s"])
+        assert np.isfinite(frr.wait_converged(shortest=True, timeout_s=60)), "station routes not shortest"
+        ground = [scen.series.node_names[i] for i in scen.series.ground_indices]
+        pairs = [(a, b) for a in ground for b in ground if net.host_of(a) < net.host_of(b)]
+        assert pairs, "no stations on different hosts"
+        src, dst = pairs[0]
+        routes = emu.cmd(src, ["ip", "-4", "route", "show", "proto", "188", f"{net.address(dst)}/32"])
+        assert routes.strip(), f"{src} has no OSPF route to {dst}"
+        path = traceroute(net, src, dst)
+        assert path[0] == src and path[-1] == dst and _crossings(net, path) > 0, path
+        rtts, sent = ping_once(net, src, dst, count=3, interval_s=0.2)
+        assert sent == 3 and all(r is not None for r in rtts), rtts
+        costs0 = dict(frr.cost)
+        emu.advance(60)  # 6 steps: each step's costs sent to every host's daemons
+        changed = [l for l in frr.cost if frr.cost[l] != costs0.get(l) and net.host_of(
+            scen.series.node_names[scen.series.link_a[l]]) != net.host_of(scen.series.node_names[scen.series.link_b[l]])]
+        assert changed and frr.errors == [], "no cross-host link changed its cost"
+        for link in changed[:2]:  # both ends, on two hosts, were told the same new cost
+            for end in (int(scen.series.link_a[link]), int(scen.series.link_b[link])):
+                assert f"Cost: {frr.plan.interface_cost(end, frr.cost[link])}" in _ospf_interface(emu, end, link)
+        assert np.isfinite(frr.wait_converged(shortest=True, timeout_s=60))
+        rtts, sent = ping_once(net, src, dst, count=3, interval_s=0.2)
+        assert all(r is not None for r in rtts), rtts
+        assert frr.dead_interval_expiries() == 0
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+    assert _frr_left(tag) == []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_is_agent(p) for p in agents):
+        time.sleep(0.2)
+    assert [p for p in agents if _is_agent(p)] == []
+
+
+def _ospf_interface(emu, node: int, link: int) -> str:
+    """``show ip ospf interface sl<link>`` from node's ospfd (on its host)."""
+    net = emu.network
+    name = net.series.node_names[node]
+    ns = f"sgemu-{net.run_tag}h{net.host_of(name)}-{name}"
+    return emu.cmd(name, ["vtysh", "--vty_socket", f"/var/run/frr/{ns}", "-d", "ospfd",
+                          "-c", f"show ip ospf interface {addr.ifname(link)}"])
+
+
+def _is_agent(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"HostAgent" in f.read()
+    except OSError:
+        return False
+
 def _run_namespaces(net) -> list[str]:
     return [n for n in our_namespaces() if n.startswith(f"sgemu-{net.run_tag}h")]
 

@@ -184,6 +184,7 @@ class HostAgent:
 
         self.head_ip = head_ip
         self.net: HostNetwork | None = None
+        self.frr = None  # .ospf.HostFrr once ospf_start ran
         atexit.register(self.stop)  # a worker told to exit (its driver gone) still tears down
         self.procs: dict[int, tuple[subprocess.Popen, str]] = {}
         self.outdir = tempfile.mkdtemp(prefix=f"sgemu-agent-{os.getpid()}-")
@@ -217,6 +218,43 @@ class HostAgent:
         start = time.time()
         st = self.net.apply_step(k)
         return {"k": k, "late_ms": (start - due_wall) * 1e3, "apply_ms": (time.time() - start) * 1e3, "stats": st}
+
+    # -- OSPF / IS-IS (driven by .ospf.ClusterFrr) --------------------------------
+    def ospf_start(self, log_dir: str, k: int, options: dict) -> dict:
+        """Start FRR in this host's nodes at step k's costs (:class:`.ospf.HostFrr`)."""
+        from .ospf import HostFrr
+
+        self.frr = HostFrr(self.net, log_dir, **options)
+        self.frr.start(k)
+        return {"nodes": len(self.net.local_nodes), "timings": self.frr.timings_s}
+
+    def ospf_costs(self, k: int, min_change: int) -> int:
+        return self.frr.update_costs(k, min_change)
+
+    def ospf_repair(self, grace_s) -> list:
+        return self.frr.repair_new_links(grace_s)
+
+    def ospf_cpu_s(self) -> float:
+        """CPU seconds this host's daemons have used."""
+        return self.frr.cpu_s() if self.frr is not None else 0.0
+
+    def ospf_expiries(self) -> int:
+        return self.frr.dead_interval_expiries() if self.frr is not None else 0
+
+    def ospf_stop(self, timeout_s: float = 5.0) -> int:
+        """Stop this host's daemons; how many adjacencies they lost to the dead interval."""
+        if self.frr is None:
+            return 0
+        lost = self.frr.dead_interval_expiries()
+        self.frr.stop(timeout_s)
+        self.frr = None
+        return lost
+
+    def fib_rows(self, rows: list) -> dict:
+        """Kernel routes of the local nodes among ``rows``: {node: {destination: [next hop, ...]}}."""
+        from ..fib import node_routes
+
+        return {i: node_routes(self.net, i) for i in rows if i in self.net.local_nodes}
 
     def cmd(self, node: str, argv: list, timeout_s: float = 60) -> str:
         """Run argv (a list) in a local node's namespace; its stdout."""
@@ -259,6 +297,9 @@ class HostAgent:
             if p.poll() is None:
                 p.kill()
         self.procs.clear()
+        if self.frr is not None:
+            self.frr.stop()
+            self.frr = None
         if self.net is not None:
             self.net.stop()
             self.net = None

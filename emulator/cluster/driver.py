@@ -95,26 +95,28 @@ class ClusterNetwork:
     ``planes[i]``: node i's orbital plane number (None for stations and
     satellites without one), e.g. :func:`~.placement.node_planes`.  Other
     keywords are those of EmulatedNetwork (``shaping``, ``routing``
-    ("static" only), ``ground_transit``, ``delay_offset_ms``,
-    ``create_ahead``) plus ``vxlan_port``.  ``host_of`` (host index per
+    ("static", or "none" for OSPF: :class:`.ospf.ClusterFrr` then runs FRR
+    in the nodes), ``ground_transit``, ``delay_offset_ms``, ``create_ahead``,
+    ``loopback_on_links``) plus ``vxlan_port``.  ``host_of`` (host index per
     node) replaces the computed placement.
     """
 
     def __init__(self, series, address: str, planes: list | None = None, shaping=False, routing: str = "static",
                  ground_transit: bool = False, run_tag: str | None = None, delay_offset_ms: float = 0.0,
                  create_ahead: bool = True, vxlan_port: int = 4789, quiet: bool = True, timeout_s: float = 300,
-                 host_of=None):
+                 host_of=None, loopback_on_links: bool = False):
         import uuid
 
-        if routing != "static":
-            raise ClusterError(f"routing: {routing!r} across hosts is not supported; accepted: static")
+        if routing not in ("static", "none"):
+            raise ClusterError(f"routing: {routing!r} across hosts is not supported; accepted: static, "
+                               "none (OSPF: emulator.cluster.ospf.ClusterFrr)")
         self.series, self.address_ = series, address
         self.planes = planes if planes is not None else [None] * series.n_nodes
         self.host_of_ = None if host_of is None else np.asarray(host_of, dtype=np.int64)
         self.run_tag = run_tag or uuid.uuid4().hex[:6]
         self.options = {"shaping": shaping, "routing": routing, "ground_transit": ground_transit,
                         "delay_offset_ms": delay_offset_ms, "create_ahead": create_ahead,
-                        "vxlan_port": int(vxlan_port)}
+                        "vxlan_port": int(vxlan_port), "loopback_on_links": bool(loopback_on_links)}
         self.quiet, self.timeout_s = quiet, timeout_s
         self.agents: list = []
         self.hosts: list[dict] = []      # per host: node_id, ip, mtu, pid, hostname, name

@@ -1,0 +1,312 @@
+"""OSPF (or IS-IS) across cluster hosts: FRR in every node, each host's agent running its own nodes' daemons.
+
+:class:`HostFrr` (agent side) is :class:`emulator.frr.FrrNetwork` on a
+:class:`~.agent.HostNetwork`: it starts zebra and ospfd only in the nodes
+of its host; the nodes other hosts run are stand-ins that accept every call
+and do nothing.  Every agent computes the same costs from the same series,
+so both ends of a cross-host link are told the same cost without talking to
+each other.  Adjacencies over cross-host links form over the VXLAN devices
+(OSPF's multicast hellos go to the far host as any other frame: the device's
+only remote is that host).
+
+:class:`ClusterFrr` (driver side) offers what the emulation loop uses of an
+``FrrNetwork`` -- ``start``, ``update_costs(k, min_change)``,
+``repair_new_links``, ``quiesce``, ``stop``, ``dead_interval_expiries``,
+``cost_matrix``, ``errors``, ``repaired``, ``plan`` -- by calling every
+agent, plus :meth:`ClusterFrr.next_hops` (rows read on the nodes' hosts) and
+:meth:`ClusterFrr.wait_converged` (seconds until the stations' routes are
+there, or are all shortest under the configured costs).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan, check_configs, start_timeout_s
+
+
+class _AbsentFrrNode:
+    """Stand-in for the FRR of a node another host runs: every call does nothing."""
+
+    procs: dict = {}
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def set_costs(self, costs) -> None:
+        pass
+
+    def ospf_off(self, ifnames) -> list:
+        return []
+
+    def routes(self) -> dict:
+        return {}
+
+    def signal_stop(self) -> None:
+        pass
+
+    def stop(self, timeout_s: float = 0.0) -> None:
+        pass
+
+    def close_vty(self) -> None:
+        pass
+
+    def dead_interval_expiries(self) -> int:
+        return 0
+
+    def rss_kib(self) -> dict:
+        return {}
+
+
+class HostFrr(FrrNetwork):
+    """FRR on the local nodes of a :class:`~.agent.HostNetwork` (routing="none"); see the module docstring."""
+
+    def _local(self) -> list[int]:
+        return sorted(self.net.local_nodes)
+
+    def start(self, k: int | None = None, check: bool = True, timeout_s: float | None = None,
+              progress=None) -> float:
+        """:meth:`FrrNetwork.start` for this host's nodes only (zebras launched, awaited, then the
+        routing daemons); everything started is stopped on failure."""
+        timeout_s = start_timeout_s(len(self.net.local_nodes)) if timeout_s is None else timeout_s
+        self.quiet = False
+        k = self.net.step if k is None else k
+        k = 0 if k is None else k
+        t0 = time.perf_counter()
+        self.cost = self.plan.link_costs(k)
+        local = self._local()
+        self.nodes = [_AbsentFrrNode(n.name) for n in self.net.nodes]
+        for i in local:
+            n = self.net.nodes[i]
+            self.nodes[i] = FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds,
+                                    nice=self.nice, protocol=self.protocol)
+        mine = [self.nodes[i] for i in local]
+        try:
+            for i in local:
+                self.nodes[i].write_config(self.plan.config(i, self.cost))
+            if self.protocol == "ospf":
+                self._allow_memberships()
+            t1 = time.perf_counter()
+            if check:
+                check_configs([node.log_dir / "frr.conf" for node in mine])
+            t2 = time.perf_counter()
+            for daemon in ("zebra", PROTOCOLS[self.protocol][0]):
+                for node in mine:
+                    node.launch(daemon)
+                deadline = time.monotonic() + timeout_s
+                for node in mine:
+                    node.wait_ready(daemon, max(0.1, deadline - time.monotonic()))
+                    if progress:
+                        progress(1)
+            t3 = time.perf_counter()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings_s = {"configs": t1 - t0, "check": t2 - t1, "daemons": t3 - t2, "total": t3 - t0}
+        return t3 - t0
+
+    def _allow_memberships(self) -> None:
+        """:meth:`FrrNetwork._allow_memberships` for the local nodes."""
+        from ..namespaces import write_sysctl
+
+        s = self.series
+        links = np.bincount(np.concatenate([s.link_a, s.link_b]), minlength=s.n_nodes)
+        for i in self._local():
+            if links[i] > 16:
+                write_sysctl(self.net.nodes[i].ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) this host's daemons have used."""
+        return float(sum(sum(node.cpu_s().values()) for node in self.nodes if isinstance(node, FrrNode)))
+
+    def running_daemons(self) -> int:
+        """Daemons of this host still running."""
+        return sum(len(node.running()) for node in self.nodes if isinstance(node, FrrNode))
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return text[-1] if text else type(cause).__name__
+
+
+class _HostDaemons:
+    """One host's daemons as :attr:`ClusterFrr.nodes` lists them: only their CPU time."""
+
+    def __init__(self, cpu_s: float):
+        self._cpu_s = cpu_s
+
+    def cpu_s(self) -> dict[str, float]:
+        return {"all": self._cpu_s}
+
+
+class ClusterFrr:
+    """FRR in every node of a :class:`~.driver.ClusterNetwork`, each host's agent running its own.
+
+    The network must be built with ``routing="none"`` (and, for unnumbered
+    links, ``loopback_on_links=True``).  Keywords as for
+    :class:`~emulator.frr.FrrNetwork` (``protocol``, timers, ``costs``,
+    ``layer_areas`` ...); logs go to ``log_dir/<node>/`` on the node's host.
+    """
+
+    def __init__(self, net, log_dir, limit_fds: int = 1024, nice: int | None = None, protocol: str = "ospf",
+                 **plan):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
+        if net.options.get("routing") != "none":
+            raise ValueError(f'build the ClusterNetwork with routing="none": its static routes would shadow '
+                             f'{protocol.upper()}')
+        self.net, self.series, self.protocol = net, net.series, protocol
+        # checked here (bad keywords fail on the driver, once), then sent to every agent
+        self.plan = (IsisPlan if protocol == "isis" else OspfPlan)(
+            net.series, ground_transit=bool(net.options.get("ground_transit")),
+            unnumbered=bool(net.options.get("loopback_on_links")), **plan)
+        self.log_dir = Path(log_dir)
+        self.options = dict(plan, limit_fds=limit_fds, nice=nice, protocol=protocol)
+        self.cost: dict[int, int] = {}
+        self.errors: list[str] = []
+        self.repaired: list[tuple[str, str]] = []
+        self.timings_s: dict = {}
+        self.quiet = False
+        self.started = False
+        self.adjacencies_lost: int | None = None
+
+    # -- calls to every agent ---------------------------------------------------
+    def _call(self, method: str, *args, what: str, progress=None) -> list:
+        """``agent.<method>(*args)`` on every host; an agent's FRR failure becomes one FrrError line."""
+        from ray.exceptions import RayTaskError
+
+        agents = self.net.agents
+        if not agents:
+            return []
+        refs = [getattr(a, method).remote(*args) for a in agents]
+        try:
+            return self.net._gather(refs, what, progress=progress)
+        except RayTaskError as exc:
+            raise FrrError(f"{what}: {_one_line(exc)}") from None
+
+    def start(self, k: int | None = None, progress=None, **_) -> float:
+        """Start zebra and the routing daemon in every node, each host its own, at step k's costs;
+        seconds (the slowest host).  ``progress(n)`` as each host is done (n: its nodes)."""
+        k = self.net.step if k is None else k
+        t0 = time.perf_counter()
+        self.quiet = False
+        self.cost = self.plan.link_costs(k)
+        self.started = True
+        try:
+            res = self._call("ospf_start", str(self.log_dir), k, self.options, what="the FRR start",
+                             progress=progress)
+        except BaseException:
+            self.stop()
+            raise
+        total = time.perf_counter() - t0
+        self.timings_s = {"total": total, "hosts": [r["timings"] for r in res]}
+        return total
+
+    def update_costs(self, k: int, min_change: int = 1) -> int:
+        """Every host sets step k's costs on its own nodes (links that moved by ``min_change``); how many
+        links changed (the same on every host: they all compute from the same series and costs)."""
+        if self.plan.costs == "hops" or self.quiet:
+            return 0
+        res = self._call("ospf_costs", k, min_change, what=f"the OSPF costs of step {k}")
+        from ..frr import cost_from_delay
+
+        ids, delay = self.series.active(k)
+        self.cost.update({l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
+                          if abs(c - self.cost.get(l, c)) >= min_change})
+        return max(res, default=0)
+
+    def repair_new_links(self, grace_s: float | None = None) -> list[tuple[str, str]]:
+        """:meth:`FrrNetwork.repair_new_links` on every host; the (node, interface) pairs repaired."""
+        if self.quiet:
+            return []
+        res = self._call("ospf_repair", grace_s, what="the OSPF link check")
+        out = [tuple(p) for r in res for p in r]
+        self.repaired += out
+        return out
+
+    def quiesce(self) -> None:
+        self.quiet = True
+
+    def dead_interval_expiries(self) -> int:
+        """Adjacencies lost to the dead interval on all hosts (see :meth:`FrrNode.dead_interval_expiries`)."""
+        if self.adjacencies_lost is not None:
+            return self.adjacencies_lost
+        return sum(self._call("ospf_expiries", what="reading the FRR logs"))
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Every live host stops its daemons (idempotent; a lost host's are killed by its cleanup)."""
+        self.quiet = True
+        if not self.started:
+            return
+        self.started = False
+        try:
+            res = self._call("ospf_stop", timeout_s, what="the FRR stop")
+            self.adjacencies_lost = sum(res)
+        except FrrError as exc:
+            self.errors.append(str(exc))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def nodes(self) -> list[_HostDaemons]:
+        """Per host, its daemons' CPU seconds (``.cpu_s()``): what a run's control-plane figure sums."""
+        if not self.started:
+            return []
+        return [_HostDaemons(s) for s in self._call("ospf_cpu_s", what="reading the daemons' CPU time")]
+
+    # -- what the nodes forward by ----------------------------------------------
+    cost_matrix = FrrNetwork.cost_matrix  # uses only series, plan and cost, all kept here
+
+    def next_hops(self, rows=None) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """``(nh, extra)`` as :meth:`emulator.fib.FibReader.next_hops`, read on the hosts for the nodes
+        ``rows`` (default all; other rows -1)."""
+        n = self.series.n_nodes
+        rows = list(range(n)) if rows is None else [int(r) for r in rows]
+        nh = np.full((n, n), -1, dtype=np.int64)
+        extra: list[tuple[int, int, int]] = []
+        for part in self._call("fib_rows", rows, what="reading routes"):
+            for i, routes in part.items():
+                for j, hops in routes.items():
+                    nh[i, j] = hops[0] if hops else -1
+                    extra += [(i, j, h) for h in hops[1:]]
+        return nh, extra
+
+    def wrong_station_routes(self, k: int, shortest: bool = True) -> int:
+        """Station-to-station entries that are missing (destination reachable at step k) or, with
+        ``shortest``, not on a shortest path under the costs configured now."""
+        from scipy.sparse.csgraph import dijkstra
+
+        from topologies.routing import on_shortest_paths
+
+        g = np.asarray(self.series.ground_indices)
+        w = self.cost_matrix(k)
+        nh, extra = self.next_hops(g)
+        reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
+        np.fill_diagonal(reach, False)
+        bad = reach & (nh[np.ix_(g, g)] < 0)
+        if shortest:
+            ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
+            bad |= reach & ~ok
+        return int(bad.sum())
+
+    def wait_converged(self, k: int | None = None, timeout_s: float = 60.0, shortest: bool = False,
+                       check=None, pause_s: float = 0.2) -> float:
+        """Seconds until every station has an OSPF route to every station it can reach at step k (with
+        ``shortest``: all on shortest paths under the configured costs); NaN after ``timeout_s``."""
+        k = self.net.step if k is None else k
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout_s:
+            if check:
+                check()
+            if self.wrong_station_routes(k, shortest) == 0:
+                return time.perf_counter() - t0
+            time.sleep(pause_s)
+        return float("nan")
