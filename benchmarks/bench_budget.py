@@ -4,9 +4,11 @@ The scenario of :mod:`benchmarks.bench_topology` (Starlink-550 + BDS-3 + 100
 ground stations, one orbital period at 1 s steps; plus-grid ISLs, LEO->BDS
 inter-layer links, ground access to both layers) is built twice: with
 constant link parameters, and with a ``link_budget`` on every link kind
-(leo-ku-user / bds-ka-ground ground links with ITU-R atmosphere at each of
-the 100 stations, optical ISLs in the shell, BDS Ka ISLs, Ka inter-layer
-links kept lossy below threshold), each followed by writing ``links.npz``
+(leo-ku-user / bds-ka-ground ground links budgeted in both directions --
+downlink and the paired uplink, leo-ku-user-up / bds-ka-ground-up -- with
+ITU-R atmosphere at each of the 100 stations at all four frequencies,
+optical ISLs in the shell, BDS Ka ISLs, Ka inter-layer links kept lossy
+below threshold), each followed by writing ``links.npz``
 as ``sgemu links`` does.  Prints both times, their ratio (target: at most
 2), the budget's own share, and the peak memory.  Asserts nothing.
 
@@ -79,7 +81,7 @@ def main() -> None:
         t_budget, c_budget, series = _run(scene, axis, budget, Path(tmp) / "budget.npz")
         print(f"links with budget:    {t_budget:7.1f} s wall, {c_budget:7.1f} s CPU "
               f"({series.link_id.size / axis.n_steps:.0f} links up per step; includes importing itur and the "
-              f"ITU-R atmosphere of {len(stations)} stations x 2 frequencies)")
+              f"ITU-R atmosphere of {len(stations)} stations x 4 frequencies: ground links budgeted down and up)")
     print(f"ratio {t_budget / t_plain:.2f} wall, {c_budget / c_plain:.2f} CPU (target <= 2.00); "
           f"the budget adds {t_budget - t_plain:.1f} s wall, {c_budget - c_plain:.1f} s CPU")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
