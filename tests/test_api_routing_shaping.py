@@ -36,7 +36,8 @@ def _ours(tag: str) -> list[str]:
     ({"cluster": "a b"}, "^cluster: 'a b'; accepted: the Ray head's address HOST:PORT"),
     ({"cluster": "ray://h:10001"}, "^cluster: 'ray://h:10001'; accepted"),
     ({"cluster": "h:6379", "routing": "min-hop"}, "^routing: 'min-hop' across a cluster"),
-    ({"cluster": "h:6379", "routing": "ospf"}, "^routing: 'ospf' across a cluster"),
+    ({"cluster": "h:6379", "routing": {"strategy": "shortest-delay", "controller_delay_ms": 100}},
+     "^routing: 'shortest-delay\\+100ms' across a cluster"),
 ])
 def test_bad_routing_shaping_and_cluster_options_name_their_field(kw, message):
     scen = sgemu.Scenario.load(duration_s=10)
