@@ -616,6 +616,8 @@ class _Levels:
         self.link = np.full(total, n_links, dtype=np.int64)
         self.pos_of = np.full((S, V), self.INF, dtype=np.int64)   # position of each tree cell
         self.pos_of[depth == 0] = self.ZERO
+        by_col = np.argsort(np.repeat(np.tile(np.arange(S), n_lv), self.cap.ravel()), kind="stable")
+        self._slots = np.split(by_col, np.cumsum(self.cap.sum(axis=0))[:-1])     # every position of each source
         assert self.fill(np.arange(S), depth, pred, plink)
 
     def fill(self, cols: np.ndarray, depth: np.ndarray, pred: np.ndarray, plink: np.ndarray) -> bool:
@@ -631,21 +633,20 @@ class _Levels:
         if (cnt.reshape(n_lv, cols.size) > self.cap[:, cols]).any():
             return False
         order = np.argsort(key.astype(np.int16) if n_lv * cols.size < 2**15 else key, kind="stable")
-        key, v, lv = key[order], v[order], lv[order]
+        key, lv = key[order], lv[order]
         c = cols[r[order]]
-        rank = np.arange(key.size) - (np.cumsum(cnt) - cnt)[key]
+        cv = c * self.V + v[order]                      # flat (source, vertex) index
+        pos = self.start[lv, c] + np.arange(key.size) - (np.cumsum(cnt) - cnt)[key]
         # pad every slot of these columns, then write their cells
-        lens = self.cap[:, cols].ravel()
-        starts = self.start[:, cols].ravel()
-        slots = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(lens.sum())
+        slots = np.concatenate([self._slots[i] for i in cols.tolist()])
         self.cell[slots] = self.V
         self.up[slots] = self.INF
         self.link[slots] = self.n_links
-        pos = self.start[lv, c] + rank
-        self.pos_of[c, v] = pos
-        self.cell[pos] = c * (self.V + 1) + v
-        self.up[pos] = self.pos_of[c, pred[c, v]]
-        self.link[pos] = plink[c, v]
+        pos_of = self.pos_of.reshape(-1)
+        pos_of[cv] = pos
+        self.cell[pos] = cv + c                         # c * (V + 1) + v
+        self.up[pos] = pos_of[c * self.V + pred.reshape(-1)[cv]]
+        self.link[pos] = plink.reshape(-1)[cv]
         return True
 
     def propagate(self, w_link: np.ndarray, flat: np.ndarray) -> None:
@@ -755,6 +756,7 @@ class _PairStream:
         self._code_of: dict[str, int] = {}
         self.recomputed = 0      # Dijkstra runs so far (one per source per fresh or failed step)
         self._inc = None         # cached pair/in-edge incidence (see _incidence)
+        self._split = None       # cached edge classes (see _classify)
         self._names = np.array(series.node_names, dtype=object)
 
     def reset(self) -> None:
@@ -767,14 +769,18 @@ class _PairStream:
         if not self.graph.split:
             none = np.zeros(0, dtype=np.int64)
             return edges, (none, none, none, np.zeros(0), none), None
-        n = self.graph.n
-        rx = H >= n
-        own = ~rx & self.graph._is_ground[np.minimum(U, n - 1)]
-        main = ~rx & ~own
-        mine = own & (self.col_of[U] >= 0)
-        sel = [np.flatnonzero(x) for x in (main, mine, rx)]
-        pick = lambda i: tuple(a[i] for a in edges)
-        return pick(sel[0]), pick(sel[1]) + (self.col_of[U[sel[1]]],), pick(sel[2])
+        key = L * 2 + (U > H)
+        if self._split is None or not np.array_equal(key, self._split[0]):
+            n = self.graph.n
+            rx = H >= n
+            own = ~rx & self.graph._is_ground[np.minimum(U, n - 1)]
+            main = ~rx & ~own
+            mine = own & (self.col_of[U] >= 0)
+            sel = [np.flatnonzero(x) for x in (main, mine, rx)]
+            self._split = (key, sel, [(U[i], H[i], L[i]) for i in sel], self.col_of[U[sel[1]]])
+        _, sel, parts, own_col = self._split
+        main, own, rx = ((*uhl, W[i]) for uhl, i in zip(parts, sel))
+        return main, own + (own_col,), rx
 
     def step(self, k: int) -> np.ndarray:
         """RTT (pair,) ms at step k, NaN unreachable; updates hops and path codes."""
