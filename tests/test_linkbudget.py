@@ -461,3 +461,37 @@ def test_an_isl_uplink_is_refused():
     with pytest.raises(ScenarioError) as exc:
         _scenario({"isl": {"profile": "optical-isl", "uplink": "leo-ku-user-up"}}, duration_s=10).bind()
     assert exc.value.field == "link_budget.isl.uplink" and "only ground links" in str(exc.value)
+
+
+def test_sgemu_links_exports_the_per_step_capacity_and_loss_of_the_budget(tmp_path):
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    raw = {"name": "budget-export", "start": "2024-07-16T00:00:00Z", "duration_s": 300, "step_s": 30,
+           "constellations": [{"name": "leo", "walker": {"planes": 6, "sats_per_plane": 8, "phasing": 1,
+                                                         "inclination_deg": 53, "altitude_km": 1000}}],
+           "stations": ["Beijing", "Kashi"],
+           "links": [{"rule": "ground", "group": "leo", "policy": "nearest", "sticky": True, "min_elevation_deg": 20}],
+           "link_budget": {"ground": {"profile": "leo-ku-user", "below_threshold": "loss"}},
+           "events": [{"type": "weather-fade", "stations": ["Kashi"], "rain_mm_h": 150, "at_s": 0}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "sgemu", "links", str(path), "--out", str(tmp_path / "out"),
+                           "--format", "csv", "--per-step", "-q"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    series = LinkSeries.load(tmp_path / "out" / "links.npz")
+    with open(tmp_path / "out" / "links.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == series.link_id.size
+    caps = np.array([float(r["capacity_mbps"]) for r in rows])
+    loss = np.array([float(r["loss_pct"]) for r in rows])
+    assert np.allclose(np.sort(caps), np.sort(series.entry_capacity_mbps()), rtol=1e-6)
+    assert len(set(caps.round(3))) > 2  # per step, not one constant
+    # Kashi's 150 mm/h pushes its links below the lowest MODCOD: exported as loss, not as a constant
+    assert (loss > 0).any() and np.nanmax(series.step_loss_pct) == pytest.approx(loss.max(), rel=1e-6)
