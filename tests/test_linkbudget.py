@@ -155,15 +155,19 @@ def test_ground_capacity_falls_with_range_and_with_rain(profile, near_km, far_km
     rng = np.linspace(near_km, far_km, n)
     el = np.full(n, 40.0)
     res = b.evaluate(np.zeros(n, int), rng, el, np.ones(n, int))
-    cap = np.where(res.up, res.capacity_mbps, 0)
-    assert np.all(np.diff(cap) <= 0) and cap[0] > cap[-1]
+    for c, mc in ((res.capacity_mbps, res.modcod), (res.capacity_down_mbps, res.modcod_down),
+                  (res.capacity_up_mbps, res.modcod_up)):  # the series' value and each direction
+        cap = np.where(mc >= 0, c, 0)
+        assert np.all(np.diff(cap) <= 0) and cap[0] > cap[-1]
     rains = [0.0, 5.0, 20.0, 50.0, 100.0]
     caps = []
     for r in rains:
         res = b.evaluate(np.zeros(1, int), np.array([near_km * 2.0]), np.array([30.0]), np.ones(1, int),
                          rain=("rain_mm_h", r))
-        caps.append(float(res.capacity_mbps[0]) if res.up[0] else 0.0)
-    assert all(x >= y for x, y in zip(caps, caps[1:])) and caps[0] > caps[-1]
+        caps.append([float(c[0]) if m[0] >= 0 else 0.0 for c, m in ((res.capacity_mbps, res.modcod),
+                     (res.capacity_down_mbps, res.modcod_down), (res.capacity_up_mbps, res.modcod_up))])
+    caps = np.array(caps)
+    assert np.all(np.diff(caps, axis=0) <= 0) and np.all(caps[0] > caps[-1])
 
 
 @pytest.mark.parametrize("profile", ["ka-isl", "optical-isl", "bds-ka-isl"])
@@ -495,3 +499,18 @@ def test_sgemu_links_exports_the_per_step_capacity_and_loss_of_the_budget(tmp_pa
     assert len(set(caps.round(3))) > 2  # per step, not one constant
     # Kashi's 150 mm/h pushes its links below the lowest MODCOD: exported as loss, not as a constant
     assert (loss > 0).any() and np.nanmax(series.step_loss_pct) == pytest.approx(loss.max(), rel=1e-6)
+
+
+def test_each_end_of_a_ground_link_sends_in_its_own_direction():
+    b = _budget([("ground", lb.KindBudget(profile="leo-ku-user", atmosphere=False), PROFILES["leo-ku-user"])])
+    res = b.evaluate(np.zeros(2, int), np.array([700.0, 700.0]), np.full(2, 50.0), np.ones(2, int))
+    # entry 0 lists the satellite first (a = satellite), entry 1 the station first (a = station)
+    cap_a, cap_b, _, _ = lb.egress_by_end(res, np.array([False, True]))
+    down, up = res.capacity_down_mbps[0], res.capacity_up_mbps[0]
+    assert down > up
+    assert (cap_a[0], cap_b[0]) == (down, up)  # the satellite's egress is the downlink
+    assert (cap_a[1], cap_b[1]) == (up, down)
+    isl = _budget([("isl", lb.KindBudget(profile="ka-isl"), PROFILES["ka-isl"])])
+    r = isl.evaluate(np.zeros(1, int), np.array([3000.0]), np.full(1, np.nan), np.full(1, -1))
+    ca, cb, la, lb_ = lb.egress_by_end(r, np.array([False]))
+    assert ca[0] == cb[0] == r.capacity_mbps[0]

@@ -294,6 +294,21 @@ def parse_link_budget(section, check_fields, where: str = "link_budget") -> list
     return out
 
 
+def egress_by_end(res: "BudgetResult", a_is_station: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per entry (n,): (capacity Mbit/s of end a's egress, of end b's egress, loss % of a's, of b's).
+
+    End a's egress carries a -> b: the downlink when a is the satellite, the
+    uplink when a is the ground node (``a_is_station``, (n,) bool; False for
+    entries that are not ground links, whose two directions are equal).
+    This is what per-direction shaping gives each end of a veth pair.
+    """
+    up_a = np.asarray(a_is_station, dtype=bool)
+    return (np.where(up_a, res.capacity_up_mbps, res.capacity_down_mbps),
+            np.where(up_a, res.capacity_down_mbps, res.capacity_up_mbps),
+            np.where(up_a, res.loss_up_pct, res.loss_down_pct),
+            np.where(up_a, res.loss_down_pct, res.loss_up_pct))
+
+
 def _parse_uplink(value, key: str, check_fields, where: str):
     """A ``link_budget`` entry's ``uplink``: "auto", "none" or {"profile": name or None, **overrides}."""
     if value is None:
