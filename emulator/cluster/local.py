@@ -117,9 +117,9 @@ def _make_underlay(c: LocalCluster, n: int) -> None:
         ipr.link("set", index=br, state="up")
         for i in range(n):
             ns, veth, ip = f"{NS_PREFIX}{c.tag}-host{i}", f"sgc{c.tag}h{i}", str(net.network_address + i + 2)
-            netns.create(ns)
-            c.hosts.append({"ns": ns, "veth": veth, "ip": ip})
+            c.hosts.append({"ns": ns, "veth": veth, "ip": ip})  # recorded first: down() removes it
             c.save()
+            _create_ns(ns)
             ipr.link("add", ifname=veth, kind="veth", mtu=UNDERLAY_MTU,
                      peer={"ifname": "ul0", "net_ns_fd": ns, "mtu": UNDERLAY_MTU})
             v = ipr.link_lookup(ifname=veth)[0]
@@ -129,6 +129,20 @@ def _make_underlay(c: LocalCluster, n: int) -> None:
                 nsr.addr("add", index=ul, address=ip, prefixlen=net.prefixlen)
                 nsr.link("set", index=ul, state="up")
                 nsr.link("set", index=lo, state="up")
+
+
+def _create_ns(ns: str, attempts: int = 3) -> None:
+    """``netns.create`` that survives a loaded machine: pyroute2 gives its helper process 2 s, and the
+    namespace may exist although the answer came too late."""
+    for attempt in range(attempts):
+        try:
+            netns.create(ns)
+            return
+        except TimeoutError:
+            if ns in netns.listnetns():
+                return
+            if attempt == attempts - 1:
+                raise
 
 
 def _ray_start(argv: list[str], ns: str | None, log) -> None:
