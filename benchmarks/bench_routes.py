@@ -8,8 +8,9 @@ stations, a ground link to every satellite within 1,260 km slant range,
 stations not relaying.  4,950 pairs, 200 s at 0.1 s: 2,001 steps.
 
 Measures, per step: the streamed all-pairs routes
-(:func:`topologies.routing.stream_pair_arrays`) on one worker and on two,
-writing them to Parquet, and for reference the former per-step Dijkstra
+(:func:`topologies.routing.stream_pair_arrays`) on one worker and on two
+(each worker takes blocks of whole chunks from fresh trees), writing them
+to Parquet, and for reference the former per-step Dijkstra
 (:func:`topologies.routing.ground_pair_routes`, one worker) on the first
 steps; then the peak memory of fresh processes streaming two durations (the
 link series itself grows with the duration; the routes' working memory must
@@ -130,9 +131,10 @@ def main() -> None:
           f"(CPU {c / n_ref * 1e3:.2f} ms)")
     for workers in (1, 2):
         w, c, pairs = timed_stream(series, workers)
-        cpu = f" (CPU {c / series.n_steps * 1e3:.2f} ms)" if workers == 1 else ""
+        cpu = f"CPU {c / series.n_steps * 1e3:.2f} ms, " if workers == 1 else ""
         print(f"streamed routes, {pairs} pairs, {workers} worker{'s' if workers > 1 else ''}: "
-              f"{w / series.n_steps * 1e3:6.2f} ms per step{cpu}  (target <= 5 ms on one worker)")
+              f"{w / series.n_steps * 1e3:6.2f} ms per step ({cpu}load after {os.getloadavg()[0]:.1f})"
+              f"  (target <= 5 ms on one worker)")
     w = timed_parquet(series)
     print(f"streamed routes written to Parquet (DataFrames and path texts included), 1 worker: "
           f"{w / series.n_steps * 1e3:6.2f} ms per step")
