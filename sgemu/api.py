@@ -786,11 +786,18 @@ class Emulation:
         planning = getattr(self.network, "planning_ms", None)
         return "route planning", (sum(planning().values()) / 1e3 if planning else 0.0)
 
-    def _stretch(self, predicted: dict, k0: int) -> dict:
-        """Per ping pair: the routing's predicted RTT over the delay-shortest optimum, mean over the run."""
+    def _stretch(self, predicted: dict, k0: int, path_records: list) -> dict:
+        """Per ping pair, RTT over the delay-shortest optimum: ``predicted`` (the routing's own paths,
+        mean over the run) and ``taken`` (the paths traceroute saw, when traced: mean over the traces)."""
         out = {}
         for (src, dst), path in predicted.items():
-            out[f"{src}->{dst}"] = _stretch_mean(path, self.scenario._path(src, dst), k0, self.k)
+            optimum = self.scenario._path(src, dst)
+            pair = f"{src}->{dst}"
+            taken = [self.series.path_rtt_ms(r["step"], r["measured"].split()) / optimum.rtt_ms[r["step"]]
+                     for r in path_records if r["pair"] == pair and np.isfinite(optimum.rtt_ms[r["step"]])]
+            taken = [x for x in taken if np.isfinite(x)]
+            out[pair] = {"predicted": _stretch_mean(path, optimum, k0, self.k),
+                         "taken": float(np.mean(taken)) if taken else None}
         return out
 
     def _collect(self, out: Path, loop, predicted: dict, records, speed: float, interrupted: bool, k0: int) -> dict:
@@ -815,7 +822,7 @@ class Emulation:
             run["cluster"] = {**run["cluster"], "hosts": self.network.lateness()}
         what, cpu_s = self._control_plane_s()
         run["control_plane"] = {"what": what, "s": cpu_s - self._control0[1]}
-        run["stretch"] = self._stretch(predicted, k0)
+        run["stretch"] = self._stretch(predicted, k0, records[1])
         events = parse_events(self.series, self.scenario.spec.events or [])
         return collect(out, run, self.series, loop, predicted, records[0], records[1], events)
 

@@ -173,18 +173,22 @@ def totals(s: dict) -> dict:
         "unconverged": (routes.get("changes", 0) - routes.get("converged", 0)) if routes else None,
         "routes_changed_total": routes.get("routes_changed_total"),
         "lost_at_changes": sum((p.get("convergence") or {}).get("lost_total", 0) for p in pairs),
-        "stretch_mean": _mean([v for v in (s.get("stretch") or {}).values() if v is not None]),
+        "stretch_mean": _mean([v.get("predicted") for v in (s.get("stretch") or {}).values()]),
+        "stretch_taken": _mean([v.get("taken") for v in (s.get("stretch") or {}).values()]),
+        "path_agree_pct": _mean([p.get("path_agree_pct") for p in pairs]),
         "control_plane_s": (s.get("control_plane") or {}).get("s"),
         "control_plane": (s.get("control_plane") or {}).get("what"),
     }
 
 
 def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
 
 
 TOTALS = (("routing", "routing"), ("shaping", "shaping"), ("sent", "pings sent"), ("loss_pct", "loss %"),
-          ("agree_pct", "agree with prediction %"), ("stretch_mean", "RTT stretch (predicted / optimum)"),
+          ("agree_pct", "RTT agrees with prediction %"), ("path_agree_pct", "traceroute = predicted path %"),
+          ("stretch_mean", "RTT stretch, predicted paths"), ("stretch_taken", "RTT stretch, traced paths"),
           ("routes_right_s_mean", "routes right s mean"), ("routes_right_s_max", "routes right s max"),
           ("unconverged", "changes never right"), ("routes_changed_total", "routes changed (churn)"),
           ("lost_at_changes", "pings lost at changes"), ("control_plane_s", "control plane s"),
@@ -203,7 +207,7 @@ def print_totals(runs: list[str], summaries: list[dict], names: list[str] | None
     for i, s in enumerate(summaries):
         t.add_column(names[i] if names else f"{chr(65 + i)}: {s['routing']}", justify="right")
     for key, label in TOTALS:
-        t.add_row(label, *(f(x[key], 3 if key == "stretch_mean" else 2) for x in tot))
+        t.add_row(label, *(f(x[key], 3 if key.startswith("stretch") else 2) for x in tot))
     Console(width=max(120, Console().width)).print(t)
 
 

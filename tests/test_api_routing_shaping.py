@@ -160,3 +160,15 @@ def test_tbf_shaping_carries_each_ground_links_budgeted_capacity_and_the_queue_l
         assert cap60 != pytest.approx(cap, rel=1e-3), "the capacity never changed: the test would prove nothing"
         assert rate60 == pytest.approx(cap60, rel=1e-3)
     assert _ours(tag) == []
+
+
+def test_the_rtt_along_a_named_path_is_the_routes_own_rtt():
+    """LinkSeries.path_rtt_ms (used for the stretch of traced paths) against route_pair's RTT."""
+    scen = sgemu.Scenario.load(duration_s=60)
+    s, route = scen.series, scen.route("Beijing", "Nairobi").path
+    for k in (0, 30, 60):
+        names = route.path_names(k)
+        assert s.path_rtt_ms(k, names) == pytest.approx(route.rtt_ms[k], rel=1e-9)
+    names = route.path_names(0)
+    assert np.isnan(s.path_rtt_ms(0, [names[0], None, names[-1]]))
+    assert np.isnan(s.path_rtt_ms(0, [names[0], names[-1]]))  # no direct link between the stations

@@ -98,6 +98,23 @@ class LinkSeries:
         ids = self.link_id[sl]
         return ids, self.distance_km[sl].astype(np.float64) * self.ms_per_km[ids]
 
+    def path_rtt_ms(self, k: int, names: list) -> float:
+        """Round-trip delay (ms) along a path of node names at step k: twice the sum of its links'
+        one-way delays; NaN when a hop is unknown (None, ``*``) or no link joins two neighbours."""
+        ids, delay = self.active(k)
+        one_way = dict(zip(ids.tolist(), delay.tolist()))
+        link_of = {}
+        for l in ids.tolist():
+            a, b = int(self.link_a[l]), int(self.link_b[l])
+            link_of[(a, b)] = link_of[(b, a)] = l
+        total = 0.0
+        for u, v in zip(names, names[1:]):
+            try:
+                total += one_way[link_of[(self.index(u), self.index(v))]]
+            except (KeyError, AttributeError):
+                return float("nan")
+        return 2.0 * total
+
     def loss_at(self, k: int) -> np.ndarray:
         """Loss % per direction of the links up at step k (same order as :meth:`active`), 0 = none."""
         sl = slice(self.indptr[k], self.indptr[k + 1])
