@@ -2,15 +2,21 @@
 
     python -m benchmarks.bench_cluster [--scenario default|large] [--hosts 1,2,3] [--steps N]
                                        [--precompute-s S] [--skip-precompute]
+    python -m benchmarks.bench_cluster --ospf [--hosts 1,2,3] [--steps N]
 
 For each host count: a local cluster (:mod:`emulator.cluster.local`), the
 scenario placed and built over it (no shaping: this kernel has no netem),
-``--steps`` steps applied back to back; prints build time, per-step apply
-time per host, cross-host links, memory per host (resident memory of the
+``--steps`` steps applied at their real-time due times (one step per
+``step_s`` of wall time, as in a run); prints build time, per-step apply
+time and lateness per host, cross-host links, memory per host (resident memory of the
 agent and of everything in the host's namespaces).  Then the link series of
 the default scenario over ``--precompute-s`` seconds computed locally and
 on 1, 2, 3 Ray workers.  Last, a projection on paper for 10,000 nodes on N
 real 16-core hosts from the measured per-node costs.
+
+``--ospf``: the default scenario with OSPF across 1, 2, 3 hosts (FRR run
+by each host's agent): FRR start, initial convergence, and per step the
+cost round trip and the time until the stations' routes are shortest again.
 
 All local hosts share this machine's cores: times are upper bounds, not
 scaling.  Needs root.  Asserts nothing.
@@ -84,13 +90,15 @@ def bench_emulation(n_hosts: int, series, planes, steps: int) -> dict:
 
     c = local.up(n_hosts)
     try:
-        net = ClusterNetwork(series, c.address, planes)
+        net = ClusterNetwork(series, c.address, planes, timeout_s=3600)  # 1,714 nodes on one host: minutes
         try:
             t0 = time.perf_counter()
             net.start(0)
             build_s = time.perf_counter() - t0
+            step_s = float(series.axis.step_s)
+            t_run = time.time() + step_s  # steps at their real-time due times: lateness as in a run
             for k in range(1, min(steps + 1, series.n_steps)):
-                net.apply_step(k)
+                net.apply_step(k, due_wall=t_run + (k - 1) * step_s)
             hosts = []
             for j, (h, row, info) in enumerate(zip(net.hosts, net.lateness(), net.build_info)):
                 ns_pids = set(_pids_in_ns(f"/run/netns/{c.hosts[j]['ns']}"))
@@ -100,9 +108,59 @@ def bench_emulation(n_hosts: int, series, planes, steps: int) -> dict:
                         ns_pids.update(_pids_in_ns(f"/run/netns/{ns}"))
                 hosts.append({"nodes": info["nodes"], "cross": info["cross_links"], "build_s": info["build_s"],
                               "apply_ms_mean": row["apply_ms_mean"], "apply_ms_max": row["apply_ms_max"],
+                              "late_ms_mean": row["late_ms_mean"], "late_ms_max": row["late_ms_max"],
                               "agent_mb": _rss_mb([h["pid"]]), "host_mb": _rss_mb(ns_pids)})
             return {"hosts": n_hosts, "build_s": build_s, "cross_links": net.placement.cross_links,
                     "per_host": hosts}
+        finally:
+            net.stop()
+    finally:
+        local.down(c)
+
+
+def bench_ospf(n_hosts: int, steps: int, step_s: float = 10.0, min_change: int = 20) -> dict:
+    """OSPF over a local cluster (default scenario, ``step_s`` steps): FRR start, the time until every
+    station has a route to every other (then: all on shortest paths under the costs), and per step the
+    cost round trip to the agents and the time until the stations' routes are shortest again."""
+    import tempfile
+
+    from emulator.cluster import local
+    from emulator.cluster.driver import ClusterNetwork
+    from emulator.cluster.ospf import ClusterFrr
+    from emulator.cluster.placement import node_planes
+    from emulator.frr import timer_profile
+    from sgemu.scenario import load_scenario
+    from topologies.builder import build_series
+
+    scen = load_scenario().with_overrides(duration_s=(steps + 1) * step_s, step_s=step_s)
+    scene, rules = scen.bind()
+    series = build_series(scene, rules, scen.axis)
+    c = local.up(n_hosts)
+    try:
+        net = ClusterNetwork(series, c.address, node_planes(scene), routing="none", loopback_on_links=True,
+                             timeout_s=1800)
+        try:
+            net.start(0)
+            with tempfile.TemporaryDirectory(prefix="sgemu-bench-frr-") as logs:
+                frr = ClusterFrr(net, logs, **timer_profile("auto", series.n_nodes))
+                try:
+                    out = {"hosts": n_hosts, "nodes": series.n_nodes, "cross_links": net.placement.cross_links,
+                           "start_s": frr.start(0), "routes_s": frr.wait_converged(0, timeout_s=120),
+                           "shortest_s": frr.wait_converged(0, shortest=True, timeout_s=120), "steps": []}
+                    for k in range(1, min(steps + 1, series.n_steps)):
+                        t0 = time.perf_counter()
+                        net.apply_step(k)
+                        t1 = time.perf_counter()
+                        changed = frr.update_costs(k, min_change)
+                        frr.repair_new_links()
+                        t2 = time.perf_counter()
+                        conv = frr.wait_converged(k, shortest=True, timeout_s=step_s * 3)
+                        out["steps"].append({"apply_ms": (t1 - t0) * 1e3, "costs_ms": (t2 - t1) * 1e3,
+                                             "changed": changed, "converged_s": conv})
+                    out["adjacencies_lost"] = frr.dead_interval_expiries()
+                finally:
+                    frr.stop()
+            return out
         finally:
             net.stop()
     finally:
@@ -158,11 +216,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--precompute-s", type=float, default=3600.0)
     ap.add_argument("--skip-precompute", action="store_true")
+    ap.add_argument("--min-cost-change", type=int, default=20, help="with --ospf: OSPF cost units (0.1 ms)")
+    ap.add_argument("--ospf", action="store_true",
+                    help="OSPF across the hosts instead (default scenario, 10 s steps): FRR start and convergence")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_cluster: needs root (network namespaces, Ray workers in them); skipped")
         return
     counts = [int(x) for x in args.hosts.split(",")]
+    if args.ospf:
+        return main_ospf(counts, args.steps, args.min_cost_change)
     series, planes = _scenario(args.scenario, args.steps + 1)
     where = f"{platform.node()} kernel {platform.release()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     print(f"cluster bench, {args.scenario}: {series.n_nodes} nodes, {series.n_links} links; measured on {where}")
@@ -174,6 +237,7 @@ def main() -> None:
         for j, h in enumerate(r["per_host"]):
             print(f"  host{j}: {h['nodes']} nodes, {h['cross']} cross links, build {h['build_s']:.1f} s, "
                   f"apply {h['apply_ms_mean']:.1f} ms mean / {h['apply_ms_max']:.1f} max, "
+                  f"late {h['late_ms_mean']:.1f} ms mean / {h['late_ms_max']:.1f} max, "
                   f"agent {h['agent_mb']:.0f} MB, all in host {h['host_mb']:.0f} MB")
     if not args.skip_precompute:
         rows = bench_precompute(args.precompute_s, [n for n in counts])
@@ -186,6 +250,22 @@ def main() -> None:
     if results and results[0]["hosts"] == 1:
         for line in projection(results[0], series.n_nodes):
             print(line)
+
+
+def main_ospf(counts: list[int], steps: int, min_change: int = 20) -> None:
+    where = f"{platform.node()} kernel {platform.release()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    print(f"cluster bench, OSPF (default scenario, 10 s steps, min cost change {min_change}); measured on {where}")
+    for n in counts:
+        r = bench_ospf(n, steps, min_change=min_change)
+        st = r["steps"]
+        conv = np.array([x["converged_s"] for x in st])
+        print(f"{n} host(s): {r['nodes']} nodes, {r['cross_links']} cross-host links; FRR start {r['start_s']:.1f} s, "
+              f"every station routed after {r['routes_s']:.1f} s, all shortest after {r['shortest_s']:.1f} s")
+        print(f"  {len(st)} steps: apply {np.mean([x['apply_ms'] for x in st]):.0f} ms mean, costs to the agents "
+              f"{np.mean([x['costs_ms'] for x in st]):.0f} ms mean ({sum(x['changed'] for x in st)} link costs "
+              f"changed), station routes shortest again after {np.nanmean(conv):.2f} s mean / {np.nanmax(conv):.2f} max "
+              f"({int(np.isnan(conv).sum())} not within 3 steps), adjacencies lost {r['adjacencies_lost']}")
+        print("  load average now", f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

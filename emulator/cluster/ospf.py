@@ -31,8 +31,6 @@ from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan, 
 class _AbsentFrrNode:
     """Stand-in for the FRR of a node another host runs: every call does nothing."""
 
-    procs: dict = {}
-
     def __init__(self, name: str):
         self.name = name
 
@@ -121,10 +119,6 @@ class HostFrr(FrrNetwork):
     def cpu_s(self) -> float:
         """CPU seconds (user + system) this host's daemons have used."""
         return float(sum(sum(node.cpu_s().values()) for node in self.nodes if isinstance(node, FrrNode)))
-
-    def running_daemons(self) -> int:
-        """Daemons of this host still running."""
-        return sum(len(node.running()) for node in self.nodes if isinstance(node, FrrNode))
 
 
 def _one_line(exc: BaseException) -> str:
