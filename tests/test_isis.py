@@ -38,7 +38,7 @@ def test_a_node_config_runs_point_to_point_level_2_isis_with_the_costs_as_metric
         b = blocks[f"interface {ifname}"]
         for line in ("ip router isis sgemu", "isis network point-to-point", f"isis metric {metric}",
                      "isis hello-interval 2", "isis hello-multiplier 5",  # hold time 10 s = the profile's dead_s
-                     "isis csnp-interval 3"):
+                     "isis csnp-interval 10"):
             assert f" {line}\n" in b, (ifname, line)
     assert " isis passive\n" in blocks["interface lo"]
     router = blocks["router isis sgemu"].splitlines()
