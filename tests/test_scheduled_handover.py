@@ -118,3 +118,24 @@ def test_the_tcp_handover_example_hands_over_at_epochs_and_its_path_subgraph_kee
     caps = [c for k in range(sub.n_steps) for i, c in zip(sub.active(k)[0], sub.capacity_at(k))
             if b in (sub.link_a[i], sub.link_b[i])]
     assert all(np.isfinite(caps)) and 1.0 < min(caps)  # the budget's Ku share, carried into the subgraph
+
+
+def test_the_tcp_handover_examples_capacity_is_its_downlink_share_because_its_uplink_keeps_the_carrier():
+    from pathlib import Path
+
+    import sgemu
+    from topologies.linkbudget import LinkBudget
+
+    root = Path(__file__).resolve().parents[1]
+    series = sgemu.Scenario.load(root / "docs/examples/tcp-handover.yaml", duration_s=100).series
+    b = series.index("Beijing")
+    j = np.flatnonzero((series.link_a[series.link_id] == b) | (series.link_b[series.link_id] == b))
+    a_, b_ = series.link_a[series.link_id[j]], series.link_b[series.link_id[j]]
+    budget = LinkBudget.for_series(series)
+    res = budget.evaluate(np.zeros(j.size, int), series.distance_km[j].astype(float),
+                          series.step_elevation_deg[j].astype(float), np.maximum(a_, b_))
+    clear = series.axis.t_s[series.step_of_entry()[j]] < 60  # the rain starts at 60 s
+    assert clear.any()
+    # the 0.2 % share is the downlink's; the paired 14.25 GHz uplink has its whole carrier (> 100x more)
+    assert np.all(res.capacity_up_mbps > 100 * res.capacity_down_mbps)
+    assert np.allclose(series.step_capacity_mbps[j][clear], res.capacity_down_mbps[clear])
