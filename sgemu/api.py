@@ -361,6 +361,11 @@ class Emulation:
         return f"<Emulation of {self.scenario.name!r}, {self.routing_label} routing, {state}>"
 
     @property
+    def dynamic(self) -> bool:
+        """True when a routing protocol runs in the nodes (FRR: ``ospf`` or ``isis``)."""
+        return self.routing in runconfig.DYNAMIC_ROUTING
+
+    @property
     def routing_label(self) -> str:
         """``ospf``, ``static`` (delay-shortest), or the strategy with its parameters (``hold-down(threshold_ratio=1.5)``)."""
         if self.strategy is None or self.strategy.label == "shortest-delay":
@@ -389,7 +394,7 @@ class Emulation:
         try:
             with self._signals.guarded():
                 self._build(series, shaping)
-                if self.routing == "ospf":
+                if self.dynamic:
                     self._start_ospf()
                 if self.view:
                     self._start_viewer()
@@ -430,12 +435,12 @@ class Emulation:
                     "this kernel has no sch_netem qdisc, so link delays cannot be emulated; use `sgemu run --vm` "
                     "(a VM with Debian's kernel), load the module (`modprobe sch_netem`), shaping='tbf' "
                     "(per-step rates only) or shaping='none'")
-        if self.routing == "ospf":
+        if self.dynamic:
             from emulator.frr import frr_missing
 
-            missing = frr_missing()
+            missing = frr_missing(self.routing)
             if missing:
-                raise CapabilityError(f"routing ospf needs FRR: {missing}")
+                raise CapabilityError(f"routing {self.routing} needs FRR: {missing}")
         return shaping
 
     def _check_size(self, series) -> None:
@@ -472,12 +477,12 @@ class Emulation:
             from emulator.cluster.placement import node_planes
 
             return ClusterNetwork(series, self.cluster, node_planes(self.scenario._bind()[0]), quiet=self.quiet,
-                                  routing="none" if self.routing == "ospf" else "static",
-                                  loopback_on_links=self.routing == "ospf" and unnumbered, **common)
+                                  routing="none" if self.dynamic else "static",
+                                  loopback_on_links=self.dynamic and unnumbered, **common)
         from emulator.network import EmulatedNetwork
 
-        return EmulatedNetwork(series, routing="none" if self.routing == "ospf" else "static",
-                               loopback_on_links=self.routing == "ospf" and unnumbered,
+        return EmulatedNetwork(series, routing="none" if self.dynamic else "static",
+                               loopback_on_links=self.dynamic and unnumbered,
                                queue_limit_pkts=self.queue_limit_pkts, strategy=self.strategy, **common)
 
     def _calibration(self, shaping: str) -> tuple[float, str]:
@@ -512,11 +517,11 @@ class Emulation:
                 start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(2 * n)))
             converged_s = self.frr.wait_converged(self.k, check=check)
         else:
-            self.frr = FrrNetwork(self.network, self._outdir() / "frr", **ospf)
+            self.frr = FrrNetwork(self.network, self._outdir() / "frr", protocol=self.routing, **ospf)
             with self._progress("frr", 2 * self.series.n_nodes) as advance:
                 start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(n)))
             converged_s = self._wait_for_ground_routes()
-        self._info["ospf"] = {"links": links, "hello_s": self.frr.plan.hello_s, "dead_s": self.frr.plan.dead_s,
+        self._info["ospf"] = {"protocol": self.routing, "links": links, "hello_s": self.frr.plan.hello_s, "dead_s": self.frr.plan.dead_s,
                               "start_s": start_s, "initial_convergence_s": converged_s}
 
     def _wait_for_ground_routes(self, timeout_s: float = 60.0) -> float:

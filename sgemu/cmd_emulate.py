@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--ping", action="append", metavar="SRC:DST", help="ping between two ground stations")
     p.add_argument("--iperf3", action="append", metavar="SRC:DST[:udp]", help="iperf3 between two ground stations")
     p.add_argument("--routing", metavar="ROUTING",
-                   help="ospf: FRR in every node; or a strategy installed centrally each step: static "
+                   help="ospf or isis: FRR in every node; or a strategy installed centrally each step: static "
                         "(= shortest-delay), min-hop, ecmp, hold-down, predictive, 'python: module:function'; "
                         "parameters as NAME:key=value, e.g. hold-down:threshold_ratio=1.5:controller_delay_ms=200 "
                         "(default: the scenario's emulation.routing, else static)")

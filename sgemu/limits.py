@@ -191,7 +191,7 @@ def estimate(spec, routing: str | None = None) -> Estimate:
 def live(est: Estimate, routing: str = "static") -> Estimate:
     """Fill in a live network's memory, files, processes and build time (in place; returned)."""
     n = est.nodes
-    ospf = routing == "ospf"
+    ospf = routing in ("ospf", "isis")  # FRR daemons in every node
     routes = 0 if ospf else n * n
     est.live_bytes = n * (NODE_BYTES + (OSPF_NODE_BYTES if ospf else 0)) + routes * ROUTE_ENTRY_BYTES
     est.fds = n * (FDS_PER_NODE + (OSPF_FDS_PER_NODE if ospf else 0))

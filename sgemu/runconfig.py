@@ -18,14 +18,14 @@ OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate", "queue_limit_pkts")
 SHAPING = ("auto", "netem", "tbf", "none")
-DYNAMIC_ROUTING = ("ospf",)
+DYNAMIC_ROUTING = ("ospf", "isis")
 
 
 def emulation_options(section: dict, routing=None, base_dir=".", where: str = "routing") -> dict:
     """The checked ``emulation:`` section: routing (``routing`` overrides it), ospf, route_watch,
     calibrate, queue_limit_pkts.
 
-    ``routing`` in the result is ``"ospf"`` (FRR in the nodes) or ``"static"`` (routes decided
+    ``routing`` in the result is ``"ospf"`` or ``"isis"`` (FRR in the nodes) or ``"static"`` (routes decided
     centrally and installed over netlink); ``strategy`` is then the
     :class:`topologies.strategies.RoutingSpec` deciding them (``static`` = shortest-delay, a
     built-in name, ``python: module:function`` relative to ``base_dir``, a mapping, a callable)."""
@@ -44,8 +44,12 @@ def emulation_options(section: dict, routing=None, base_dir=".", where: str = "r
         raise ScenarioError("emulation.queue_limit_pkts", f"{_short(queue)}; accepted: 1 to 1000000 packets")
     where = where if routing is not None else "emulation.routing"
     routing = routing if routing is not None else emu.get("routing", "static")
-    mode, strategy = ("ospf", None) if routing in DYNAMIC_ROUTING else ("static", _strategy(routing, base_dir, where))
-    return {"routing": mode, "strategy": strategy, "ospf": ospf_options(emu.get("ospf") or {}),
+    mode, strategy = (routing, None) if routing in DYNAMIC_ROUTING else ("static", _strategy(routing, base_dir, where))
+    ospf = ospf_options(emu.get("ospf") or {})
+    if mode == "isis" and ospf.get("areas", "single") != "single":
+        raise ScenarioError("emulation.ospf.areas", f"{_short(ospf['areas'])} with routing isis; accepted: single "
+                                                    "(IS-IS runs one level-2 area here)")
+    return {"routing": mode, "strategy": strategy, "ospf": ospf,
             "route_watch": None if watch == "auto" else watch, "calibrate": cal, "queue_limit_pkts": queue}
 
 
@@ -58,7 +62,7 @@ def _strategy(value, base_dir, where: str):
     except StrategyError as exc:
         field, _, why = str(exc).partition(": ")
         if isinstance(value, str) and field == f"{where}.strategy":  # the user wrote `routing: NAME`
-            field, why = where, why.replace("accepted: ", "accepted: static, ospf, ", 1)
+            field, why = where, why.replace("accepted: ", "accepted: static, ospf, isis, ", 1)
         raise ScenarioError(field, why) from None
 
 

@@ -27,7 +27,8 @@ def _ours(tag: str) -> list[str]:
 
 # -- checked before anything is built --------------------------------------------------------------
 @pytest.mark.parametrize("kw, message", [
-    ({"routing": "rip"}, "^routing: 'rip'; accepted: static, ospf, shortest-delay"),
+    ({"routing": "rip"}, "^routing: 'rip'; accepted: static, ospf, isis, shortest-delay"),
+    ({"routing": "isis", "cluster": "h:6379"}, "^routing: 'isis' across a cluster"),
     ({"routing": {"strategy": "hold-down", "threshold_ratio": 0.5}}, "^routing.threshold_ratio"),
     ({"routing": {"strategy": "ecmp", "colour": 1}}, "^routing.colour: unknown parameter"),
     ({"routing": "python: no_such_module:f"}, "^routing: cannot import .no_such_module."),
@@ -172,3 +173,31 @@ def test_the_rtt_along_a_named_path_is_the_routes_own_rtt():
     names = route.path_names(0)
     assert np.isnan(s.path_rtt_ms(0, [names[0], None, names[-1]]))
     assert np.isnan(s.path_rtt_ms(0, [names[0], names[-1]]))  # no direct link between the stations
+
+
+def test_isis_refuses_ospf_areas():
+    scen = sgemu.Scenario.load(duration_s=10, emulation={"ospf": {"areas": "per-layer"}})
+    with pytest.raises(sgemu.ScenarioError, match="^emulation.ospf.areas: 'per-layer' with routing isis"):
+        sgemu.Emulation(scen, routing="isis")
+
+
+@root
+def test_isis_in_every_node_carries_pings_over_the_delay_shortest_paths(tmp_path):
+    from emulator.frr import frr_missing
+
+    if frr_missing("isis"):
+        pytest.skip(f"FRR cannot run IS-IS here: {frr_missing('isis')}")
+    scen = sgemu.Scenario.load(duration_s=30)
+    with sgemu.Emulation(scen, shaping="none", routing="isis", out=tmp_path) as emu:
+        tag = emu.network.run_tag
+        assert emu.routing_label == "isis" and emu.frr.protocol == "isis"
+        assert (tmp_path / "frr" / "Beijing" / "isisd.log").exists()
+        assert np.isfinite(emu._info["ospf"]["initial_convergence_s"]), "IS-IS never gave every station its routes"
+        r = emu.ping("Beijing", "Kashi", count=3)
+        assert r.loss_pct == 0, r
+        # IS-IS metrics are delays rounded to 0.1 ms per link: a tie within that may take another path
+        taken, want = emu.traceroute("Beijing", "Kashi"), emu.predicted_path("Beijing", "Kashi")
+        assert taken[0] == "Beijing" and taken[-1] == "Kashi", taken
+        slack_ms = 0.1 * (len(taken) - 1)
+        assert emu.series.path_rtt_ms(emu.k, taken) <= emu.predicted_rtt_ms("Beijing", "Kashi") + slack_ms, (taken, want)
+    assert _ours(tag) == []
