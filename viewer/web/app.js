@@ -6,6 +6,7 @@
 "use strict";
 
 const M_PER_KM = 1000;
+const SKY = "#05070d";  // the background in lite mode
 const view = { ready: false, errors: [], fps: 0, live: { connected: false, steps: 0, lastStep: null, pings: 0 } };
 window.sgemuView = view;
 
@@ -35,6 +36,10 @@ function decodeScene(js) {
 // ---- the Cesium viewer --------------------------------------------------------
 function makeViewer(S) {
   Cesium.Ion.defaultAccessToken = "";
+  const params = new URLSearchParams(location.search);
+  view.renderer = rendererName();
+  view.software = /swiftshader|llvmpipe|software/i.test(view.renderer);
+  view.lite = params.get("lite") === "1" || (view.software && params.get("lite") !== "0");
   const imagery = Cesium.TileMapServiceImageryProvider.fromUrl(
     Cesium.buildModuleUrl("Assets/Textures/NaturalEarthII"));
   const viewer = new Cesium.Viewer("globe", {
@@ -44,6 +49,9 @@ function makeViewer(S) {
     navigationHelpButton: false, infoBox: false, selectionIndicator: false, fullscreenButton: false,
     animation: true, timeline: true, shouldAnimate: false,
     requestRenderMode: true, maximumRenderTimeChange: 0,
+    // software WebGL: no multisampled canvas, no translucency passes (lite draws links opaque)
+    orderIndependentTranslucency: !view.lite,
+    contextOptions: view.lite ? { webgl: { antialias: false } } : undefined,
   });
   const start = Cesium.JulianDate.fromIso8601(S.js.start);
   const clock = viewer.clock;
@@ -54,21 +62,23 @@ function makeViewer(S) {
   clock.multiplier = 10;
   viewer.timeline.zoomTo(clock.startTime, clock.stopTime);
   viewer.scene.globe.enableLighting = false;
-  const params = new URLSearchParams(location.search);
   const cam = (params.get("camera") || "95,25,24000").split(",").map(Number);  // lon, lat (deg), height (km)
   viewer.scene.camera.setView({ destination: Cesium.Cartesian3.fromDegrees(cam[0], cam[1], cam[2] * M_PER_KM) });
-  view.software = softwareRenderer(viewer);
-  if (params.get("lite") === "1" || (view.software && params.get("lite") !== "0")) lite(viewer);
+  if (view.lite) lite(viewer);
   return { viewer, start };
 }
 
-// WebGL drawn by the CPU (SwiftShader, llvmpipe): every pixel costs, so skip the sky effects.
-function softwareRenderer(viewer) {
-  const gl = viewer.scene.context._gl;
+// The WebGL renderer's name, asked of a throwaway context: whether WebGL is drawn by the CPU
+// (SwiftShader, llvmpipe) decides options that only the viewer's constructor takes.
+function rendererName() {
+  const canvas = document.createElement("canvas");
+  const gl = canvas.getContext("webgl2") || canvas.getContext("webgl");
+  if (!gl) return "";
   const ext = gl.getExtension("WEBGL_debug_renderer_info");
-  const name = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
-  view.renderer = String(name);
-  return /swiftshader|llvmpipe|software/i.test(view.renderer);
+  const name = String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+  const lose = gl.getExtension("WEBGL_lose_context");
+  if (lose) lose.loseContext();
+  return name;
 }
 
 function lite(viewer) {
@@ -79,12 +89,13 @@ function lite(viewer) {
   s.sun.show = false;
   s.moon.show = false;
   s.skyBox.show = false;
-  s.backgroundColor = Cesium.Color.fromCssColorString("#05070d");
+  s.backgroundColor = Cesium.Color.fromCssColorString(SKY);
   s.msaaSamples = 1;
   s.postProcessStages.fxaa.enabled = false;
   s.highDynamicRange = false;
   s.globe.maximumScreenSpaceError = 4;  // coarser imagery tiles: fewer to draw
-  view.lite = true;
+  s.logarithmicDepthBuffer = false;   // no gl_FragDepth in every fragment shader (one frustum still spans GEO)
+  s.useDepthPicking = false;          // no depth copy per frame (clicks pick by id; the camera by the ellipsoid)
 }
 
 function cssColor(hex, alpha) {
@@ -93,7 +104,8 @@ function cssColor(hex, alpha) {
 
 // ---- nodes ----------------------------------------------------------------------
 function makePoints(S, viewer) {
-  const points = viewer.scene.primitives.add(new Cesium.PointPrimitiveCollection());
+  const points = viewer.scene.primitives.add(new Cesium.PointPrimitiveCollection(
+    view.lite ? { blendOption: Cesium.BlendOption.OPAQUE } : {}));  // lite: one pass, not two
   const groups = S.js.groups;
   for (let i = 0; i < S.n; i++) {
     const g = groups[S.group[i]];
@@ -139,11 +151,20 @@ function positionsAt(S, t, out) {
 }
 
 // ---- links ----------------------------------------------------------------------
+// A link colour at some opacity; in lite mode an opaque colour mixed with the night sky instead,
+// so that links are drawn in the opaque pass, with no translucency pass.
+function linkColor(hex, alpha) {
+  if (!view.lite) return cssColor(hex, alpha);
+  const c = Cesium.Color.fromCssColorString(hex), bg = Cesium.Color.fromCssColorString(SKY);
+  return new Cesium.Color(c.red * alpha + bg.red * (1 - alpha), c.green * alpha + bg.green * (1 - alpha),
+                          c.blue * alpha + bg.blue * (1 - alpha), 1);
+}
+
 function makeLinks(S, viewer) {
   const lines = viewer.scene.primitives.add(new Cesium.PolylineCollection());
   const kinds = S.js.kinds.map((k) => ({
     name: k.name, visible: true,
-    material: Cesium.Material.fromType("Color", { color: cssColor(k.color, k.name === "isl" ? 0.55 : 0.85) }),
+    material: Cesium.Material.fromType("Color", { color: linkColor(k.color, k.name === "isl" ? 0.55 : 0.85) }),
   }));
   return { lines, kinds, active: new Uint8Array(S.a.length), step: -1, pool: new Map(), shown: new Set(),
            shownStep: -1, kindsChanged: false, nextMove: 0 };
@@ -202,7 +223,7 @@ function drawLinks(S, links, cart, force) {
     const still = isStation(S, a) && isStation(S, b);
     if (!pl) {
       pl = links.lines.add({ positions: still ? surfaceArc(cart[a], cart[b]) : [cart[a], cart[b]],
-                             width: S.js.kinds[S.kind[id]].name === "isl" ? 1 : 1.5,
+                             width: S.js.kinds[S.kind[id]].name === "isl" || view.lite ? 1 : 1.5,  // fill costs in lite
                              material: links.kinds[S.kind[id]].material });
       links.pool.set(id, pl);
     } else if (!still) {
