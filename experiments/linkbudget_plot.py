@@ -36,6 +36,8 @@ def _budget(kind: str, profile: str, **opts):
     from topologies.linkbudget import KindBudget, LinkBudget
     from topologies.radio_profiles import PROFILES
 
+    if kind == "ground":
+        opts.setdefault("uplink", "none")  # these figures show the downlink (the uplink has its own figure)
     return LinkBudget([(kind, KindBudget(profile=profile, **opts), PROFILES[profile])],
                       ["sat", "Beijing"], ["s", "ground"], ["LEO", "GROUND"], {"Beijing": BEIJING})
 
@@ -99,7 +101,7 @@ def beijing_orbit(rain_mm_h: float = 25.0, rain_window_s=(1800.0, 3600.0), step_
     period_s = 86400.0 / sats[0].mean_motion_rev_day
     axis = TimeAxis.from_duration(epoch, round(period_s / step_s) * step_s, step_s)
     g = scene.stations[0]
-    budget = LinkBudget([("ground", KindBudget(profile="leo-ku-user"), PROFILES["leo-ku-user"])],
+    budget = LinkBudget([("ground", KindBudget(profile="leo-ku-user", uplink="none"), PROFILES["leo-ku-user"])],
                         scene.node_names, scene.node_shell, scene.node_layer, {g.name: (g.lat_deg, g.lon_deg, g.alt_m)})
     rule = GroundAccess(group="starlink", policy="nearest", sticky=True, min_elevation_deg=25)
     clear = build_series(scene, [rule], axis, budget=budget)
@@ -131,7 +133,7 @@ def maine_orbit(step_s: float = 10.0, share: float = 1.0):
     period_s = 86400.0 / sats[0].mean_motion_rev_day
     axis = TimeAxis.from_duration(epoch, round(period_s / step_s) * step_s, step_s)
     prof = resolve("leo-ku-user", {"share": share})
-    budget = LinkBudget([("ground", KindBudget(profile="leo-ku-user"), prof)], scene.node_names, scene.node_shell,
+    budget = LinkBudget([("ground", KindBudget(profile="leo-ku-user", uplink="none"), prof)], scene.node_names, scene.node_shell,
                         scene.node_layer, {g.name: (g.lat_deg, g.lon_deg, g.alt_m)})
     rule = GroundAccess(group="starlink", policy="nearest", sticky=True, min_elevation_deg=25)
     return build_series(scene, [rule], axis, budget=budget)
