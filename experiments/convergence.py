@@ -23,13 +23,17 @@ import numpy as np
 from .results import agrees
 
 
-def recoveries(rows: list[dict], change_steps, step_s: float, interval_s: float) -> list[dict]:
-    """One record per path change: step, t_s, reach_s, recovery_s (None if never), samples_off, lost."""
+def recoveries(rows: list[dict], change_steps, step_s: float, interval_s: float,
+               rtt_emulated: bool = True) -> list[dict]:
+    """One record per path change: step, t_s, reach_s, recovery_s (None if never), samples_off, lost.
+
+    A reply counts as recovered when its RTT agrees with the prediction; without delay emulation
+    (``rtt_emulated=False``) RTTs say nothing about the path, so any reply does."""
     rows = sorted(rows, key=lambda r: r["t_s"])
     t = np.array([r["t_s"] for r in rows])
     m = np.array([r["rtt_ms_measured"] for r in rows])
     p = np.array([r["rtt_ms_predicted"] for r in rows])
-    ok = np.isfinite(p) & agrees(m, np.where(np.isfinite(p), p, 0.0))
+    ok = np.isfinite(p) & (agrees(m, np.where(np.isfinite(p), p, 0.0)) if rtt_emulated else True)
     out = []
     changes = sorted(int(k) for k in change_steps)
     for n, k in enumerate(changes):

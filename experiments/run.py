@@ -319,7 +319,7 @@ def _ping_results(running, loop, predicted, step_s: float, delay_emulated: bool)
         rows += pr
         changes = path.change_steps().tolist()
         summ = results.pair_summary(pr, sent, len(changes), rtt_emulated=delay_emulated)
-        recs = convergence.recoveries(pr, changes, step_s, r.exp.interval_s)
+        recs = convergence.recoveries(pr, changes, step_s, r.exp.interval_s, rtt_emulated=delay_emulated)
         summ["convergence"] = convergence.summarise(recs)
         per_pair[name] = summ
         pair_recs[name] = recs

@@ -173,12 +173,19 @@ def totals(s: dict) -> dict:
         "unconverged": (routes.get("changes", 0) - routes.get("converged", 0)) if routes else None,
         "routes_changed_total": routes.get("routes_changed_total"),
         "lost_at_changes": sum((p.get("convergence") or {}).get("lost_total", 0) for p in pairs),
-        "stretch_mean": _mean([v.get("predicted") for v in (s.get("stretch") or {}).values()]),
-        "stretch_taken": _mean([v.get("taken") for v in (s.get("stretch") or {}).values()]),
+        "stretch_mean": _mean([_stretch(v, "predicted") for v in (s.get("stretch") or {}).values()]),
+        "stretch_taken": _mean([_stretch(v, "taken") for v in (s.get("stretch") or {}).values()]),
         "path_agree_pct": _mean([p.get("path_agree_pct") for p in pairs]),
         "control_plane_s": (s.get("control_plane") or {}).get("s"),
         "control_plane": (s.get("control_plane") or {}).get("what"),
     }
+
+
+def _stretch(value, which: str) -> float | None:
+    """One pair's stretch: ``{"predicted", "taken"}`` (a bare number in runs of 2026-12-07's first builds)."""
+    if isinstance(value, dict):
+        return value.get(which)
+    return value if which == "predicted" else None
 
 
 def _mean(values: list) -> float | None:

@@ -1,0 +1,32 @@
+"""Per-change recovery from ping rows (experiments.convergence), with and without delay emulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiments.convergence import recoveries
+
+
+def _rows(t_s, measured_ms, predicted_ms):
+    return [{"t_s": float(t), "rtt_ms_measured": float(m), "rtt_ms_predicted": float(p)}
+            for t, m, p in zip(t_s, measured_ms, predicted_ms)]
+
+
+def test_without_delay_emulation_any_reply_counts_as_recovered():
+    # pings every 0.1 s; the path changes at step 2 (t = 2 s); replies stop for 0.5 s after it
+    t = [x for x in np.arange(0.0, 4.0, 0.1) if not 2.0 <= x < 2.5]
+    rows = _rows(t, [0.05] * len(t), [300.0] * len(t))   # host microseconds against a 300 ms model
+    plain, = recoveries(rows, [2], 1.0, 0.1, rtt_emulated=False)
+    assert plain["recovery_s"] == pytest.approx(0.5) and plain["lost"] == 5
+    judged, = recoveries(rows, [2], 1.0, 0.1, rtt_emulated=True)
+    assert judged["recovery_s"] is None and judged["samples_off"] == 14  # no RTT agrees: never recovered
+
+
+def test_with_delay_emulation_recovery_waits_for_an_rtt_that_agrees():
+    t = np.arange(0.0, 4.0, 0.1)
+    measured = np.where((t >= 2.0) & (t < 2.3), 350.0, 300.0)  # old path's RTT for 0.3 s after the change
+    rows = _rows(t, measured, [300.0] * len(t))
+    rec, = recoveries(rows, [2], 1.0, 0.1)
+    assert rec["recovery_s"] == pytest.approx(0.3) and rec["reach_s"] == pytest.approx(0.0)
+    assert rec["samples_off"] == 3 and rec["lost"] == 0
