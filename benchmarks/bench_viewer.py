@@ -3,8 +3,10 @@
 Builds the scenario's link series, the scene JSON (its size and time), serves
 it, loads the page in Debian's chromium with software WebGL (SwiftShader, as
 the browser tests do) and reports the frames per second while the timeline
-plays, paused, and while the camera turns.  Prints the figures; asserts
-nothing.
+plays, paused, and while the camera turns, with the CPU time chromium spends
+per frame (its page and its GPU process, where SwiftShader draws): on a
+machine shared with other work the frame rate follows the load, the CPU time
+per frame much less.  Prints the figures; asserts nothing.
 
     python -m benchmarks.bench_viewer [--duration S] [--seconds S] [--size WxH]
 """
@@ -42,14 +44,42 @@ def big_scenario(duration_s: float) -> dict:
     }
 
 
-def fps(page, seconds: float) -> float:
-    """Frames rendered per second over ``seconds`` (postRender events counted in the page)."""
+def chromium_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by this process's chromium children, by kind (page, gpu, other)."""
+    kids: dict[int, list[int]] = {}
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    todo, out = list(kids.get(os.getpid(), [])), {"page": 0.0, "gpu": 0.0, "other": 0.0}
+    while todo:
+        pid = todo.pop()
+        todo += kids.get(pid, [])
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{pid}/cmdline").read()
+        except OSError:
+            continue
+        kind = "gpu" if "--type=gpu-process" in cmd else "page" if "--type=renderer" in cmd else "other"
+        out[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def fps(page, seconds: float) -> tuple[float, str]:
+    """Frames rendered per second over ``seconds`` (postRender events counted in the page), and the
+    chromium CPU milliseconds per frame as text."""
     page.evaluate("""() => { window.__frames = 0;
         if (!window.__counting) { window.__counting = true;
           sgemuView.viewer.scene.postRender.addEventListener(() => { window.__frames++; }); } }""")
-    t0 = time.perf_counter()
+    cpu0, t0 = chromium_cpu_s(), time.perf_counter()
     page.wait_for_timeout(seconds * 1000)
-    return page.evaluate("window.__frames") / (time.perf_counter() - t0)
+    frames, cpu1 = page.evaluate("window.__frames"), chromium_cpu_s()
+    per = {k: (cpu1[k] - cpu0[k]) * 1000 / max(frames, 1) for k in cpu0}
+    text = (f"chromium CPU {sum(per.values()):.0f} ms per frame (page {per['page']:.0f}, "
+            f"GPU process {per['gpu']:.0f}, other {per['other']:.0f}), load {os.getloadavg()[0]:.1f}")
+    return frames / (time.perf_counter() - t0), text
 
 
 def main() -> None:
@@ -91,14 +121,16 @@ def main() -> None:
               f"lite {page.evaluate('!!sgemuView.lite')}; {page.evaluate('sgemuView.counts.points')} points")
         page.wait_for_timeout(3000)
         page.evaluate("sgemuView.viewer.clock.multiplier = 10; sgemuView.viewer.clock.shouldAnimate = true")
-        print(f"playing at 10x: {fps(page, args.seconds):.1f} fps, {page.evaluate('sgemuView.linksShown()')} links drawn")
+        rate, cpu = fps(page, args.seconds)
+        print(f"playing at 10x: {rate:.1f} fps, {page.evaluate('sgemuView.linksShown()')} links drawn; {cpu}")
         page.evaluate("sgemuView.viewer.clock.shouldAnimate = false")
         page.evaluate("""() => { const v = sgemuView.viewer;
             v.__spin = () => { v.camera.rotate(Cesium.Cartesian3.UNIT_Z, 0.01); v.scene.requestRender(); };
             v.scene.preRender.addEventListener(v.__spin); }""")
-        print(f"paused, camera turning: {fps(page, args.seconds):.1f} fps")
+        rate, cpu = fps(page, args.seconds)
+        print(f"paused, camera turning: {rate:.1f} fps; {cpu}")
         page.evaluate("() => { const v = sgemuView.viewer; v.scene.preRender.removeEventListener(v.__spin); }")
-        print(f"paused, still: {fps(page, 3):.1f} fps (renders only on change)")
+        print(f"paused, still: {fps(page, 3)[0]:.1f} fps (renders only on change)")
         browser.close()
 
 
