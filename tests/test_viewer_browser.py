@@ -217,6 +217,22 @@ def test_clicking_a_satellite_shows_its_name_layer_position_and_links(page, defa
         assert peers == expect and expect
 
 
+def test_play_pause_and_speed_drive_the_timeline(page):
+    page.eval("sgemuView.setTime(100)")
+    page.page.select_option("#speed", "300")
+    assert page.eval("sgemuView.viewer.clock.multiplier") == 300
+    page.page.click("#play")
+    page.page.wait_for_function("sgemuView.time() > 130", timeout=60_000)   # 300 scenario s per real s
+    assert page.page.locator("#play").inner_text() == "pause"
+    page.page.click("#play")
+    assert page.page.locator("#play").inner_text() == "play"
+    stopped = page.eval("sgemuView.viewer.clock.currentTime.secondsOfDay")
+    page.page.wait_for_timeout(1500)
+    assert page.eval("sgemuView.viewer.clock.currentTime.secondsOfDay") == stopped
+    t_s = page.eval("sgemuView.time()")
+    assert 130 < t_s < 600 and page.eval("sgemuView.step()") == int(t_s)   # the links follow the clock's step
+
+
 def test_bds3_coverage_overlay_draws(browser, served):
     p = Page(browser, served.url + "?coverage=bds3&field=pdop")
     try:
