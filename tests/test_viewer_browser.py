@@ -233,6 +233,22 @@ def test_play_pause_and_speed_drive_the_timeline(page):
     assert 130 < t_s < 600 and page.eval("sgemuView.step()") == int(t_s)   # the links follow the clock's step
 
 
+def test_scale_draws_fewer_pixels_and_clicks_still_pick(browser, served, default):
+    _, _, series = default
+    p = Page(browser, served.url + "?scale=0.5&lite=1")
+    try:
+        canvas = p.eval("(() => { const c = sgemuView.viewer.scene.canvas; return [c.width, c.clientWidth]; })()")
+        assert canvas[0] == canvas[1] // 2
+        assert p.eval("sgemuView.lite") is True
+        p.eval("sgemuView.setTime(60)")
+        p.page.wait_for_timeout(500)
+        x, y = p.eval("(p) => sgemuView.toWindow(p)", p.eval("sgemuView.drawnPositionsKm()")[series.index("Beijing")])
+        p.page.mouse.click(x, y)
+        p.page.wait_for_function("document.getElementById('info-name').textContent === 'Beijing'", timeout=20_000)
+    finally:
+        p.close()
+
+
 def test_bds3_coverage_overlay_draws(browser, served):
     p = Page(browser, served.url + "?coverage=bds3&field=pdop")
     try:

@@ -65,6 +65,8 @@ function makeViewer(S) {
   const cam = (params.get("camera") || "95,25,24000").split(",").map(Number);  // lon, lat (deg), height (km)
   viewer.scene.camera.setView({ destination: Cesium.Cartesian3.fromDegrees(cam[0], cam[1], cam[2] * M_PER_KM) });
   if (view.lite) lite(viewer);
+  const scale = Number(params.get("scale"));  // e.g. scale=0.5: draw a quarter of the pixels, upscaled
+  if (scale >= 0.25 && scale <= 1) viewer.resolutionScale = scale;
   return { viewer, start };
 }
 
