@@ -21,6 +21,7 @@ import pytest
 from sgemu.cli import main
 from sgemu.cmd_topology import compute_series
 from sgemu.scenario import load_scenario
+from topologies.rules import KINDS
 from viewer import server as server_mod
 
 CHROMIUM = "/usr/bin/chromium"
@@ -249,6 +250,42 @@ def test_scale_draws_fewer_pixels_and_clicks_still_pick(browser, served, default
         p.close()
 
 
+def test_crowded_inter_layer_links_start_hidden_and_tick_on(browser):
+    """Starlink-550 under BDS-3 (1,584 inter-layer links): they start hidden, with a note; ticking shows them."""
+    from sgemu.scenario import parse_scenario
+
+    spec = parse_scenario({
+        "name": "crowded", "start": "2024-07-16T00:00:00Z", "duration_s": 4, "step_s": 1,
+        "constellations": [{"name": "starlink", "preset": "starlink-550"}, {"name": "bds3", "preset": "bds3"}],
+        "stations": ["Beijing", "Kashi"],
+        "links": [{"rule": "plus-grid", "group": "starlink"},
+                  {"rule": "inter-layer", "lower": "starlink", "upper": "bds3", "k": 1}]})
+    scene, series = compute_series(spec, quiet=True)
+    ids, _ = series.active(0)
+    inter = int((series.link_kind[ids] == KINDS.index("inter-layer")).sum())
+    assert inter > 500
+    with server_mod.server_for(series, scene, name=spec.name, port=0) as srv:
+        p = Page(browser, srv.url)
+        try:
+            box = p.page.locator("#legend-links li", has_text="inter-layer").locator("input")
+            assert not box.is_checked()
+            assert p.page.locator("#links-note").inner_text() == f"{inter} inter-layer links up: hidden until ticked"
+            p.eval("sgemuView.setTime(0)")
+            assert p.eval("sgemuView.linksShown()") == ids.size - inter
+            box.check()
+            p.eval("sgemuView.setTime(1)")
+            assert p.eval("sgemuView.linksShown()") == series.active(1)[0].size
+            assert p.page.locator("#links-note").is_hidden()
+        finally:
+            p.close()
+        p = Page(browser, srv.url + "?links=isl,inter-layer")   # asked for in the address: shown
+        try:
+            assert p.page.locator("#legend-links li", has_text="inter-layer").locator("input").is_checked()
+            assert p.page.locator("#links-note").is_hidden()
+        finally:
+            p.close()
+
+
 def test_bds3_coverage_overlay_draws(browser, served):
     p = Page(browser, served.url + "?coverage=bds3&field=pdop")
     try:
@@ -276,7 +313,7 @@ def test_live_page_follows_published_steps_and_pings(browser, default):
                       "predicted_rtt_ms": 77.1})
         p.page.wait_for_function("sgemuView.live.lastStep === 3 && sgemuView.live.pings === 1", timeout=20_000)
         assert p.eval("sgemuView.live.steps") == 4   # the one before connecting came with the hello
-        assert p.eval("sgemuView.time()") == 3.0
+        p.page.wait_for_function("sgemuView.time() === 3", timeout=20_000)   # drawn at the next frame
         assert p.page.locator("#route-measured").get_attribute("data-rtt-ms") == "77.7"
         assert "live" in p.page.locator("#status").inner_text()
         live.publish({"type": "end", "interrupted": False})

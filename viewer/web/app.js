@@ -505,6 +505,23 @@ function legendItem(color, text, count, cls) {
   return li;
 }
 
+// Long links that cross the screen (inter-layer: LEO to MEO/GEO) start hidden when there are more
+// than LONG_LINKS_SHOWN of them: a Starlink-sized shell makes them a hairball that tells nothing, and
+// in software WebGL they take about 40 % of a frame's time (bench_viewer).  Their legend box turns them on.
+const LONG_LINKS_SHOWN = 500;
+
+function hideCrowdedKinds(S, links) {
+  const code = S.js.kinds.findIndex((k) => k.name === "inter-layer");
+  let n = 0;
+  for (const id of S.initial) if (S.kind[id] === code) n++;
+  if (n > LONG_LINKS_SHOWN) {
+    links.kinds[code].visible = false;
+    links.kindsChanged = true;
+    return `${n} inter-layer links up: hidden until ticked`;
+  }
+  return "";
+}
+
 function setupLegend(st, links) {
   const S = st.S;
   const only = new URLSearchParams(location.search).get("links");  // e.g. links=ground,fiber
@@ -513,6 +530,7 @@ function setupLegend(st, links) {
     links.kinds.forEach((k) => { k.visible = keep.includes(k.name); });
     links.kindsChanged = true;
   }
+  const hidden = only === null ? hideCrowdedKinds(S, links) : "";
   document.getElementById("legend-nodes").replaceChildren(
     ...S.js.groups.map((g) => legendItem(g.color, g.label, g.count, "dot")));
   const ul = document.getElementById("legend-links");
@@ -525,10 +543,14 @@ function setupLegend(st, links) {
     li.querySelector(".line").style.background = k.color;
     li.querySelector("span:last-child").textContent = k.name;
     li.querySelector("input").onchange = (e) => {
-      links.kinds[code].visible = e.target.checked; links.kindsChanged = true; st.t = -1; };
+      links.kinds[code].visible = e.target.checked; links.kindsChanged = true; st.t = -1;
+      document.getElementById("links-note").hidden = true; };
     ul.appendChild(li);
   });
   ul.appendChild(legendItem(S.js.route_color, "route", null, "line"));
+  const note = document.getElementById("links-note");
+  note.textContent = hidden;
+  note.hidden = !hidden;
 }
 
 function setupSpeed(st) {
