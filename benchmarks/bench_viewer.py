@@ -8,7 +8,7 @@ per frame (its page and its GPU process, where SwiftShader draws): on a
 machine shared with other work the frame rate follows the load, the CPU time
 per frame much less.  Prints the figures; asserts nothing.
 
-    python -m benchmarks.bench_viewer [--duration S] [--seconds S] [--size WxH]
+    python -m benchmarks.bench_viewer [--duration S] [--seconds S] [--size WxH] [--query scale=0.5]
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=1200, help="scenario seconds (default 1200)")
     ap.add_argument("--seconds", type=float, default=10, help="seconds per FPS measurement (default 10)")
     ap.add_argument("--size", default="1280x800", help="browser viewport (default 1280x800)")
+    ap.add_argument("--query", default="", help="page address settings, e.g. scale=0.5 or links=isl,ground")
     args = ap.parse_args()
     from viewer.server import AssetsMissing, cesium_dir
 
@@ -115,7 +116,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": w, "height": h})
         t0 = time.perf_counter()
-        page.goto(srv.url)
+        page.goto(srv.url + (f"?{args.query}" if args.query else ""))
         page.wait_for_function("window.sgemuView && sgemuView.ready", timeout=300_000)
         print(f"page ready in {time.perf_counter() - t0:.1f} s; renderer {page.evaluate('sgemuView.renderer')}, "
               f"lite {page.evaluate('!!sgemuView.lite')}; {page.evaluate('sgemuView.counts.points')} points")
@@ -126,7 +127,7 @@ def main() -> None:
         page.evaluate("sgemuView.viewer.clock.shouldAnimate = false")
         page.evaluate("""() => { const v = sgemuView.viewer;
             v.__spin = () => { v.camera.rotate(Cesium.Cartesian3.UNIT_Z, 0.01); v.scene.requestRender(); };
-            v.scene.preRender.addEventListener(v.__spin); }""")
+            v.scene.preRender.addEventListener(v.__spin); v.scene.requestRender(); }""")  # the first turn
         rate, cpu = fps(page, args.seconds)
         print(f"paused, camera turning: {rate:.1f} fps; {cpu}")
         page.evaluate("() => { const v = sgemuView.viewer; v.scene.preRender.removeEventListener(v.__spin); }")
