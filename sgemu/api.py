@@ -512,7 +512,7 @@ class Emulation:
         if self.cluster is not None:  # each host's agent runs FRR in its own nodes
             from emulator.cluster.ospf import ClusterFrr
 
-            self.frr = ClusterFrr(self.network, self._outdir() / "frr", **ospf)
+            self.frr = ClusterFrr(self.network, self._outdir() / "frr", protocol=self.routing, **ospf)
             with self._progress("frr", 2 * self.series.n_nodes) as advance:
                 start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(2 * n)))
             converged_s = self.frr.wait_converged(self.k, check=check)

@@ -160,7 +160,7 @@ def _number_or_text(raw: str):
 
 def check_cluster(address, routing: str, strategy=None):
     """``cluster``: the Ray head's GCS address ``HOST:PORT`` or None; delay-shortest static routing
-    (the hosts' agents plan their own routes) or OSPF (each host's agent runs FRR in its nodes).
+    (the hosts' agents plan their own routes) or OSPF / IS-IS (each host's agent runs FRR in its nodes).
     Whether anything answers there is checked at start."""
     if address is None:
         return None
@@ -170,9 +170,9 @@ def check_cluster(address, routing: str, strategy=None):
         raise ScenarioError("cluster", f"{_short(address)}; accepted: the Ray head's address HOST:PORT "
                                        "(e.g. 10.0.0.1:6379)")
     label = routing if strategy is None else strategy.label
-    if label not in ("shortest-delay", "ospf"):
+    if label not in ("shortest-delay", *DYNAMIC_ROUTING):
         raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "
-                                       "cluster: static (delay-shortest), ospf")
+                                       f"cluster: static (delay-shortest), {', '.join(DYNAMIC_ROUTING)}")
     return address
 
 

@@ -202,6 +202,31 @@ def test_ospf_across_hosts_routes_stations_on_different_hosts_and_follows_the_co
     assert [p for p in agents if _is_agent(p)] == []
 
 
+def test_isis_across_hosts_routes_stations_on_different_hosts(cluster, tmp_path):
+    """``routing="isis"`` over the cluster: isisd's adjacencies form over the VXLAN links too (IS-IS
+    speaks over a packet socket, not IP multicast); every station's routes (kernel protocol 187) are
+    shortest under the configured metrics and a ping between stations on different hosts goes through."""
+    pytest.importorskip("ray")
+    from emulator.frr import frr_missing
+
+    if frr_missing("isis"):
+        pytest.skip(frr_missing("isis"))
+    import sgemu
+    from experiments.tools import ping_once, traceroute
+
+    scen = sgemu.Scenario.load(duration_s=60, step_s=10)  # Beijing on host 0, the other stations on host 1
+    with sgemu.Emulation(scen, shaping="none", routing="isis", cluster=cluster.address, out=tmp_path / "run") as emu:
+        net, frr, tag = emu.network, emu.frr, emu.network.run_tag
+        assert frr.protocol == "isis" and np.isfinite(frr.wait_converged(shortest=True, timeout_s=90))
+        ground = [scen.series.node_names[i] for i in scen.series.ground_indices]
+        src, dst = next((a, b) for a in ground for b in ground if net.host_of(a) < net.host_of(b))
+        assert emu.cmd(src, ["ip", "-4", "route", "show", "proto", "187", f"{net.address(dst)}/32"]).strip()
+        assert _crossings(net, traceroute(net, src, dst)) > 0
+        rtts, sent = ping_once(net, src, dst, count=3, interval_s=0.2)
+        assert sent == 3 and all(r is not None for r in rtts), rtts
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+    assert _frr_left(tag) == []
+
 def _ospf_interface(emu, node: int, link: int) -> str:
     """``show ip ospf interface sl<link>`` from node's ospfd (on its host)."""
     net = emu.network

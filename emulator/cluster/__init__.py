@@ -10,7 +10,9 @@ emulator does.  Links between nodes on different hosts are point-to-point
 VXLAN devices over the hosts' underlay, their delay reduced by the
 underlay's own measured delay.  :mod:`.driver` is the driver side
 (:class:`~.driver.ClusterNetwork`, the same methods as
-:class:`~emulator.network.EmulatedNetwork`); :mod:`.precompute` spreads the
+:class:`~emulator.network.EmulatedNetwork`); :mod:`.ospf` runs FRR in every
+node across the hosts (each agent its own nodes' daemons, OSPF adjacencies
+over the VXLAN links); :mod:`.precompute` spreads the
 link-series computation over Ray tasks; :mod:`.local` makes a cluster of
 network namespaces on one machine for tests and trying it out.
 """
