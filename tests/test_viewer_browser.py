@@ -211,11 +211,16 @@ def test_clicking_a_satellite_shows_its_name_layer_position_and_links(page, defa
         shown_lat, shown_lon = (float(v.strip(" °")) for v in rows["lat, lon"].split(","))
         assert abs(shown_lat - lat.degrees) < 0.002 and abs(shown_lon - lon.degrees) < 0.002, (rows, lat, lon)
         assert abs(float(rows["altitude"].split()[0]) - wgs84.height_of(geo).km) < 0.2
+        ring = page.eval(f"(() => {{ const p = sgemuView.point({i}); return [p.pixelSize, p.outlineColor.toCssHexString()]; }})()")
+        assert ring == [(5 if sat.layer == "LEO" else 8) + 6, "#ffff00"]   # the clicked one stands out
         peers = {li.split(" · ")[0] for li in page.page.locator("#info-links li").all_inner_texts()}
         ids, _ = series.active(int(t_s))
         expect = {series.node_names[b if a == i else a] for a, b in zip(series.link_a[ids], series.link_b[ids])
                   if i in (a, b)}
         assert peers == expect and expect
+    first = list(layers.values())[0]   # the one clicked before is back to its size and outline
+    assert page.eval(f"sgemuView.point({first}).pixelSize") == (5 if scene.satellites[first].layer == "LEO" else 8)
+    assert page.eval(f"sgemuView.point({first}).outlineColor.toCssHexString()") == "#000000"
 
 
 def test_play_pause_and_speed_drive_the_timeline(page):

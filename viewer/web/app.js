@@ -357,7 +357,13 @@ function setupRoute(st) {
 }
 
 // ---- clicked node ----------------------------------------------------------------
+// The clicked node is drawn larger, ringed in yellow, until another is clicked.
 function select(st, i) {
+  const points = st.points;
+  if (st.selected !== null && st.ring) Object.assign(points.get(st.selected), st.ring);
+  const p = points.get(i);
+  st.ring = { pixelSize: p.pixelSize, outlineColor: p.outlineColor.clone(), outlineWidth: p.outlineWidth };
+  Object.assign(p, { pixelSize: p.pixelSize + 6, outlineColor: Cesium.Color.YELLOW, outlineWidth: 3 });
   st.selected = i;
   document.getElementById("info").hidden = false;
   st.infoKey = null;
@@ -636,6 +642,7 @@ function expose(st, points, links) {
     counts: { satellites: sats, stations, points: points.length, scenarioSatellites: S.js.nodes.n_satellites,
               scenarioStations: S.js.nodes.n_stations },
     names: S.names,
+    point: (i) => points.get(i),
     time: () => st.t,
     step: () => st.k,
     setTime(t_s) {
@@ -675,6 +682,7 @@ async function main() {
   status(`${S.js.nodes.n_satellites} satellites, ${S.js.nodes.n_stations} stations, ` +
          `${S.js.n_steps} steps of ${S.js.step_s} s`);
   const points = makePoints(S, viewer);
+  st.points = points;
   makeLabels(S, viewer);
   const links = makeLinks(S, viewer);
   st.routeLine = viewer.scene.primitives.add(new Cesium.PolylineCollection()).add({
