@@ -310,7 +310,7 @@ class Emulation:
     :meth:`predicted_path`, the run's table) follow the same strategy.
 
     ``cluster``: a Ray address (``"auto"``, ``"HOST:PORT"``): the network is
-    spread over the cluster's hosts (:mod:`emulator.cluster`, static routing).
+    spread over the cluster's hosts (:mod:`emulator.cluster`; delay-shortest static routes, ospf or isis).
     ``out`` is the run directory (FRR logs, :meth:`run`'s results); None
     makes a temporary one when needed.  ``view=True`` (or ``{"host": ...,
     "port": ...}``) serves the 3D viewer (:mod:`viewer.live`), following

@@ -28,7 +28,6 @@ def _ours(tag: str) -> list[str]:
 # -- checked before anything is built --------------------------------------------------------------
 @pytest.mark.parametrize("kw, message", [
     ({"routing": "rip"}, "^routing: 'rip'; accepted: static, ospf, isis, shortest-delay"),
-    ({"routing": "isis", "cluster": "h:6379"}, "^routing: 'isis' across a cluster"),
     ({"routing": {"strategy": "hold-down", "threshold_ratio": 0.5}}, "^routing.threshold_ratio"),
     ({"routing": {"strategy": "ecmp", "colour": 1}}, "^routing.colour: unknown parameter"),
     ({"routing": "python: no_such_module:f"}, "^routing: cannot import .no_such_module."),
