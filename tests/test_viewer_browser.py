@@ -450,3 +450,29 @@ def test_sgemu_run_view_serves_a_live_page(browser, tmp_path):
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=120)
+    _replay_shows_the_measured_pings(browser, tmp_path / "run")
+
+
+def _replay_shows_the_measured_pings(browser, run):
+    """`sgemu view RUN_DIR`: the page shows each ping of results.csv beside the prediction of its step."""
+    import subprocess
+    import sys
+
+    rows = [r for r in csv.DictReader(open(run / "results.csv")) if r["src"] == "Beijing" and r["rtt_ms_measured"]]
+    assert len(rows) >= 3
+    proc = subprocess.Popen([sys.executable, "-m", "sgemu", "view", str(run), "--port", "0", "--quiet"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        p = Page(browser, proc.stdout.readline().split()[2])
+        p.page.wait_for_function("sgemuView.routeReady()", timeout=30_000)
+        assert p.eval("sgemuView.live.isLive") is False
+        for r in rows[1:3]:
+            k = int(float(r["t_s"]))   # 1 s steps: a sample belongs to the step it was sent in; the last one shows
+            last = max((x for x in rows if float(x["t_s"]) < k + 1), key=lambda x: float(x["t_s"]))
+            p.eval(f"sgemuView.setTime({float(r['t_s'])})")
+            measured = p.page.locator("#route-measured").get_attribute("data-rtt-ms")
+            assert float(measured) == pytest.approx(float(last["rtt_ms_measured"]), abs=0.001)
+        p.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
