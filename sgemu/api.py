@@ -798,8 +798,9 @@ class Emulation:
         for (src, dst), path in predicted.items():
             optimum = self.scenario._path(src, dst)
             pair = f"{src}->{dst}"
-            taken = [self.series.path_rtt_ms(r["step"], r["measured"].split()) / optimum.rtt_ms[r["step"]]
-                     for r in path_records if r["pair"] == pair and np.isfinite(optimum.rtt_ms[r["step"]])]
+            traced = [(r["step"], r["measured"].split()) for r in path_records if r["pair"] == pair]
+            taken = [self.series.path_rtt_ms(k, hops) / optimum.rtt_ms[k] for k, hops in traced
+                     if hops[-1:] == [dst] and np.isfinite(optimum.rtt_ms[k])]  # whole traces only
             taken = [x for x in taken if np.isfinite(x)]
             out[pair] = {"predicted": _stretch_mean(path, optimum, k0, self.k),
                          "taken": float(np.mean(taken)) if taken else None}

@@ -200,3 +200,17 @@ def test_isis_in_every_node_carries_pings_over_the_delay_shortest_paths(tmp_path
         slack_ms = 0.1 * (len(taken) - 1)
         assert emu.series.path_rtt_ms(emu.k, taken) <= emu.predicted_rtt_ms("Beijing", "Kashi") + slack_ms, (taken, want)
     assert _ours(tag) == []
+
+
+def test_the_stretch_of_traced_paths_counts_whole_traces_only():
+    scen = sgemu.Scenario.load(duration_s=60)
+    emu = sgemu.Emulation(scen, shaping="none")
+    emu.k = 60
+    best = scen.route("Sanya", "Nairobi").path
+    longer = scen.route("Sanya", "Nairobi", strategy="min-hop").path
+    k = int(np.flatnonzero(longer.rtt_ms > best.rtt_ms * 1.01)[0])  # a step where min-hop is longer
+    records = [{"step": k, "pair": "Sanya->Nairobi", "measured": " ".join(longer.path_names(k))},
+               {"step": 0, "pair": "Sanya->Nairobi", "measured": " ".join(best.path_names(0)[:3])}]  # cut short
+    got = emu._stretch({("Sanya", "Nairobi"): best}, 0, records)["Sanya->Nairobi"]
+    assert got["predicted"] == pytest.approx(1.0)
+    assert got["taken"] == pytest.approx(longer.rtt_ms[k] / best.rtt_ms[k])
