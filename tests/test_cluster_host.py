@@ -93,13 +93,19 @@ def test_an_emulation_runs_on_the_cluster_from_the_public_api(cluster, tmp_path)
     scen = sgemu.Scenario.load(duration_s=60, step_s=10)
     with sgemu.Emulation(scen, shaping="none", cluster=cluster.address, out=tmp_path / "run") as emu:
         tag = emu.network.run_tag
-        assert emu.traceroute("Sanya", "Nairobi") == emu.predicted_path("Sanya", "Nairobi")
+        stations = [n for n in scen.nodes if n in {s.name for s in scen.stations}]
+        a = stations[0]
+        b = next((n for n in stations if emu.network.host_of(n) != emu.network.host_of(a)), None)
+        assert b is not None, "every station on one host: nothing crosses the boundary"
+        assert emu.traceroute(a, b) == emu.predicted_path(a, b)
         with pytest.raises(sgemu.CapabilityError, match="^next_hops"):
-            emu.next_hops("Sanya")
-        result = emu.run(duration_s=30, speed=5, experiments=[sgemu.Ping("Sanya", "Nairobi", interval_s=0.2)])
+            emu.next_hops(a)
+        result = emu.run(duration_s=30, speed=5, experiments=[sgemu.Ping(a, b, interval_s=0.2),
+                                                              sgemu.Iperf3(b, a, start_s=2, duration_s=4)])
     s = result.summary
-    pair = s["pairs"]["Sanya->Nairobi"]
+    pair = s["pairs"][f"{a}->{b}"]
     assert pair["loss_pct"] < 10 and pair["path_checks"] >= 1 and pair["path_agree_pct"] == 100.0, pair
+    assert s["throughput"][f"{b}->{a}"]["mbps_mean"] > 1.0, s["throughput"]  # TCP across the hosts' VXLAN
     per_host = s["cluster"]["hosts"]
     assert len(per_host) == 2 and sum(h["nodes"] for h in per_host) == len(scen.nodes)
     assert all(h["steps"] >= 3 for h in per_host), per_host  # the 30 s at 10 s steps, on every host
@@ -121,6 +127,35 @@ def test_sgemu_run_on_the_cluster_prints_the_hosts_lateness(cluster, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["cluster"]["address"] == cluster.address and len(summary["cluster"]["hosts"]) == 2
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+
+
+def test_ctrl_c_during_a_cluster_run_tears_every_host_down_and_keeps_the_measurements(cluster, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    tag = "tci" + os.urandom(2).hex()
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--cluster", cluster.address, "--no-netem",
+                          "--duration", "120", "--step", "10", "--ping", "Sanya:Nairobi", "--out", str(out), "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SGEMU_RUN_TAG": tag})
+    try:
+        deadline = time.time() + 300
+        while not (out / "raw").exists() and p.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(5)  # into the real-time loop
+        assert p.poll() is None, p.communicate()[1][-2000:]
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] and summary["pairs"]["Sanya->Nairobi"]["received"] > 0
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []  # both hosts
 
 
 
