@@ -159,6 +159,39 @@ def test_ctrl_c_during_a_cluster_run_tears_every_host_down_and_keeps_the_measure
 
 
 
+def test_sgemu_clean_removes_what_a_killed_cluster_driver_left_on_the_hosts(cluster, tmp_path):
+    """SIGKILL the driver mid-run: Ray ends its agents without a teardown; ``sgemu clean`` (no --force:
+    the owners are dead) then removes every namespace of the run on both hosts."""
+    import subprocess
+    import sys
+
+    tag = "tck" + os.urandom(2).hex()
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--cluster", cluster.address, "--no-netem",
+                          "--duration", "120", "--step", "10", "--out", str(out), "-q"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "SGEMU_RUN_TAG": tag})
+    try:
+        deadline = time.time() + 300
+        while not (out / "raw").exists() and p.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        assert p.poll() is None, "the run ended before it could be killed"
+        p.kill()
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    ours = lambda: [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")]  # noqa: E731
+    assert ours(), "nothing was left to clean: the test would prove nothing"
+    deadline = time.time() + 60  # Ray notices the dead driver and ends its agents
+    while time.time() < deadline:
+        r = subprocess.run([sys.executable, "-m", "sgemu", "clean"], capture_output=True, text=True, timeout=300)
+        if not ours():
+            break
+        time.sleep(2)
+    assert r.returncode == 0, r.stderr
+    assert ours() == [], r.stdout
+
+
 def _frr_left(tag: str) -> list[str]:
     """FRR daemons and run directories of run ``tag`` (its hosts' namespaces are sgemu-<tag>h<j>-*)."""
     marker = f"sgemu-{tag}h".encode()
