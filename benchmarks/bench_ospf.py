@@ -110,6 +110,8 @@ def bench_protocol(protocol: str, args, scen, series, events) -> dict:
         t_net = time.perf_counter() - t0
         timers = args.timers or "auto"
         plan = timer_profile(timers, series.n_nodes)
+        plan.update({k: v for k, v in (("dead_s", args.dead_s), ("lsa_interval_ms", args.lsa_interval_ms))
+                     if v is not None})
         frr = FrrNetwork(net, logs, nice=args.nice, protocol=protocol, **plan)
         print(f"{name}: timers {timers} {plan}; {args.links} links; daemons at nice {frr.nice}; links created "
               f"{'a step ahead' if net.create_ahead else 'when they come up'}")
@@ -251,6 +253,10 @@ def main() -> None:
     ap.add_argument("--timers", choices=("fast", "large"), default=None,
                     help="timer profile (emulator.frr.TIMER_PROFILES, IS-IS maps it: emulator.frr.isis_config); "
                          "default: by network size")
+    ap.add_argument("--dead-s", type=int, default=None,
+                    help="dead interval (IS-IS: hold time) in s instead of the profile's")
+    ap.add_argument("--lsa-interval-ms", type=int, default=None,
+                    help="LSA origination throttle (IS-IS: lsp-gen-interval, whole s) instead of the profile's")
     ap.add_argument("--links", choices=("numbered", "unnumbered"), default="unnumbered",
                     help="OSPF over the links' /31s or over the loopbacks (emulation.ospf.links)")
     ap.add_argument("--no-create-ahead", action="store_true",

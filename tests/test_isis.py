@@ -175,6 +175,9 @@ def test_isis_on_a_ring_takes_the_shorter_delay_and_follows_cuts_repairs_and_cos
     assert re.search(rf"{net.address('B')} nhid \d+ via \S+ dev sl0 proto isis", route), route
     assert {n.rtprot for n in frr.nodes} == {RTPROT_ISIS} and set(frr.nodes[0].procs) == {"zebra", "isisd"}
     assert frr.node("S1").full_neighbors() == 2
+    # isisd advertises the link /31s too, but zebra puts only the loopbacks' routes into the kernel
+    assert "10.0.0.2/31" in frr.node("A").vtysh("show isis route")
+    assert not [d for n in frr.nodes for d in n.routes() if not d.endswith("/32")]
     assert "Metric: 50" in frr.node("S1").vtysh("show isis interface detail")
 
     # A's own route turns at once; the way back (B -> A, for traceroute's replies) follows when the
