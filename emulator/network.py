@@ -200,7 +200,7 @@ class EmulatedNetwork:
         self.up: set[int] = set()
         self.delay_ms: dict[int, float] = {}   # link -> one-way delay installed
         self.loss_pct: dict[int, float] = {}   # link -> loss % per direction installed
-        self.rate_mbit: dict[int, float | None] = {}   # link -> rate installed (None = unpaced)
+        self.rate_mbit: dict[tuple[int, int], float | None] = {}   # (link, end) -> rate installed (None = unpaced)
         self.nh = None  # (node, node) next hops installed
         self.step = None
         self._owner_pid = os.getpid()
@@ -285,7 +285,7 @@ class EmulatedNetwork:
         t0 = time.perf_counter()
         self._links(ids, st)
         t1 = time.perf_counter()
-        self._shaping(ids, delay, self.series.loss_at(k), st, self.series.capacity_at(k))
+        self._shaping(ids, delay, self.series.loss_at(k), st, np.vstack(self.series.capacity_by_end_at(k)))
         t2 = time.perf_counter()
         if self.routing == "static" and self.strategy.controller_delay_ms > 0 and self.step is not None:
             self._install_later(k, (time.time() if due_s is None else due_s) + self.strategy.controller_delay_ms / 1e3)
@@ -365,7 +365,7 @@ class EmulatedNetwork:
             na.batch.neighbour_permanent(ia, addr.loopback_u32(b), mac_b)
             nb.batch.neighbour_permanent(ib, addr.loopback_u32(a), mac_a)
         self.created[link] = (ia, ib)
-        self.rate_mbit[link] = None  # the step's rate follows in _shaping
+        self.rate_mbit[(link, 0)] = self.rate_mbit[(link, 1)] = None  # the step's rates follow in _shaping
         if self.shaping == "netem":
             loss = s.loss_pct[link]
             kw = {"loss_pct": 0.0 if np.isnan(loss) else float(loss), "limit_pkts": self.queue_limit_pkts}
@@ -445,43 +445,50 @@ class EmulatedNetwork:
         """Change what changed in the active links' shaping, both ends, batched per namespace:
         netem delay, loss and rate (``shaping="netem"``) or the TBF rate (``"tbf"``).
 
-        ``capacity`` is Mbit/s per link (NaN = unpaced); a link up with capacity 0 carries
-        nothing (netem: 100 % loss; TBF: 8 kbit/s, its queue overflows)."""
+        ``capacity`` is Mbit/s per link, shape (up,) for both ends or (2, up) for what end a and
+        end b send at (a ground link's uplink and downlink); NaN = unpaced.  A link up with
+        capacity 0 carries nothing (netem: 100 % loss; TBF: 8 kbit/s, its queue overflows)."""
         if not self.shaping:
             return
         netem = self.shaping == "netem"
-        if capacity is None:
-            capacity = np.full(ids.size, np.nan)
+        capacity = np.full((2, ids.size), np.nan) if capacity is None else np.broadcast_to(capacity, (2, ids.size))
         per_node: dict[int, list[tuple[int, dict]]] = {}
-        for link, d, p, c in zip(ids.tolist(), delay.tolist(), loss.tolist(), capacity.tolist()):
-            rate = c if c > 0 else None  # NaN compares False
-            if c <= 0:
-                p, rate = (100.0, None) if netem else (p, _TBF_FLOOR_MBIT)
-            fields = {}
+        for link, d, p, c_a, c_b in zip(ids.tolist(), delay.tolist(), loss.tolist(), *capacity.tolist()):
+            common = {}
             old = self.delay_ms.get(link)
             if netem and (old is None or abs(old - d) >= 1e-4):
-                fields["delay_ms"] = max(0.0, d - self.delay_offset_ms)
+                common["delay_ms"] = max(0.0, d - self.delay_offset_ms)
                 self.delay_ms[link] = d
                 st.delays_set += 1
+            if netem and (c_a <= 0 or c_b <= 0):
+                p = 100.0  # a link up with no capacity (netem: lost; TBF: paced to a trickle below)
             if netem and abs(self.loss_pct.get(link, 0.0) - p) > 1e-6:
-                fields["loss_pct"] = p
+                common["loss_pct"] = p
                 self.loss_pct[link] = p
                 st.losses_set += 1
-            old_rate = self.rate_mbit.get(link)
-            if (old_rate is None) != (rate is None) or (rate is not None and abs(old_rate - rate) > 1e-4 * rate):
-                # netem keeps a rate it is not told about: unpaced is an explicit rate 0
-                fields["rate_mbit"] = rate if rate is not None or not netem else 0.0
-                self.rate_mbit[link] = rate
-                st.rates_set += 1
-            if not fields:
-                continue
-            ia, ib = self.created[link]
-            per_node.setdefault(int(self.series.link_a[link]), []).append((ia, fields))
-            per_node.setdefault(int(self.series.link_b[link]), []).append((ib, fields))
+            nodes = (int(self.series.link_a[link]), int(self.series.link_b[link]))
+            rate_changed = False
+            for end, c in enumerate((c_a, c_b)):
+                rate = self._rate_change(link, end, c, netem)
+                rate_changed |= bool(rate)
+                if common or rate:
+                    per_node.setdefault(nodes[end], []).append((self.created[link][end], {**common, **rate}))
+            st.rates_set += rate_changed
         for i, items in per_node.items():
             node = self.nodes[i]
             node.shaper.queue_changes(node.batch, items)
             node.batch.flush()
+
+    def _rate_change(self, link: int, end: int, capacity_mbps: float, netem: bool) -> dict:
+        """``{"rate_mbit": R}`` when the rate end ``end`` of ``link`` sends at must change, else {}."""
+        c = capacity_mbps
+        rate = c if c > 0 else (None if netem or not c <= 0 else _TBF_FLOOR_MBIT)  # NaN compares False
+        old = self.rate_mbit.get((link, end))
+        if (old is None) == (rate is None) and (rate is None or abs(old - rate) <= 1e-4 * rate):
+            return {}
+        self.rate_mbit[(link, end)] = rate
+        # netem keeps a rate it is not told about: unpaced is an explicit rate 0
+        return {"rate_mbit": rate if rate is not None or not netem else 0.0}
 
     def _routes(self, k: int, st: StepStats) -> None:
         s = self.series

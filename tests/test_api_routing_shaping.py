@@ -122,17 +122,21 @@ SMALL = {"name": "tbf-check", "start": "2024-07-16T00:00:00Z", "duration_s": 60,
          "link_budget": {"ground": {"profile": "leo-ku-user", "share": 0.01}}}
 
 
-def _tbf_of_station(emu, station: str) -> tuple[float, float, int]:
-    """(kernel TBF rate Mbit/s, the series' capacity, TBF queue bytes) on the station's ground link."""
+def _tbf_ends(emu, station: str) -> dict:
+    """The station's ground link now, per end ("station", "satellite"): (kernel TBF rate Mbit/s, the
+    series' capacity of that end's direction, TBF queue bytes)."""
     from emulator.netem import tbf_read_all
 
     s, net = emu.series, emu.network
     i = s.node_names.index(station)
-    ids, cap = s.active(emu.k)[0], s.capacity_at(emu.k)
-    (link, c), = [(l, c) for l, c in zip(ids, cap) if i in (s.link_a[l], s.link_b[l])]
-    end = 0 if s.link_a[link] == i else 1
-    tbf = tbf_read_all(net.nodes[i].ipr)[net.created[link][end]]
-    return tbf.rate_mbit, float(c), tbf.limit_bytes
+    ids = s.active(emu.k)[0].tolist()
+    (pos, link), = [(n, l) for n, l in enumerate(ids) if i in (s.link_a[l], s.link_b[l])]
+    caps = s.capacity_by_end_at(emu.k)
+    out = {}
+    for end, node in enumerate((int(s.link_a[link]), int(s.link_b[link]))):
+        tbf = tbf_read_all(net.nodes[node].ipr)[net.created[link][end]]
+        out["station" if node == i else "satellite"] = (tbf.rate_mbit, float(caps[end][pos]), tbf.limit_bytes)
+    return out
 
 
 def _udp_received_mbps(emu, src: str, dst: str, send_mbit: float, seconds: int = 4) -> float:
@@ -150,15 +154,20 @@ def test_tbf_shaping_carries_each_ground_links_budgeted_capacity_and_the_queue_l
     scen = sgemu.Scenario.from_dict(SMALL)
     with sgemu.Emulation(scen, shaping="tbf", queue_limit_pkts=50, out=tmp_path) as emu:
         tag = emu.network.run_tag
-        rate, cap, limit = _tbf_of_station(emu, "Beijing")
-        assert rate == pytest.approx(cap, rel=1e-3) and limit == 50 * 1514
-        bottleneck = min(_tbf_of_station(emu, "Beijing")[1], _tbf_of_station(emu, "Kashi")[1])
-        # UDP at twice the path's narrowest capacity arrives at that capacity (within 10 %)
-        assert _udp_received_mbps(emu, "Beijing", "Kashi", 2 * bottleneck) == pytest.approx(bottleneck, rel=0.1)
+        beijing, kashi = _tbf_ends(emu, "Beijing"), _tbf_ends(emu, "Kashi")
+        for end in (*beijing.values(), *kashi.values()):  # every end at its own direction's capacity
+            assert end[0] == pytest.approx(end[1], rel=1e-3) and end[2] == 50 * 1514, end
+        up, down = beijing["station"][1], beijing["satellite"][1]
+        assert abs(up - down) > 0.1 * min(up, down), (up, down)  # uplink and downlink budgeted apart
+        # UDP at twice the path's narrowest capacity (Beijing's uplink or Kashi's downlink; the ISLs
+        # are unpaced) arrives at that capacity, within 10 %
+        narrowest = min(up, kashi["satellite"][1])
+        assert _udp_received_mbps(emu, "Beijing", "Kashi", 2 * narrowest) == pytest.approx(narrowest, rel=0.1)
         emu.advance(60)
-        rate60, cap60, _ = _tbf_of_station(emu, "Beijing")
-        assert cap60 != pytest.approx(cap, rel=1e-3), "the capacity never changed: the test would prove nothing"
-        assert rate60 == pytest.approx(cap60, rel=1e-3)
+        later = _tbf_ends(emu, "Beijing")
+        assert later["satellite"][1] != pytest.approx(down, rel=1e-3), "the capacity never changed"
+        for end in later.values():
+            assert end[0] == pytest.approx(end[1], rel=1e-3), end
     assert _ours(tag) == []
 
 
@@ -214,3 +223,23 @@ def test_the_stretch_of_traced_paths_counts_whole_traces_only():
     got = emu._stretch({("Sanya", "Nairobi"): best}, 0, records)["Sanya->Nairobi"]
     assert got["predicted"] == pytest.approx(1.0)
     assert got["taken"] == pytest.approx(longer.rtt_ms[k] / best.rtt_ms[k])
+
+
+def test_each_end_of_a_budgeted_ground_link_has_its_own_capacity_and_rain_lowers_both():
+    clear = sgemu.Scenario.from_dict(SMALL).series
+    rain = sgemu.Scenario.from_dict({**SMALL, "events": [{"type": "weather-fade", "stations": ["Beijing"],
+                                                          "rain_mm_h": 50, "at_s": 20, "until_s": 40}]}).series
+    i = clear.node_names.index("Beijing")
+    for k in (0, 3):
+        ids = clear.active(k)[0].tolist()
+        pos = next(n for n, l in enumerate(ids) if i in (clear.link_a[l], clear.link_b[l]))
+        link = ids[pos]
+        station_end = 0 if clear.link_a[link] == i else 1
+        ends = [e[pos] for e in clear.capacity_by_end_at(k)]
+        # the series' single value is the narrower direction; the ends differ (uplink vs downlink)
+        assert clear.capacity_at(k)[pos] == pytest.approx(min(ends)) and ends[0] != pytest.approx(ends[1])
+        wet = [e[pos] for e in rain.capacity_by_end_at(k)]
+        if k == 0:
+            assert wet == pytest.approx(ends)                   # before the rain
+        else:
+            assert wet[station_end] < ends[station_end] and wet[1 - station_end] < ends[1 - station_end]

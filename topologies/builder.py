@@ -103,7 +103,7 @@ def build_series(
     table = _LinkTable(n, rules, link_params or {}, budget)
     step_ids, step_dist, counts = [], [], np.zeros(axis.n_steps, dtype=np.int64)
     per_entry: dict[str, list] = {"step_capacity_mbps": [], "step_loss_pct": [], "step_modcod": [],
-                                  "step_elevation_deg": []}
+                                  "step_elevation_deg": [], "step_capacity_a_mbps": [], "step_capacity_b_mbps": []}
     up_km = scene.station_up if budget is not None and scene.stations else None
     for sl, pos in scene.chunks(axis, chunk_steps or chunk_steps_for(scene, rules=rules)):
         steps, keys, dist, owner = _chunk_entries(rules, sl.start, pos, n)
@@ -141,6 +141,7 @@ def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, table: _Link
     ``pos`` is the chunk's ITRS km (time, node, 3) from step ``k0``; a ground
     link's station is its higher node index (stations follow satellites).
     """
+    from .linkbudget import egress_by_end
     from .rules import KIND_CODE
 
     spec = table.array("spec")[link]
@@ -159,6 +160,10 @@ def _budget_chunk(budget, scene, pos, k0, up_km, link, steps, dist, table: _Link
     res = budget.evaluate(spec, dist.astype(np.float64), elev, station)
     keep = res.up
     per_entry["step_capacity_mbps"].append(res.capacity_mbps[keep])
+    a_is_station = ground & (table.array("a")[link] > table.array("b")[link])  # stations follow satellites
+    cap_a, cap_b, _, _ = egress_by_end(res, a_is_station)
+    per_entry["step_capacity_a_mbps"].append(cap_a[keep].astype(np.float32))
+    per_entry["step_capacity_b_mbps"].append(cap_b[keep].astype(np.float32))
     per_entry["step_loss_pct"].append(res.loss_pct[keep])
     per_entry["step_modcod"].append(res.modcod[keep])
     per_entry["step_elevation_deg"].append(elev[keep].astype(np.float32))

@@ -247,10 +247,27 @@ def _rain(series: LinkSeries, hit: np.ndarray, rain: tuple[str, float]) -> LinkS
     cap[hit] = np.where(worse, res.capacity_mbps, cap[hit])
     mc[hit] = np.where(worse, res.modcod, mc[hit])
     loss[hit] = np.fmax(loss[hit], res.loss_pct)
-    series = replace(series, step_capacity_mbps=cap, step_loss_pct=loss, step_modcod=mc)
+    series = replace(series, step_capacity_mbps=cap, step_loss_pct=loss, step_modcod=mc,
+                     **_rain_by_end(series, hit, res, a > b))
     keep = np.ones(series.link_id.size, dtype=bool)
     keep[hit[~res.up]] = False
     return series if keep.all() else series.keep_entries(keep)
+
+
+def _rain_by_end(series: LinkSeries, hit: np.ndarray, res, a_is_station: np.ndarray) -> dict:
+    """The per-end capacities (each end's own direction) after rain on entries ``hit``: the worse of
+    old and new per end; {} when the series carries none."""
+    from .linkbudget import egress_by_end
+
+    if series.step_capacity_a_mbps is None or series.step_capacity_b_mbps is None:
+        return {}
+    out = {}
+    for name, new in zip(("step_capacity_a_mbps", "step_capacity_b_mbps"), egress_by_end(res, a_is_station)[:2]):
+        arr = getattr(series, name).copy()
+        old = arr[hit]
+        arr[hit] = np.where(np.isnan(old) | (new < old), new, old)
+        out[name] = arr
+    return out
 
 
 def apply_failures(series: LinkSeries, failures: list[Failure]) -> LinkSeries:

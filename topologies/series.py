@@ -58,10 +58,13 @@ class LinkSeries:
     step_capacity_mbps: np.ndarray | None = None  # (nnz,) float32 Mbit/s, NaN = link's own
     step_modcod: np.ndarray | None = None         # (nnz,) int8 into modcod.MODCODS, -1 below, -2 not DVB-S2X
     step_elevation_deg: np.ndarray | None = None  # (nnz,) float32, ground links only (NaN elsewhere)
+    step_capacity_a_mbps: np.ndarray | None = None  # (nnz,) float32 Mbit/s end a sends at, NaN = step_capacity_mbps
+    step_capacity_b_mbps: np.ndarray | None = None  # (nnz,) float32 Mbit/s end b sends at, NaN = step_capacity_mbps
     budget: dict | None = None  # the link budget's configuration (JSON), see topologies.linkbudget
 
     #: per-entry optional arrays, all (nnz,) in ``link_id`` order
-    STEP_ARRAYS = ("step_loss_pct", "step_capacity_mbps", "step_modcod", "step_elevation_deg")
+    STEP_ARRAYS = ("step_loss_pct", "step_capacity_mbps", "step_modcod", "step_elevation_deg",
+                   "step_capacity_a_mbps", "step_capacity_b_mbps")
 
     # -- shape ----------------------------------------------------------------
     @property
@@ -132,6 +135,18 @@ class LinkSeries:
             over = self.step_capacity_mbps[sl]
             cap = np.where(np.isnan(over), cap, over)
         return cap.astype(np.float64)
+
+    def capacity_by_end_at(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Mbit/s end a sends at, Mbit/s end b sends at) of the links up at step k, each shape (up,) in
+        :meth:`active` order, NaN = unshaped.  The two differ on ground links budgeted in both
+        directions (uplink and downlink); elsewhere both are :meth:`capacity_at`."""
+        cap = self.capacity_at(k)
+        sl = slice(self.indptr[k], self.indptr[k + 1])
+        ends = []
+        for per_end in (self.step_capacity_a_mbps, self.step_capacity_b_mbps):
+            over = None if per_end is None else per_end[sl]
+            ends.append(cap if over is None else np.where(np.isnan(over), cap, over).astype(np.float64))
+        return ends[0], ends[1]
 
     def entry_capacity_mbps(self) -> np.ndarray:
         """Capacity Mbit/s of every (step, link) entry, shape (nnz,) in ``link_id`` order, NaN = unshaped."""

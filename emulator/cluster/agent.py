@@ -125,7 +125,7 @@ class HostNetwork(EmulatedNetwork):
     def _shaping(self, ids, delay, loss, st, capacity=None):
         m = self._mine[ids]
         delay = np.maximum(delay - self._comp_ms[ids], 0.0)
-        return super()._shaping(ids[m], delay[m], loss[m], st, None if capacity is None else capacity[m])
+        return super()._shaping(ids[m], delay[m], loss[m], st, None if capacity is None else capacity[..., m])
 
     @property
     def _planner(self):
@@ -164,7 +164,7 @@ class HostNetwork(EmulatedNetwork):
         if self.loopback_on_links:
             node.batch.neighbour_permanent(index, addr.loopback_u32(peer), peer_mac)
         self.created[link] = (index, None) if end == 0 else (None, index)
-        self.rate_mbit[link] = None
+        self.rate_mbit[(link, 0)] = self.rate_mbit[(link, 1)] = None
         if self.shaping == "netem":
             loss = s.loss_pct[link]
             self.loss_pct[link] = 0.0 if np.isnan(loss) else float(loss)

@@ -34,7 +34,7 @@ from topologies.builder import build_series, chunk_steps_for
 from topologies.rules import KIND_CODE, LinkParams
 from topologies.series import LinkSeries
 
-_STEP_FIELDS = ("step_loss_pct", "step_capacity_mbps", "step_modcod", "step_elevation_deg")
+_STEP_FIELDS = LinkSeries.STEP_ARRAYS
 
 
 def rule_state(rules) -> list:
