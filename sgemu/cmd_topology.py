@@ -53,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="out/routes", help="output directory (default: out/routes)")
     p.add_argument("--format", default="parquet", metavar="FMT", help="parquet (default) or csv")
     p.add_argument("--chunk-steps", default="200", metavar="N", help="steps per written chunk (default: 200)")
-    p.add_argument("--workers", default="1", metavar="N", help="processes sharing each chunk (default: 1)")
+    p.add_argument("--workers", default="1", metavar="N", help="processes computing blocks of whole chunks in parallel (default: 1)")
     p.set_defaults(func=cmd_routes)
 
 
