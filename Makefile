@@ -68,7 +68,8 @@ bench: venv system
 	  $(PY) -m benchmarks.bench_emulator --scenario large --steps 10 && \
 	  $(PY) -m emulator.lane -- $(abspath $(PY)) -m benchmarks.bench_emulator --scenario default --netem && \
 	  $(PY) -m benchmarks.bench_ospf --scenario default && \
-	  $(PY) -m benchmarks.bench_ospf --scenario 500 && \
+	  $(PY) -m benchmarks.bench_ospf --scenario 250 && \
+	  $(PY) -m benchmarks.bench_ospf --scenario 500 --protocol ospf && \
 	  $(PY) -m benchmarks.bench_cluster --steps 10; \
 	  else echo "bench_emulator, bench_ospf, bench_cluster: need root (skipped)"; fi
 

@@ -46,9 +46,8 @@ def emulation_options(section: dict, routing=None, base_dir=".", where: str = "r
     routing = routing if routing is not None else emu.get("routing", "static")
     mode, strategy = (routing, None) if routing in DYNAMIC_ROUTING else ("static", _strategy(routing, base_dir, where))
     ospf = ospf_options(emu.get("ospf") or {})
-    if mode == "isis" and ospf.get("areas", "single") != "single":
-        raise ScenarioError("emulation.ospf.areas", f"{_short(ospf['areas'])} with routing isis; accepted: single "
-                                                    "(IS-IS runs one level-2 area here)")
+    if mode == "isis":
+        _isis_options(ospf)
     return {"routing": mode, "strategy": strategy, "ospf": ospf,
             "route_watch": None if watch == "auto" else watch, "calibrate": cal, "queue_limit_pkts": queue}
 
@@ -64,6 +63,23 @@ def _strategy(value, base_dir, where: str):
         if isinstance(value, str) and field == f"{where}.strategy":  # the user wrote `routing: NAME`
             field, why = where, why.replace("accepted: ", "accepted: static, ospf, isis, ", 1)
         raise ScenarioError(field, why) from None
+
+
+def _isis_options(ospf: dict) -> None:
+    """What IS-IS accepts of ``emulation.ospf`` beyond OSPF's checks: one area, a hold time of at most
+    100 hellos, hellos of at most 600 s."""
+    from emulator.frr import isis_hello_multiplier
+
+    if ospf.get("areas", "single") != "single":
+        raise ScenarioError("emulation.ospf.areas", f"{_short(ospf['areas'])} with routing isis; accepted: single "
+                                                    "(IS-IS runs one level-2 area here)")
+    hello, dead = ospf.get("hello_s", 1), ospf.get("dead_s", 4)
+    try:
+        isis_hello_multiplier(hello, dead)
+    except ValueError as exc:
+        raise ScenarioError("emulation.ospf.dead_s" if "100" in str(exc) else "emulation.ospf.hello_s",
+                            f"{exc} (routing isis); accepted: hello_s 1 to 600 s, dead_s above it and at most "
+                            "100 x hello_s") from None
 
 
 def _number(v) -> bool:

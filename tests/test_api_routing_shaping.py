@@ -183,9 +183,15 @@ def test_the_rtt_along_a_named_path_is_the_routes_own_rtt():
     assert np.isnan(s.path_rtt_ms(0, [names[0], names[-1]]))  # no direct link between the stations
 
 
-def test_isis_refuses_ospf_areas():
-    scen = sgemu.Scenario.load(duration_s=10, emulation={"ospf": {"areas": "per-layer"}})
-    with pytest.raises(sgemu.ScenarioError, match="^emulation.ospf.areas: 'per-layer' with routing isis"):
+@pytest.mark.parametrize("ospf, message", [
+    ({"areas": "per-layer"}, "^emulation.ospf.areas: 'per-layer' with routing isis"),
+    ({"hello_s": 700, "dead_s": 2000}, "^emulation.ospf.hello_s: IS-IS hello interval 700 s"),
+    ({"hello_s": 1, "dead_s": 101}, "^emulation.ospf.dead_s: IS-IS holds an adjacency at most 100 hellos"),
+])
+def test_isis_refuses_what_ospf_would_take(ospf, message):
+    scen = sgemu.Scenario.load(duration_s=10, emulation={"ospf": ospf})
+    sgemu.Emulation(scen, routing="ospf")  # fine for OSPF
+    with pytest.raises(sgemu.ScenarioError, match=message):
         sgemu.Emulation(scen, routing="isis")
 
 
