@@ -1037,31 +1037,30 @@ class FrrNetwork:
         ``progress(1)`` is called as each daemon becomes ready (2 per node).
         On any failure everything started so far is stopped.
         """
-        timeout_s = start_timeout_s(self.series.n_nodes) if timeout_s is None else timeout_s
+        local = self._local()
+        timeout_s = start_timeout_s(len(local)) if timeout_s is None else timeout_s
         self.quiet = False
         k = self.net.step if k is None else k
         k = 0 if k is None else k
         t0 = time.perf_counter()
         self.cost = self.plan.link_costs(k)
-        texts = [self.plan.config(i, self.cost) for i in range(self.series.n_nodes)]
-        self.nodes = [FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds,
-                               nice=self.nice, protocol=self.protocol)
-                      for n in self.net.nodes]
+        self.nodes = [self._node_for(i) for i in range(self.series.n_nodes)]
+        mine = [self.nodes[i] for i in local]
         try:
-            for node, text in zip(self.nodes, texts):
-                node.write_config(text)
+            for i in local:
+                self.nodes[i].write_config(self.plan.config(i, self.cost))
             if self.protocol == "ospf":  # isisd speaks over one packet socket per circuit
                 self._allow_memberships()
             t1 = time.perf_counter()
-            if check:
-                check_configs([node.log_dir / "frr.conf" for node in self.nodes]
-                              + ([self.nodes[0].log_dir / "zebra.conf"] if self.protocol == "isis" else []))
+            if check and mine:
+                check_configs([node.log_dir / "frr.conf" for node in mine]
+                              + ([mine[0].log_dir / "zebra.conf"] if self.protocol == "isis" else []))
             t2 = time.perf_counter()
             for daemon in ("zebra", PROTOCOLS[self.protocol][0]):
-                for node in self.nodes:
+                for node in mine:
                     node.launch(daemon)
                 deadline = time.monotonic() + timeout_s
-                for node in self.nodes:
+                for node in mine:
                     node.wait_ready(daemon, max(0.1, deadline - time.monotonic()))
                     if progress:
                         progress(1)
@@ -1086,9 +1085,19 @@ class FrrNetwork:
 
         s = self.series
         links = np.bincount(np.concatenate([s.link_a, s.link_b]), minlength=s.n_nodes)
-        for i, node in enumerate(self.net.nodes):
+        for i in self._local():
             if links[i] > 16:
-                write_sysctl(node.ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
+                write_sysctl(self.net.nodes[i].ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
+
+    def _local(self) -> list[int]:
+        """Indices of the nodes whose daemons this object runs: all of them (a cluster host: its own)."""
+        return list(range(self.series.n_nodes))
+
+    def _node_for(self, i: int):
+        """The :class:`FrrNode` of node i (a cluster host: a stand-in for a node on another host)."""
+        n = self.net.nodes[i]
+        return FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds, nice=self.nice,
+                       protocol=self.protocol)
 
     def quiesce(self) -> None:
         """Have cost updates and repairs running in another thread give up at the next node (their

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan, check_configs, start_timeout_s
+from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan
 
 
 class _AbsentFrrNode:
@@ -65,56 +65,8 @@ class HostFrr(FrrNetwork):
     def _local(self) -> list[int]:
         return sorted(self.net.local_nodes)
 
-    def start(self, k: int | None = None, check: bool = True, timeout_s: float | None = None,
-              progress=None) -> float:
-        """:meth:`FrrNetwork.start` for this host's nodes only (zebras launched, awaited, then the
-        routing daemons); everything started is stopped on failure."""
-        timeout_s = start_timeout_s(len(self.net.local_nodes)) if timeout_s is None else timeout_s
-        self.quiet = False
-        k = self.net.step if k is None else k
-        k = 0 if k is None else k
-        t0 = time.perf_counter()
-        self.cost = self.plan.link_costs(k)
-        local = self._local()
-        self.nodes = [_AbsentFrrNode(n.name) for n in self.net.nodes]
-        for i in local:
-            n = self.net.nodes[i]
-            self.nodes[i] = FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds,
-                                    nice=self.nice, protocol=self.protocol)
-        mine = [self.nodes[i] for i in local]
-        try:
-            for i in local:
-                self.nodes[i].write_config(self.plan.config(i, self.cost))
-            if self.protocol == "ospf":
-                self._allow_memberships()
-            t1 = time.perf_counter()
-            if check:
-                check_configs([node.log_dir / "frr.conf" for node in mine])
-            t2 = time.perf_counter()
-            for daemon in ("zebra", PROTOCOLS[self.protocol][0]):
-                for node in mine:
-                    node.launch(daemon)
-                deadline = time.monotonic() + timeout_s
-                for node in mine:
-                    node.wait_ready(daemon, max(0.1, deadline - time.monotonic()))
-                    if progress:
-                        progress(1)
-            t3 = time.perf_counter()
-        except BaseException:
-            self.stop()
-            raise
-        self.timings_s = {"configs": t1 - t0, "check": t2 - t1, "daemons": t3 - t2, "total": t3 - t0}
-        return t3 - t0
-
-    def _allow_memberships(self) -> None:
-        """:meth:`FrrNetwork._allow_memberships` for the local nodes."""
-        from ..namespaces import write_sysctl
-
-        s = self.series
-        links = np.bincount(np.concatenate([s.link_a, s.link_b]), minlength=s.n_nodes)
-        for i in self._local():
-            if links[i] > 16:
-                write_sysctl(self.net.nodes[i].ns, "net.ipv4.igmp_max_memberships", str(int(links[i]) + 16))
+    def _node_for(self, i: int):
+        return super()._node_for(i) if i in self.net.local_nodes else _AbsentFrrNode(self.net.nodes[i].name)
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) this host's daemons have used."""
