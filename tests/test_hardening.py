@@ -375,11 +375,8 @@ def test_compare_refuses_an_out_that_is_a_directory_or_missing_runs(tmp_path):
 
 
 # -- the environment ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("tag", ["../../x", "my-run", "a" * 40, "a b", ""], ids=["dotdot", "hyphen", "long",
-                                                                                  "space", "empty"])
+@pytest.mark.parametrize("tag", ["../../x", "my-run", "a" * 40, "a b"], ids=["dotdot", "hyphen", "long", "space"])
 def test_a_bad_run_tag_is_refused_before_anything_is_written(tag, tmp_path):
-    if tag == "":
-        pytest.skip("an empty SGEMU_RUN_TAG means: pick a random tag")
     r = sgemu_here("links", "--duration", "20", "--out", str(tmp_path / "o"), "-q", env={"SGEMU_RUN_TAG": tag})
     assert_one_line(r, "SGEMU_RUN_TAG", "letters or digits")
     if tag == "../../x":  # and in a real run, as root, where the owner file would be written
