@@ -103,7 +103,8 @@ def change_table(watch: list[dict], per_pair: dict[str, list[dict]], causes: dic
     rows = []
     for k in sorted(steps):
         w = by_step.get(k, {})
-        quiet = "OSPF costs updated" if routing == "ospf" else "delays moved shortest paths"
+        quiet = (f"{ {'ospf': 'OSPF', 'isis': 'IS-IS'}[routing]} costs updated" if routing in ("ospf", "isis") else
+                 "delays moved shortest paths" if routing == "static" else "delays moved the strategy's routes")
         cause = causes.get(k) or ("start" if k == 0 else quiet if w else "")
         row = {"step": k, "t_s": k * step_s, "cause": cause,
                "routes_changed": w.get("routes_changed"), "routes_right_s": w.get("converged_s"),

@@ -103,7 +103,8 @@ def iperf3_intervals(path: Path) -> list[dict]:
 
 
 def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray,
-             marks: list[tuple[float, str]] = (), title: str = "", note: str | None = None) -> Path:
+             marks: list[tuple[float, str]] = (), title: str = "", note: str | None = None,
+             predicted_label: str = "predicted (shortest path)") -> Path:
     """PNG: measured RTT samples (dots) over the predicted RTT (line), one panel per pair.
 
     ``marks`` are ``(t_s, label)`` changes (handovers, events) drawn as thin
@@ -118,7 +119,7 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
     axes = fig.subplots(n, 1, squeeze=False)
     for ax, (src, dst) in zip(axes[:, 0], pairs):
         pr = predicted[(src, dst)]
-        ax.step(t_axis, pr, where="post", color="tab:orange", lw=1.5, label="predicted (shortest path)")
+        ax.step(t_axis, pr, where="post", color="tab:orange", lw=1.5, label=predicted_label)
         sel = [r for r in rows if r["src"] == src and r["dst"] == dst]
         ax.plot([r["t_s"] for r in sel], [r["rtt_ms_measured"] for r in sel], ".", ms=3,
                 color="tab:blue", label="measured (ping)")

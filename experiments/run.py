@@ -303,9 +303,16 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
         note = None if delay_emulated else f"no delay shaping ({run['shaping']}): measured RTTs are not the model's"
         summary["plot"] = str(results.plot_rtt(out / "rtt.png", rows, pairs, {p: v.rtt_ms for p, v in predicted.items()},
                                                series.axis.t_s, marks=marks, title=f"routing {run['routing']}",
-                                               note=note))
+                                               note=note, predicted_label=_predicted_label(run["routing"])))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
     return summary
+
+
+def _predicted_label(routing: str) -> str:
+    """The legend of the predicted RTT: the delay-shortest path, or the strategy's own path."""
+    if routing in ("static", "ospf", "isis"):
+        return "predicted (shortest path)"
+    return f"predicted ({routing if len(routing) <= 40 else routing[:37] + '...'})"
 
 
 def _ping_results(running, loop, predicted, step_s: float, delay_emulated: bool):

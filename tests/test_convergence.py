@@ -30,3 +30,22 @@ def test_with_delay_emulation_recovery_waits_for_an_rtt_that_agrees():
     rec, = recoveries(rows, [2], 1.0, 0.1)
     assert rec["recovery_s"] == pytest.approx(0.3) and rec["reach_s"] == pytest.approx(0.0)
     assert rec["samples_off"] == 3 and rec["lost"] == 0
+
+
+@pytest.mark.parametrize("routing, cause", [("static", "delays moved shortest paths"),
+                                            ("ospf", "OSPF costs updated"), ("isis", "IS-IS costs updated"),
+                                            ("hold-down(threshold_ratio=1.2)", "delays moved the strategy's routes")])
+def test_a_change_without_an_event_is_named_after_the_routing(routing, cause):
+    from experiments.convergence import change_table
+
+    watch = [{"step": 3, "routes_changed": 4, "converged_s": 0.2}]
+    rows = change_table(watch, {}, {}, 1.0, routing)
+    assert [r["cause"] for r in rows] == [cause]
+
+
+def test_the_plot_legend_names_the_strategy_whose_paths_were_predicted():
+    from experiments.run import _predicted_label
+
+    assert _predicted_label("ospf") == _predicted_label("static") == "predicted (shortest path)"
+    assert _predicted_label("min-hop") == "predicted (min-hop)"
+    assert len(_predicted_label("x" * 100)) < 60
