@@ -132,7 +132,8 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
         ax.set_xlabel("scenario time (s)")
         ax.set_ylabel("RTT (ms)")
         ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+        # with a note across the middle, the legend goes beside the panel (it would land on the note)
+        ax.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if note else {"loc": "best"}))
         if note:
             ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=11,
                     color="tab:red", alpha=0.8, bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "tab:red"})
