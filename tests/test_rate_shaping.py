@@ -125,11 +125,15 @@ def test_udp_is_received_at_the_link_capacity_before_and_after_it_changes(tbf_ne
 def test_tcp_follows_the_link_capacity_as_it_rises(tbf_net):
     net = tbf_net(two_node_series([5.0, 15.0]))
     net.start(0)
-    mbps = iperf3_received_mbps(net, "A", "B", [], 6, _apply_at(net, 3.3, 1))
-    assert len(mbps) >= 6, mbps
+    # cubic, not the kernel's default: this machine's kernel defaults to bbr, whose bandwidth probing
+    # (a 1.25 gain one round in eight) took up to 2 s to find the new rate here -- a property of bbr,
+    # measured by the congestion-control test below, not of the shaping
+    mbps = iperf3_received_mbps(net, "A", "B", ["-C", "cubic"], 7, _apply_at(net, 3.3, 1))
+    assert len(mbps) >= 7, mbps
     # goodput: TBF counts Ethernet + IP + TCP headers, about 4 % of a full segment; within 10 %
+    # (intervals 1-2 before the change, 5-6 after it; interval 3 holds it, 4 the ramp)
     assert np.mean(mbps[1:3]) == pytest.approx(5.0 * 0.96, rel=0.1), mbps
-    assert np.mean(mbps[4:6]) == pytest.approx(15.0 * 0.96, rel=0.1), mbps
+    assert np.mean(mbps[5:7]) == pytest.approx(15.0 * 0.96, rel=0.1), mbps
 
 
 @root
@@ -179,4 +183,8 @@ def test_iperf3_runs_with_the_chosen_congestion_control_and_records_rtt_and_retr
     ivs = iperf3_intervals(run.out)
     assert len(ivs) >= 3
     assert all(iv["rtt_ms"] is not None and iv["rtt_ms"] > 0 and iv["retransmits"] is not None for iv in ivs)
-    assert np.mean([iv["mbps"] for iv in ivs[1:]]) == pytest.approx(10.0 * 0.96, rel=0.1)
+    # what arrived (the receiver's count): the sender's intervals also count bytes still queued
+    # behind the TBF, which bbr's probing overfills by up to 10 % here
+    received_mbps = data["end"]["sum_received"]["bits_per_second"] / 1e6
+    assert received_mbps == pytest.approx(10.0 * 0.96, rel=0.1), received_mbps
+    assert np.mean([iv["mbps"] for iv in ivs[1:]]) == pytest.approx(10.0 * 0.96, rel=0.2)
