@@ -153,25 +153,15 @@ def check_shaping(shaping: str) -> str:
 def routing_option(text: str | None):
     """``--routing`` as Emulation's ``routing``: ospf, static, a strategy ``NAME[:key=value...]``, or
     ``python: module:function``; None keeps the scenario's."""
+    from topologies.strategies import StrategyError, strategy_mapping
+
     if text is None or text in DYNAMIC_ROUTING or text == "static" or text.startswith("python:"):
         return text
-    name, *pairs = text.split(":")
-    mapping: dict = {"strategy": name}
-    for pair in pairs:
-        key, eq, raw = pair.partition("=")
-        if not eq or not key:
-            raise ScenarioError("--routing", f"{_short(pair)} in {_short(text)}; accepted: NAME:key=value")
-        mapping[key] = _number_or_text(raw)
-    return mapping if pairs else name
-
-
-def _number_or_text(raw: str):
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
-    return raw
+    try:
+        mapping = strategy_mapping(text, "--routing")
+    except StrategyError as exc:
+        raise ScenarioError("--routing", str(exc).partition(": ")[2]) from None
+    return mapping if len(mapping) > 1 else mapping["strategy"]
 
 
 def check_cluster(address, routing: str, strategy=None):

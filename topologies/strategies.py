@@ -461,15 +461,20 @@ def parse_strategy_list(text: str, where: str = "--strategies") -> list[RoutingS
     for item in (t.strip() for t in text.split(",")):
         if not item:
             raise StrategyError(f"{where}: empty strategy name in {text!r}")
-        name, *pairs = item.split(":") if not item.startswith("python:") else [item]
-        mapping: dict = {"strategy": name}
-        for pair in pairs:
-            key, eq, raw = pair.partition("=")
-            if not eq:
-                raise StrategyError(f"{where}: {pair!r} in {item!r}; accepted: key=value")
-            mapping[key] = _number_or_text(raw)
-        specs.append(parse_routing(mapping, where=f"{where} {item}"))
+        specs.append(parse_routing(strategy_mapping(item, where), where=f"{where} {item}"))
     return specs
+
+
+def strategy_mapping(item: str, where: str) -> dict:
+    """``NAME:key=value:...`` (or ``python: module:function``) as ``{"strategy": NAME, key: value}``."""
+    name, *pairs = item.split(":") if not item.startswith("python:") else [item]
+    mapping: dict = {"strategy": name}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key:
+            raise StrategyError(f"{where}: {pair!r} in {item!r}; accepted: key=value")
+        mapping[key] = _number_or_text(raw)
+    return mapping
 
 
 def _number_or_text(raw: str):
