@@ -289,7 +289,8 @@ def test_isis_across_hosts_routes_stations_on_different_hosts(cluster, tmp_path)
         ground = [scen.series.node_names[i] for i in scen.series.ground_indices]
         src, dst = next((a, b) for a in ground for b in ground if net.host_of(a) < net.host_of(b))
         assert emu.cmd(src, ["ip", "-4", "route", "show", "proto", "187", f"{net.address(dst)}/32"]).strip()
-        assert _crossings(net, traceroute(net, src, dst)) > 0
+        path = traceroute(net, src, dst)
+        assert path[-1] == dst and _crossings(net, path) > 0, path
         rtts, sent = ping_once(net, src, dst, count=3, interval_s=0.2)
         assert sent == 3 and all(r is not None for r in rtts), rtts
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []

@@ -28,6 +28,17 @@ import numpy as np
 from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan
 
 
+def _walk_ok(nh: np.ndarray, ok: np.ndarray, src: int, dst: int) -> bool:
+    """Whether following ``nh`` (shape (node, node)) from src reaches dst with every entry ``ok``."""
+    node, seen = src, set()
+    while node != dst:
+        if node in seen or nh[node, dst] < 0 or not ok[node, dst]:
+            return False
+        seen.add(node)
+        node = int(nh[node, dst])
+    return True
+
+
 class _AbsentFrrNode:
     """Stand-in for the FRR of a node another host runs: every call does nothing."""
 
@@ -234,19 +245,21 @@ class ClusterFrr:
 
         g = np.asarray(self.series.ground_indices)
         w = self.cost_matrix(k)
-        nh, extra = self.next_hops(g)
+        nh, extra = self.next_hops(None if shortest else g)
         reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
         np.fill_diagonal(reach, False)
         bad = reach & (nh[np.ix_(g, g)] < 0)
-        if shortest:
-            ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
-            bad |= reach & ~ok
+        if shortest:  # every hop of the path, satellites' routes included, shortest and present
+            ok = on_shortest_paths(w, nh, extra)
+            walked = np.array([[_walk_ok(nh, ok, int(s), int(d)) for d in g] for s in g])
+            bad |= reach & ~walked
         return int(bad.sum())
 
     def wait_converged(self, k: int | None = None, timeout_s: float = 60.0, shortest: bool = False,
                        check=None, pause_s: float = 0.2) -> float:
         """Seconds until every station has an OSPF route to every station it can reach at step k (with
-        ``shortest``: all on shortest paths under the configured costs); NaN after ``timeout_s``."""
+        ``shortest``: every node along each station-to-station path has its route, all on shortest
+        paths under the configured costs); NaN after ``timeout_s``."""
         k = self.net.step if k is None else k
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout_s:
