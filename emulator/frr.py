@@ -207,9 +207,9 @@ class FrrConfigError(FrrError, ValueError):
     """FRR's parser rejected a configuration."""
 
 
-def frr_missing(protocol: str = "ospf") -> str | None:
-    """Why FRR cannot run ``protocol`` here (None when it can): binaries, user, root."""
-    for exe in (FRR_SBIN / "zebra", FRR_SBIN / PROTOCOLS[protocol][0]):
+def frr_missing(protocol: str = "ospf", bgp: bool = False) -> str | None:
+    """Why FRR cannot run ``protocol`` (and bgpd, with ``bgp``) here (None when it can): binaries, user, root."""
+    for exe in (FRR_SBIN / "zebra", FRR_SBIN / PROTOCOLS[protocol][0], *([FRR_SBIN / "bgpd"] if bgp else [])):
         if not os.access(exe, os.X_OK):
             return f"{exe} not found (install Debian's frr package)"
     if shutil.which(VTYSH) is None:
@@ -554,18 +554,19 @@ class FrrNode:
     DAEMONS = ("zebra", "ospfd")  # with OSPF; an instance's own are ``self.daemons``
 
     def __init__(self, ns: str, name: str, log_dir, ipr=None, limit_fds: int = 1024, nice: int = 0,
-                 protocol: str = "ospf"):
+                 protocol: str = "ospf", bgp: bool = False):
         if protocol not in PROTOCOLS:
             raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
         self.protocol = protocol
         self.daemon, self.rtprot = PROTOCOLS[protocol]  # the routing daemon, its kernel route protocol
-        self.daemons = ("zebra", self.daemon)
+        self.daemons = ("zebra", self.daemon) + (("bgpd",) if bgp else ())  # bgp: emulator.bgp
         self.ns, self.name = ns, name
         self.nice = int(nice)
         self.log_dir = Path(log_dir)
         self.run_dir = FRR_STATE_DIR / ns
         self.config_path = self.run_dir / "frr.conf"
-        self.zebra_config_path = self.run_dir / "zebra.conf"  # IS-IS only: isis_zebra_config()
+        self.zebra_config_path = self.run_dir / "zebra.conf"  # IS-IS (isis_zebra_config) and BGP (bgp_zebra_config)
+        self.bgp_config_path = self.run_dir / "bgpd.conf"      # with bgp: emulator.bgp.bgp_config()
         self.limit_fds = limit_fds
         self.procs: dict[str, subprocess.Popen] = {}
         self._ipr = ipr
@@ -579,15 +580,17 @@ class FrrNode:
     # -- processes ---------------------------------------------------------------
     def argv(self, daemon: str) -> list[str]:
         """The command line that runs ``daemon`` in the node's namespace (foreground)."""
-        config = str(self.config_path)
+        config = str(self.bgp_config_path if daemon == "bgpd" else self.config_path)
         if daemon == "zebra":
-            config = str(self.zebra_config_path) if self.protocol == "isis" else "/dev/null"
+            config = str(self.zebra_config_path) if self.zebra_config_path.exists() else "/dev/null"
         nice = ["nice", "-n", str(self.nice)] if self.nice else []
         return [*nice, "ip", "netns", "exec", self.ns, str(FRR_SBIN / daemon), "-N", self.ns, "-f", config,
                 "-P", "0", "--limit-fds", str(self.limit_fds), "--log", "stdout", "--log-level", "info"]
 
-    def write_config(self, text: str) -> None:
-        """Put ``frr.conf`` where the routing daemon (user frr) can read it, and a copy next to the logs."""
+    def write_config(self, text: str, bgp_text: str | None = None, zebra_text: str = "") -> None:
+        """Put ``frr.conf`` where the routing daemon (user frr) can read it, and a copy next to the logs
+        (``bgp_text``: bgpd's ``bgpd.conf`` likewise; ``zebra_text``: more of zebra's config, after
+        IS-IS's own)."""
         if self.run_dir.exists():  # left by a killed run of the same name: its sockets would fool wait_ready
             shutil.rmtree(self.run_dir)
         user = pwd.getpwnam(FRR_USER)
@@ -595,8 +598,11 @@ class FrrNode:
         os.chown(self.run_dir, user.pw_uid, user.pw_gid)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         files = {self.config_path: text}
-        if self.protocol == "isis":
-            files[self.zebra_config_path] = isis_zebra_config()
+        zebra = (isis_zebra_config() if self.protocol == "isis" else "") + zebra_text
+        if zebra:
+            files[self.zebra_config_path] = zebra
+        if bgp_text is not None:
+            files[self.bgp_config_path] = bgp_text
         for path, content in files.items():
             path.write_text(content)
             os.chown(path, user.pw_uid, user.pw_gid)
@@ -630,9 +636,9 @@ class FrrNode:
                 raise FrrError(f"{self.name}: {daemon} not ready after {timeout_s} s: {self._log_tail(daemon)}")
             time.sleep(0.01)
 
-    def start(self, config: str, timeout_s: float = 10.0) -> None:
-        """Write ``config``, start zebra, wait for it, start the routing daemon, wait for it."""
-        self.write_config(config)
+    def start(self, config: str, timeout_s: float = 10.0, bgp_config: str | None = None) -> None:
+        """Write ``config``, start zebra, wait for it, start the routing daemon (then bgpd), wait for it."""
+        self.write_config(config, bgp_config)
         try:
             for daemon in self.daemons:
                 self.launch(daemon)
@@ -811,8 +817,9 @@ class FrrNode:
         out = self.vtysh("show ip ospf neighbor")
         return sum(1 for line in out.splitlines() if "Full/" in line)
 
-    def routes(self) -> dict[str, list[tuple[str | None, str]]]:
-        """The kernel's routes of the routing protocol in the namespace:
+    def routes(self, proto: int | None = None) -> dict[str, list[tuple[str | None, str]]]:
+        """The kernel's routes of the routing protocol (or of kernel protocol ``proto``: BGP's is 186) in the
+        namespace:
         ``{"10.128.0.5/32": [(gateway, ifname), ...]}``.
 
         Read over netlink (routes with protocol 188 for OSPF, 187 for IS-IS),
@@ -825,7 +832,7 @@ class FrrNode:
         try:
             names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
             routes: dict[str, list[tuple[str | None, str]]] = {}
-            for r in ipr.get_routes(family=socket.AF_INET, proto=self.rtprot, table=254):
+            for r in ipr.get_routes(family=socket.AF_INET, proto=self.rtprot if proto is None else proto, table=254):
                 dst = f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}"
                 hops = []
                 multipath = r.get_attr("RTA_MULTIPATH")
@@ -885,11 +892,15 @@ class OspfPlan:
     nodes without routes (and the route watch reports them).  With areas, OSPF prefers a path inside an
     area to a shorter one through the backbone (RFC 2328 16.2), so routes
     are no longer all delay-shortest.
+
+    ``igp_links`` (bool, shape (link,); default all) are the links the
+    protocol runs on: with BGP (:mod:`emulator.bgp`) only those inside one
+    autonomous system.
     """
 
     def __init__(self, series, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
                  layer_areas: Mapping[str, str] | None = None, ground_transit: bool = False,
-                 unnumbered: bool = False, **timers):
+                 unnumbered: bool = False, igp_links=None, **timers):
         if costs not in ("delay", "hops"):
             raise ValueError(f"costs must be 'delay' or 'hops', not {costs!r}")
         self.series = series
@@ -903,6 +914,7 @@ class OspfPlan:
         self.layer_areas = {str(k).upper(): area_id(v) for k, v in layer_areas.items()}
         self.ground_transit = ground_transit
         self.unnumbered = unnumbered
+        self.igp_links = np.ones(series.n_links, bool) if igp_links is None else np.asarray(igp_links, bool)
         self.timers = timers  # retransmit_s, lsa_interval_ms, lsa_arrival_ms, spf_ms: see ospf_config
 
     def link_costs(self, k: int) -> dict[int, int]:
@@ -924,13 +936,18 @@ class OspfPlan:
     def config(self, i: int, costs: Mapping[int, int]) -> str:
         """frr.conf of node i with the given link costs."""
         s = self.series
-        links = np.nonzero((s.link_a == i) | (s.link_b == i))[0].tolist()
+        links = self.links_of(i)
         interfaces = [OspfInterface(addr.ifname(l), self.interface_cost(i, costs.get(l, 1)), self.link_area(l))
                       for l in links]
         lo = addr.loopback_ip(i)
         return ospf_config(s.node_names[i], lo, interfaces, lo, self.hello_s, self.dead_s,
                            area=self.layer_areas.get(s.node_layer[i], BACKBONE), unnumbered=self.unnumbered,
                            **self.timers)
+
+    def links_of(self, i: int) -> list[int]:
+        """The links of node i the protocol runs on (every one it ever has in the series, among ``igp_links``)."""
+        s = self.series
+        return np.nonzero(((s.link_a == i) | (s.link_b == i)) & self.igp_links)[0].tolist()
 
     def transit(self, i: int) -> bool:
         """Whether node i may carry traffic between others."""
@@ -963,20 +980,20 @@ class IsisPlan(OspfPlan):
 
     def __init__(self, series, hello_s: int = 1, dead_s: int = 4, costs: str = "delay",
                  layer_areas: Mapping[str, str] | str | None = None, ground_transit: bool = False,
-                 unnumbered: bool = False, **timers):
+                 unnumbered: bool = False, igp_links=None, **timers):
         if layer_areas not in (None, "single"):
             raise ValueError(f"IS-IS areas: only 'single' (one level-2 area), not {layer_areas!r}")
         unknown = sorted(set(timers) - set(self.TIMERS))
         if unknown:
             raise ValueError(f"IS-IS timers: {', '.join(unknown)} unknown; accepted: hello_s, dead_s, "
                              f"{', '.join(self.TIMERS)}")
-        super().__init__(series, hello_s, dead_s, costs, None, ground_transit, unnumbered, **timers)
+        super().__init__(series, hello_s, dead_s, costs, None, ground_transit, unnumbered, igp_links, **timers)
         isis_config("check", addr.loopback_ip(0), [], self.hello_s, self.dead_s, **self.timers)  # bad timers: now
 
     def config(self, i: int, costs: Mapping[int, int]) -> str:
         """frr.conf of node i with the given link costs."""
         s = self.series
-        links = np.nonzero((s.link_a == i) | (s.link_b == i))[0].tolist()
+        links = self.links_of(i)
         interfaces = [(addr.ifname(l), self.interface_cost(i, costs.get(l, 1))) for l in links]
         return isis_config(s.node_names[i], addr.loopback_ip(i), interfaces, self.hello_s, self.dead_s,
                            **self.timers)
@@ -1000,7 +1017,7 @@ class FrrNetwork:
     """
 
     def __init__(self, net, log_dir, limit_fds: int = 1024, nice: int | None = None, protocol: str = "ospf",
-                 **plan):
+                 bgp=None, **plan):
         if protocol not in PROTOCOLS:
             raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
         if getattr(net, "routing", "none") != "none":
@@ -1008,9 +1025,11 @@ class FrrNetwork:
                              f'{protocol.upper()}')
         self.net, self.series = net, net.series
         self.protocol = protocol
+        self.bgp = bgp  # an emulator.bgp.BgpPlan: bgpd beside, the IGP only inside each AS
         self.plan = (IsisPlan if protocol == "isis" else OspfPlan)(
             net.series, ground_transit=bool(getattr(net, "ground_transit", False)),
-            unnumbered=bool(getattr(net, "loopback_on_links", False)), **plan)
+            unnumbered=bool(getattr(net, "loopback_on_links", False)),
+            igp_links=None if bgp is None else bgp.igp_link, **plan)
         self.log_dir = Path(log_dir)
         self.limit_fds = limit_fds
         self.nice = DAEMON_NICE if nice is None else int(nice)
@@ -1034,7 +1053,7 @@ class FrrNetwork:
         A daemon that exits fails the start as soon as the wait reaches its
         node (nodes are awaited in order); ``timeout_s`` only bounds a hang,
         per daemon kind (default :func:`start_timeout_s`).
-        ``progress(1)`` is called as each daemon becomes ready (2 per node).
+        ``progress(1)`` is called as each daemon becomes ready (:attr:`daemons`: 2 or 3 per node).
         On any failure everything started so far is stopped.
         """
         local = self._local()
@@ -1048,15 +1067,18 @@ class FrrNetwork:
         mine = [self.nodes[i] for i in local]
         try:
             for i in local:
-                self.nodes[i].write_config(self.plan.config(i, self.cost))
+                bgp = (None, "") if self.bgp is None else (self.bgp.config(i), self.bgp.zebra_config(i))
+                self.nodes[i].write_config(self.plan.config(i, self.cost), *bgp)
             if self.protocol == "ospf":  # isisd speaks over one packet socket per circuit
                 self._allow_memberships()
             t1 = time.perf_counter()
             if check and mine:
                 check_configs([node.log_dir / "frr.conf" for node in mine]
-                              + ([mine[0].log_dir / "zebra.conf"] if self.protocol == "isis" else []))
+                              + ([mine[0].log_dir / "zebra.conf"] if self.protocol == "isis" else [])
+                              + ([node.log_dir / f for node in mine for f in ("bgpd.conf", "zebra.conf")]
+                                 if self.bgp is not None else []))
             t2 = time.perf_counter()
-            for daemon in ("zebra", PROTOCOLS[self.protocol][0]):
+            for daemon in self.daemons:
                 for node in mine:
                     node.launch(daemon)
                 deadline = time.monotonic() + timeout_s
@@ -1070,6 +1092,11 @@ class FrrNetwork:
             raise
         self.timings_s = {"configs": t1 - t0, "check": t2 - t1, "daemons": t3 - t2, "total": t3 - t0}
         return t3 - t0
+
+    @property
+    def daemons(self) -> tuple[str, ...]:
+        """The daemons every node runs, in starting order: zebra, the IGP's, bgpd with BGP."""
+        return ("zebra", PROTOCOLS[self.protocol][0]) + (("bgpd",) if self.bgp is not None else ())
 
     def _allow_memberships(self) -> None:
         """Let each node's ospfd join AllSPFRouters on every one of its links.
@@ -1097,7 +1124,7 @@ class FrrNetwork:
         """The :class:`FrrNode` of node i (a cluster host: a stand-in for a node on another host)."""
         n = self.net.nodes[i]
         return FrrNode(n.ns, n.name, self.log_dir / n.name, ipr=n.ipr, limit_fds=self.limit_fds, nice=self.nice,
-                       protocol=self.protocol)
+                       protocol=self.protocol, bgp=self.bgp is not None)
 
     def quiesce(self) -> None:
         """Have cost updates and repairs running in another thread give up at the next node (their
@@ -1143,7 +1170,8 @@ class FrrNetwork:
         if self.plan.costs == "hops" or self.quiet:
             return 0
         ids, delay = self.series.active(k)
-        new = {l: c for l, c in zip(ids.tolist(), cost_from_delay(delay).tolist())
+        igp = self.plan.igp_links[ids]
+        new = {l: c for l, c in zip(ids[igp].tolist(), cost_from_delay(delay[igp]).tolist())
                if abs(c - self.cost.get(l, c)) >= min_change}
         self._apply(new)
         return len(new)
@@ -1186,7 +1214,8 @@ class FrrNetwork:
         grace_s = 2 * self.plan.hello_s if grace_s is None else grace_s
         now = time.monotonic()
         for link in self.net.up:
-            self._new_links.setdefault(link, now)
+            if self.plan.igp_links[link]:  # inter-AS links carry eBGP only (emulator.bgp)
+                self._new_links.setdefault(link, now)
         s = self.series
         repaired = []
         for link, t in list(self._new_links.items()):
@@ -1218,6 +1247,7 @@ class FrrNetwork:
 
         s = self.series
         ids, _ = s.active(k)
+        ids = ids[self.plan.igp_links[ids]]
         a, b = s.link_a[ids].astype(np.int64), s.link_b[ids].astype(np.int64)
         cost = np.array([self.cost.get(l, 1) for l in ids.tolist()], dtype=np.float64)
         out_a = np.array([self.plan.interface_cost(i, c) for i, c in zip(a.tolist(), cost.tolist())], dtype=np.float64)
@@ -1248,6 +1278,41 @@ class FrrNetwork:
         return nh
 
     ospf_next_hops = next_hops  # the name from before IS-IS
+
+    def bgp_states(self) -> dict[str, dict[str, str]]:
+        """Every node's BGP sessions now: {node: {peer address: state}} (``Established``, ``Active``,
+        ...), from bgpd (``show bgp neighbors json``), several vtysh at a time; {} without BGP."""
+        import json
+
+        if self.bgp is None:
+            return {}
+        mine = [self.nodes[i] for i in self._local()]
+        results = _run_all([n.vtysh_argv("show bgp neighbors json", daemon="bgpd") for n in mine], 8)
+        out = {}
+        for node, (rc, text, _) in zip(mine, results):
+            try:
+                peers = json.loads(text) if rc == 0 else {}
+            except ValueError:
+                peers = {}
+            out[node.name] = {a: p.get("bgpState", "?") for a, p in peers.items() if isinstance(p, dict)}
+        return out
+
+    def bgp_sessions(self) -> dict[str, int]:
+        """Sessions established now, and those that could be: the iBGP ones and the eBGP ones over links up."""
+        states = self.bgp_states()
+        if not states:
+            return {}
+        s, up = self.series, set(self.net.up)
+        live = {addr.link_ip(l, e) for l in up if not self.bgp.igp_link[l] for e in (0, 1)}
+        out = {"ibgp_established": 0, "ibgp": 0, "ebgp_established": 0, "ebgp_links_up": 0}
+        for i in self._local():
+            for p in self.bgp.peers(i):
+                kind = "ibgp" if p.internal else "ebgp"
+                if kind == "ebgp" and p.address not in live:
+                    continue
+                out["ibgp" if p.internal else "ebgp_links_up"] += 1
+                out[f"{kind}_established"] += states.get(s.node_names[i], {}).get(p.address) == "Established"
+        return out
 
     def dead_interval_expiries(self) -> int:
         """Adjacencies lost to the dead interval on all nodes (:meth:`FrrNode.dead_interval_expiries`;

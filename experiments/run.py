@@ -310,7 +310,7 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
 
 def _predicted_label(routing: str) -> str:
     """The legend of the predicted RTT: the delay-shortest path, or the strategy's own path."""
-    if routing in ("static", "ospf", "isis"):
+    if routing in ("static", "ospf", "isis") or routing.startswith("bgp+"):
         return "predicted (shortest path)"
     return f"predicted ({routing if len(routing) <= 40 else routing[:37] + '...'})"
 

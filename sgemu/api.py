@@ -323,18 +323,25 @@ class Emulation:
     def __init__(self, scenario=None, *, shaping: str = "auto", routing=None,
                  out: str | os.PathLike | None = None, quiet: bool = True, start_s: float = 0.0,
                  run_tag: str | None = None, progress=None, log=None, view: bool = False,
-                 queue_limit_pkts: int | None = None, cluster: str | None = None):
+                 queue_limit_pkts: int | None = None, cluster: str | None = None, bgp: dict | None = None):
         self.scenario = scenario if isinstance(scenario, Scenario) else (
             Scenario(scenario) if isinstance(scenario, ScenarioSpec) else Scenario.load(scenario))
         emu = dict(self.scenario.spec.emulation or {})
         if queue_limit_pkts is not None:
             emu["queue_limit_pkts"] = queue_limit_pkts
-        opts = runconfig.emulation_options(emu, routing, self.scenario.spec._base_dir)
+        if bgp is not None:
+            emu["bgp"] = bgp
+        spec = self.scenario.spec
+        opts = runconfig.emulation_options(emu, routing, spec._base_dir, ground_transit=spec.ground_transit)
         self.routing, self.strategy, self._ospf = opts["routing"], opts["strategy"], opts["ospf"]
+        self.bgp = opts["bgp"]
+        if self.bgp:
+            stations = [st.name for st in spec.build_stations()]
+            runconfig.check_bgp_names(self.bgp, stations, [n for n in self.scenario.nodes if n not in stations])
         self._route_watch, self._calibrate = opts["route_watch"], opts["calibrate"]
         self.queue_limit_pkts = opts["queue_limit_pkts"]
         self.shaping = runconfig.check_shaping(shaping)
-        self.cluster = runconfig.check_cluster(cluster, self.routing, self.strategy)
+        self.cluster = runconfig.check_cluster(cluster, self.routing, self.strategy, self.bgp)
         axis = self.scenario.axis
         if not (isinstance(start_s, (int, float)) and 0 <= start_s <= axis.duration_s):
             raise ScenarioError("start_s", f"{start_s!r} is outside the run (0 to {axis.duration_s:g} s)")
@@ -368,6 +375,8 @@ class Emulation:
     @property
     def routing_label(self) -> str:
         """``ospf``, ``static`` (delay-shortest), or the strategy with its parameters (``hold-down(threshold_ratio=1.5)``)."""
+        if self.bgp:
+            return f"bgp+{self.routing}"  # BGP between the ASes, the IGP inside each
         if self.strategy is None or self.strategy.label == "shortest-delay":
             return self.routing  # "static": the delay-shortest paths, installed centrally
         return self.strategy.label
@@ -438,9 +447,9 @@ class Emulation:
         if self.dynamic:
             from emulator.frr import frr_missing
 
-            missing = frr_missing(self.routing)
+            missing = frr_missing(self.routing, bgp=bool(self.bgp))
             if missing:
-                raise CapabilityError(f"routing {self.routing} needs FRR: {missing}")
+                raise CapabilityError(f"routing {self.routing_label} needs FRR: {missing}")
         return shaping
 
     def _check_size(self, series) -> None:
@@ -517,12 +526,24 @@ class Emulation:
                 start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(2 * n)))
             converged_s = self.frr.wait_converged(self.k, check=check)
         else:
-            self.frr = FrrNetwork(self.network, self._outdir() / "frr", protocol=self.routing, **ospf)
-            with self._progress("frr", 2 * self.series.n_nodes) as advance:
+            self.frr = FrrNetwork(self.network, self._outdir() / "frr", protocol=self.routing, bgp=self._bgp_plan(),
+                                  **ospf)
+            with self._progress("frr", len(self.frr.daemons) * self.series.n_nodes) as advance:
                 start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(n)))
             converged_s = self._wait_for_ground_routes()
+        if self.frr.bgp is not None:
+            self._info["bgp"] = {**self.frr.bgp.summary(), "sessions_at_start": self.frr.bgp_sessions()}
         self._info["ospf"] = {"protocol": self.routing, "links": links, "hello_s": self.frr.plan.hello_s, "dead_s": self.frr.plan.dead_s,
                               "start_s": start_s, "initial_convergence_s": converged_s}
+
+    def _bgp_plan(self):
+        """The :class:`emulator.bgp.BgpPlan` of ``emulation.bgp`` (None without)."""
+        if not self.bgp:
+            return None
+        from emulator.bgp import BgpPlan
+
+        return BgpPlan(self.series, self.bgp["ases"], self.bgp["space_asn"], self.bgp["route_reflectors"],
+                       self.bgp["keepalive_s"], self.bgp["hold_s"])
 
     def _wait_for_ground_routes(self, timeout_s: float = 60.0) -> float:
         """Seconds until every station has a kernel route to every station it can reach now."""
@@ -710,6 +731,8 @@ class Emulation:
             loop = RealTimeLoop(self.network, self.series, self._apply_live, self._signals, out / "raw", speed, advance)
             self._loop = loop
             interrupted, records = self._run_loop(loop, k0, k1, exps, predicted)
+        if not interrupted and self.frr is not None and self.frr.bgp is not None:
+            self._info["bgp"]["sessions_at_end"] = self.frr.bgp_sessions()
         summary = self._collect(out, loop, predicted, records, speed, interrupted, k0)
         if interrupted:
             raise KeyboardInterrupt
@@ -757,7 +780,8 @@ class Emulation:
         from experiments.run import ROUTE_WATCH_MAX_NODES, PathCheck, PingTail
 
         watch_on = self._route_watch if self._route_watch is not None else self.series.n_nodes <= ROUTE_WATCH_MAX_NODES
-        watch_on = watch_on and self.cluster is None  # the watch reads every node's table from here
+        # the watch reads every node's table from here, and judges by shortest paths (BGP follows AS paths)
+        watch_on = watch_on and self.cluster is None and not self.bgp
         if watch_on:
             target = OspfTarget(self.frr) if self.frr is not None else StaticTarget(self.network)
             self._watch = RouteWatch(self.network, target, self.series.axis.step_s)

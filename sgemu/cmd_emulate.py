@@ -178,6 +178,8 @@ def _print_run_summary(s: dict) -> None:
               f"({s['netem_offset']}: the platform's own lateness per netem traversal)")
     if s.get("ospf"):
         _print_ospf(s["ospf"])
+        if s.get("bgp"):
+            _print_bgp(s["bgp"])
     if s.get("cluster"):
         console.print(_hosts_table(s["cluster"]))
     c = s["clock"]
@@ -237,8 +239,19 @@ def _throughput_table(s: dict):
     return t
 
 
+def _print_bgp(b: dict) -> None:
+    ground = "; ".join(f"AS {asn}: {', '.join(names)}" for asn, names in b["ground_ases"].items())
+    print(f"BGP: space AS {b['space_as']} (route reflectors {', '.join(b['route_reflectors']) or 'none'}); {ground}")
+    for when in ("start", "end"):
+        n = b.get(f"sessions_at_{when}")
+        if n:
+            print(f"  sessions established at the {when}: eBGP {n['ebgp_established']} of {n['ebgp_links_up']} "
+                  f"over links up, iBGP {n['ibgp_established']} of {n['ibgp']}")
+
+
 def _print_ospf(o: dict) -> None:
-    print(f"OSPF ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
+    name = {"ospf": "OSPF", "isis": "IS-IS"}.get(o.get("protocol"), "OSPF")
+    print(f"{name} ({o.get('links', 'numbered')} links): FRR started in {o['start_s']:.1f} s, "
           f"first routes after {o['initial_convergence_s']:.1f} s")
     if o.get("interfaces_readdressed"):
         print(f"  interfaces found without OSPF and readdressed: {', '.join(o['interfaces_readdressed'])}")

@@ -16,12 +16,15 @@ from .schema import ScenarioError
 OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int, "cost_update_every_s": (int, float),
              "areas": (str, dict), "timers": str, "links": str}
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
-EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate", "queue_limit_pkts")
+EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate", "queue_limit_pkts", "bgp")
+BGP_KEYS = ("ases", "space_as", "route_reflectors", "keepalive_s", "hold_s")
+MAX_ASN = 4294967294
 SHAPING = ("auto", "netem", "tbf", "none")
 DYNAMIC_ROUTING = ("ospf", "isis")
 
 
-def emulation_options(section: dict, routing=None, base_dir=".", where: str = "routing") -> dict:
+def emulation_options(section: dict, routing=None, base_dir=".", where: str = "routing",
+                      ground_transit: bool = True) -> dict:
     """The checked ``emulation:`` section: routing (``routing`` overrides it), ospf, route_watch,
     calibrate, queue_limit_pkts.
 
@@ -48,7 +51,8 @@ def emulation_options(section: dict, routing=None, base_dir=".", where: str = "r
     ospf = ospf_options(emu.get("ospf") or {})
     if mode == "isis":
         _isis_options(ospf)
-    return {"routing": mode, "strategy": strategy, "ospf": ospf,
+    bgp = bgp_options(emu.get("bgp"), mode, ground_transit)
+    return {"routing": mode, "strategy": strategy, "ospf": ospf, "bgp": bgp,
             "route_watch": None if watch == "auto" else watch, "calibrate": cal, "queue_limit_pkts": queue}
 
 
@@ -80,6 +84,87 @@ def _isis_options(ospf: dict) -> None:
         raise ScenarioError("emulation.ospf.dead_s" if "100" in str(exc) else "emulation.ospf.hello_s",
                             f"{exc} (routing isis); accepted: hello_s 1 to 600 s, dead_s above it and at most "
                             "100 x hello_s") from None
+
+
+def bgp_options(bgp, routing: str, ground_transit: bool = True) -> dict | None:
+    """The checked ``emulation.bgp`` mapping (None: no BGP): ``ases`` {AS number: [station, ...]},
+    ``space_as``, ``route_reflectors`` (a count or satellite names), ``keepalive_s``, ``hold_s``
+    (:mod:`emulator.bgp`).  BGP needs an IGP inside the ASes (routing ospf or isis) and stations that
+    forward (``ground_transit: true``).  Station and satellite names are checked by :func:`check_bgp_names`."""
+    if bgp is None:
+        return None
+    if not isinstance(bgp, dict):
+        raise ScenarioError("emulation.bgp", f"{_short(bgp)}; accepted: a mapping with {', '.join(BGP_KEYS)}")
+    unknown = sorted(set(map(str, bgp)) - set(BGP_KEYS))
+    if unknown:
+        raise ScenarioError(f"emulation.bgp.{unknown[0][:40]}", f"unknown key; accepted: {', '.join(BGP_KEYS)}")
+    if routing not in DYNAMIC_ROUTING:
+        raise ScenarioError("emulation.bgp", f"with routing {routing!r}; accepted with bgp: routing "
+                                             f"{' or '.join(DYNAMIC_ROUTING)} (the IGP inside each AS)")
+    if not ground_transit:
+        raise ScenarioError("ground_transit", "false with emulation.bgp; accepted: true (stations are their "
+                                              "ASes' routers, so they forward)")
+    space = _asn(bgp.get("space_as", 65000), "emulation.bgp.space_as")
+    ases = _bgp_ases(bgp.get("ases", {}), space)
+    rr = bgp.get("route_reflectors", 2)
+    if not ((isinstance(rr, int) and not isinstance(rr, bool) and 0 <= rr <= 100)
+            or (isinstance(rr, list) and rr and all(isinstance(x, str) for x in rr))):
+        raise ScenarioError("emulation.bgp.route_reflectors", f"{_short(rr)}; accepted: 0 to 100 (how many "
+                                                              "satellites to pick) or a list of satellite names")
+    keepalive, hold = bgp.get("keepalive_s", 1), bgp.get("hold_s", 3)
+    if not (isinstance(keepalive, int) and not isinstance(keepalive, bool) and 1 <= keepalive <= 21845):
+        raise ScenarioError("emulation.bgp.keepalive_s", f"{_short(keepalive)}; accepted: 1 to 21845 s")
+    if not (isinstance(hold, int) and not isinstance(hold, bool) and max(3, keepalive + 1) <= hold <= 65535):
+        raise ScenarioError("emulation.bgp.hold_s", f"{_short(hold)}; accepted: 3 to 65535 s, above keepalive_s")
+    return {"ases": ases, "space_asn": space, "route_reflectors": rr, "keepalive_s": keepalive, "hold_s": hold}
+
+
+def _asn(value, where: str) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ASN):
+        raise ScenarioError(where, f"{_short(value)}; accepted: an AS number 1 to {MAX_ASN}")
+    return value
+
+
+def _bgp_ases(ases, space: int) -> dict[int, list[str]]:
+    if not isinstance(ases, dict):
+        raise ScenarioError("emulation.bgp.ases", f"{_short(ases)}; accepted: a mapping AS number: [station, ...]")
+    out: dict[int, list[str]] = {}
+    seen: dict[str, int] = {}
+    for key, names in ases.items():
+        where = f"emulation.bgp.ases.{str(key)[:20]}"
+        asn = _asn(key, where)
+        if asn == space:
+            raise ScenarioError(where, f"is the space AS; accepted: AS numbers other than space_as ({space})")
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise ScenarioError(where, f"{_short(names)}; accepted: a list of station names")
+        for name in names:
+            if name in seen:
+                raise ScenarioError(where, f"{name!r} is already in AS {seen[name]}; a station is in one AS")
+            seen[name] = asn
+        out[asn] = list(names)
+    return out
+
+
+def check_bgp_names(bgp: dict | None, stations, satellites) -> None:
+    """Every station of ``emulation.bgp.ases`` a station, every named route reflector a satellite."""
+    if not bgp:
+        return
+    stations, satellites = list(stations), set(satellites)
+    for asn, names in bgp["ases"].items():
+        for name in names:
+            if name not in stations:
+                raise ScenarioError(f"emulation.bgp.ases.{asn}", f"{_short(name)} is not a station; accepted: "
+                                                                 f"{', '.join(stations)}")
+    if isinstance(bgp["route_reflectors"], list):
+        for name in bgp["route_reflectors"]:
+            if name not in satellites:
+                raise ScenarioError("emulation.bgp.route_reflectors", f"{_short(name)} is not a satellite of "
+                                                                      "the scenario")
+    elif bgp["route_reflectors"] > len(satellites):
+        raise ScenarioError("emulation.bgp.route_reflectors", f"{bgp['route_reflectors']}; accepted: 0 to "
+                                                              f"{len(satellites)} (the scenario's satellites)")
 
 
 def _number(v) -> bool:
@@ -164,7 +249,7 @@ def routing_option(text: str | None):
     return mapping if len(mapping) > 1 else mapping["strategy"]
 
 
-def check_cluster(address, routing: str, strategy=None):
+def check_cluster(address, routing: str, strategy=None, bgp=None):
     """``cluster``: the Ray head's GCS address ``HOST:PORT`` or None; delay-shortest static routing
     (the hosts' agents plan their own routes) or OSPF / IS-IS (each host's agent runs FRR in its nodes).
     Whether anything answers there is checked at start."""
@@ -176,6 +261,9 @@ def check_cluster(address, routing: str, strategy=None):
         raise ScenarioError("cluster", f"{_short(address)}; accepted: the Ray head's address HOST:PORT "
                                        "(e.g. 10.0.0.1:6379)")
     label = routing if strategy is None else strategy.label
+    if bgp:
+        raise ScenarioError("emulation.bgp", "across a cluster is not supported yet; accepted with cluster: "
+                                             "no bgp section")
     if label not in ("shortest-delay", *DYNAMIC_ROUTING):
         raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "
                                        f"cluster: static (delay-shortest), {', '.join(DYNAMIC_ROUTING)}")
