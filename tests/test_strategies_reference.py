@@ -200,3 +200,43 @@ def test_ecmp_and_hold_down_equal_the_reference_on_the_1714_node_scenario(large)
         same(S.ecmp(graph, None, metric=metric), ref_ecmp(graph, None, metric=metric), ("large", metric))
     for k, fast, ref in held_chain(large, range(4), {"threshold_ratio": 1.2, "threshold_ms": 20.0}):
         same(fast, ref, ("large", k))
+
+
+def chain_series(delays_ms: list[float], direct_ms: float):
+    """Satellites 0..m in a chain of links with ``delays_ms`` and a station m+1 on satellite 1;
+    at step 1 a direct link 0-m of ``direct_ms`` comes up (both steps: links 0..m, then the direct one)."""
+    import datetime as dt
+
+    from orbits.timebase import TimeAxis
+    from topologies.series import LinkSeries
+
+    m = len(delays_ms)
+    a = np.array(list(range(m)) + [1, 0], dtype=np.int32)
+    b = np.array(list(range(1, m + 1)) + [m + 1, m], dtype=np.int32)
+    return LinkSeries(
+        axis=TimeAxis.from_duration(dt.datetime(2024, 7, 16, tzinfo=dt.timezone.utc), 1.0, 1.0),
+        node_names=[f"n{i}" for i in range(m + 2)], node_layer=["LEO"] * (m + 1) + ["GROUND"],
+        node_shell=["s"] * (m + 1) + [""], link_a=a, link_b=b, link_kind=np.zeros(m + 2, dtype=np.int8),
+        ms_per_km=np.array(list(delays_ms) + [1.0, direct_ms]),       # 1 km per link: delay = ms_per_km
+        capacity_mbps=np.full(m + 2, np.nan), loss_pct=np.full(m + 2, np.nan),
+        indptr=np.array([0, m + 1, 2 * m + 3]),
+        link_id=np.array(list(range(m + 1)) + list(range(m + 2)), dtype=np.int32),
+        distance_km=np.ones(2 * m + 3, dtype=np.float32))
+
+
+def test_hold_down_compares_the_old_path_cost_summed_hop_by_hop_from_its_start():
+    # ((6.1 + 3.9) + 9.9) + 9.7 = 29.599999999999998, but (6.1 + 3.9) + (9.9 + 9.7) = 29.6: a direct link
+    # of exactly the hop-by-hop sum is as good as the old chain, which hold-down then keeps
+    delays = [6.1, 3.9, 9.9, 9.7]
+    direct = ((6.1 + 3.9) + 9.9) + 9.7
+    series = chain_series(delays, direct)
+    params = {"threshold_ratio": 1.0, "threshold_ms": 0.0}
+    steps = list(held_chain(series, range(2), params))
+    _, fast, ref = steps[1]
+    assert ref.next_hop[0, 4] == 1, "the reference replaced a path as good as the best"
+    assert S.shortest_delay(S.RoutingGraph(series, 1)).next_hop[0, 4] == 4
+    same(fast, ref, "chain")
+    worse = chain_series(delays, np.nextafter(direct, 0))     # one ulp better: now the direct link wins
+    _, fast, ref = list(held_chain(worse, range(2), params))[1]
+    assert ref.next_hop[0, 4] == 4
+    same(fast, ref, "chain, direct one ulp shorter")

@@ -122,18 +122,30 @@ class RoutingGraph:
         """``(dist, next_hop)`` (node, node) for the per-link ``cost``: the least-cost next hop of
         node i towards j (-1 unreachable or i == j).  With ``cost = delay_ms`` this is exactly
         :func:`topologies.routing.next_hops`."""
-        n = self.n_nodes
         dist, succ = self.distances_to(cost)
-        s = succ[:, :n].T
-        nh = np.where(s >= 0, self._split.node_of(np.maximum(s, 0)), -1).astype(np.int32)
+        return dist[:, :self.n_nodes].T, self.next_hops_of(succ)
+
+    def next_hops_of(self, succ: np.ndarray) -> np.ndarray:
+        """(node, node) int32 next hops from the successors ``succ`` (destination, vertex) of
+        :meth:`distances_to`: the node each vertex's successor stands for, -1 for none and i == j."""
+        g, n = self._split, self.n_nodes
+        node = np.concatenate([np.arange(n), g.ground[:g.size - n], [-1]]).astype(np.int32)  # vertex -> node
+        nh = np.ascontiguousarray(node[np.maximum(succ[:, :n], -1)].T)      # scipy marks "none" -9999
         np.fill_diagonal(nh, -1)
-        return dist[:, :n].T, nh
+        return nh
 
     def dense(self, values: np.ndarray, fill: float = np.inf) -> np.ndarray:
         """(node, node) matrix of a per-link value, symmetric, ``fill`` where no link is up."""
         out = np.full((self.n_nodes, self.n_nodes), fill, dtype=np.float64)
         out[self.a, self.b] = values
         out[self.b, self.a] = values
+        return out
+
+    def adjacent(self) -> np.ndarray:
+        """(node, node) bool: a link is up between the two nodes now."""
+        out = np.zeros((self.n_nodes, self.n_nodes), dtype=bool)
+        out[self.a, self.b] = True
+        out[self.b, self.a] = True
         return out
 
     def lifetime_s(self, horizon_s: float) -> np.ndarray:
@@ -198,12 +210,12 @@ def check_decision(graph: RoutingGraph, out, name: str) -> Decision:
         raise StrategyError(f"strategy {name}: next hops have shape {nh.shape}; expected ({n}, {n})")
     nh = nh.astype(np.int32, copy=False)
     extra = np.asarray(dec.extra, dtype=np.int32).reshape(-1, 3)
-    up = graph.dense(np.ones(graph.link_id.size), 0.0) > 0
-    i, j = np.nonzero(nh >= 0)
-    bad = ~up[i, nh[i, j]] if i.size else np.zeros(0, bool)
-    if bad.any() or (extra.size and not up[extra[:, 0], extra[:, 2]].all()) or (nh >= n).any():
-        p = int(np.argmax(bad)) if bad.any() else 0
-        where = (f"{graph.names[i[p]]} -> {graph.names[j[p]]} via {nh[i[p], j[p]]}" if bad.any()
+    up = graph.adjacent()
+    out_of_range = (nh >= n).any() or (extra.size and (extra[:, [0, 2]] >= n).any())
+    bad = (nh >= 0) & ~np.take_along_axis(up, np.clip(nh, 0, n - 1), axis=1)     # (node, node)
+    if out_of_range or bad.any() or (extra.size and not up[extra[:, 0], extra[:, 2]].all()):
+        i, j = np.unravel_index(np.argmax(bad), bad.shape)     # the first bad entry, row by row
+        where = (f"{graph.names[i]} -> {graph.names[j]} via {nh[i, j]}" if bad.any() and not out_of_range
                  else "a multipath or out-of-range entry")
         raise StrategyError(f"strategy {name}: step {graph.k}: next hop is not a neighbour over an up link ({where})")
     np.fill_diagonal(nh, -1)
@@ -231,67 +243,147 @@ def ecmp(graph: RoutingGraph, prev: Decision | None = None, metric: str = "delay
     Integer costs make "equal" exact, and the next hops loop-free.
     """
     cost = np.ones(graph.a.size) if metric == "hops" else np.maximum(1.0, np.round(graph.delay_ms / quantum_ms))
-    n = graph.n_nodes
     dist, succ = graph.distances_to(cost)           # (dst, vertex)
+    nh = graph.next_hops_of(succ)
+    return Decision(nh, _equal_cost_rows(graph, dist, cost, nh))
+
+
+def _equal_cost_rows(graph: RoutingGraph, dist: np.ndarray, cost: np.ndarray, nh: np.ndarray,
+                     block_edges: int = 256) -> np.ndarray:
+    """Multipath rows (m, 3) int32 ``(u, j, v)``: v is a next hop of u towards j besides ``nh[u, j]``.
+
+    v qualifies when ``cost(u, v) + dist(v, j) == dist(u, j)`` (``dist``
+    (destination, vertex) on integer ``cost`` (link,), so "equal" is exact).
+    Rows go by directed edge (every ``a -> b``, then every ``b -> a``), then
+    by destination; edges are compared a block at a time against every
+    destination (arrays (edge, destination)).
+    """
     g = graph._split
-    nh = np.where(succ[:, :n].T >= 0, g.node_of(np.maximum(succ[:, :n].T, 0)), -1).astype(np.int32)
-    np.fill_diagonal(nh, -1)
     u = np.concatenate([graph.a, graph.b])          # directed edge u -> v
     v = np.concatenate([graph.b, graph.a])
-    c = np.concatenate([cost, cost])
-    # v is a next hop of u towards j when c(u, v) + dist(v, j) == dist(u, j)
-    via = c[:, None] + dist[:, g.receiver(v)].T     # (edge, dst)
-    ok = np.isfinite(via) & (via == dist[:, u].T)
-    e, j = np.nonzero(ok)
-    keep = (u[e] != j) & (nh[u[e], j] != v[e])
-    extra = np.stack([u[e][keep], j[keep], v[e][keep]], axis=1).astype(np.int32)
-    return Decision(nh, extra)
+    v_in, c = g.receiver(v), np.concatenate([cost, cost])
+    to_j = np.ascontiguousarray(np.where(np.isinf(dist), np.nan, dist).T)    # (vertex, dst); NaN equals nothing
+    rows = [np.zeros((0, 3), dtype=np.int32)]
+    for lo in range(0, u.size, block_edges):
+        e = slice(lo, lo + block_edges)
+        ok = to_j[v_in[e]] + c[e, None] == to_j[u[e]]               # (edge, dst)
+        ok &= nh[u[e]] != v[e, None]                                # not the primary next hop
+        ok[np.arange(ok.shape[0]), u[e]] = False                    # nor u's route to itself
+        k, j = np.nonzero(ok)
+        rows.append(np.stack([u[e][k], j, v[e][k]], axis=1).astype(np.int32))
+    return np.concatenate(rows)
 
 
-def _follow(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, max_hops: int | None = None):
-    """Cost of following ``next_hop`` from every node to every destination, (node, dst).
+def _follow(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, i: np.ndarray, j: np.ndarray,
+            max_hops: int | None = None) -> np.ndarray:
+    """Cost (pair,) of following ``next_hop`` (node, node) from node ``i[p]`` to destination ``j[p]``.
 
     ``weight`` (node, node) link cost (inf = no link); a hop into a node that
-    may not relay (``relay_ok`` False) other than the destination costs inf.
-    Loops and dead ends cost inf.
+    may not relay (``relay_ok`` (node,) False) other than the destination
+    costs inf.  Loops and dead ends cost inf.  Costs add up hop by hop from
+    the start node.
     """
-    n = next_hop.shape[0]
-    max_hops = max_hops or n
-    i, j = np.nonzero(next_hop >= 0)
-    cur, cost = i.copy(), np.zeros(i.size)
-    out = np.full((n, n), np.inf)
-    np.fill_diagonal(out, 0.0)
-    for _ in range(max_hops):
+    out = np.full(i.size, np.inf)
+    p, cur, j, cost = np.arange(i.size), i.copy(), j.copy(), np.zeros(i.size)
+    for _ in range(max_hops or next_hop.shape[0]):
         nxt = next_hop[cur, j]
         step = np.where(nxt >= 0, weight[cur, np.maximum(nxt, 0)], np.inf)
         step = np.where((nxt == j) | relay_ok[np.maximum(nxt, 0)], step, np.inf)
         cost = cost + step
         arrived = (nxt == j) & np.isfinite(cost)
-        out[i[arrived], j[arrived]] = cost[arrived]
+        out[p[arrived]] = cost[arrived]
         alive = ~arrived & np.isfinite(cost)
         if not alive.any():
             break
-        i, j, cur, cost = i[alive], j[alive], nxt[alive], cost[alive]
+        p, j, cur, cost = p[alive], j[alive], nxt[alive], cost[alive]
     return out
 
 
-def _all_along(next_hop: np.ndarray, good: np.ndarray, max_hops: int | None = None) -> np.ndarray:
-    """(node, dst) bool: ``good`` holds at every node on the next-hop path to the destination."""
+def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray):
+    """The (node, destination) entries on the ``next_hop`` paths from ``i[p]`` to ``j[p]``
+    (destinations excluded), each once, the given pairs first: ``(node, dst)`` (entry,).
+
+    Walks the paths front by front, stopping where a path reaches an entry
+    already met, so the work grows with the entries, not with path lengths.
+    """
     n = next_hop.shape[0]
-    out = good.copy()
-    i, j = np.nonzero(out & (next_hop >= 0))
-    cur = i.copy()
-    for _ in range(max_hops or n):
-        nxt = next_hop[cur, j]
-        going = nxt != j
-        bad = going & ((nxt < 0) | ~good[np.maximum(nxt, 0), j])
-        out[i[bad], j[bad]] = False
-        alive = going & ~bad
-        if not alive.any():
-            return out
-        i, j, cur = i[alive], j[alive], nxt[alive]
-    out[i, j] = False  # still walking after every node: a loop
-    return out
+    seen = np.zeros((n, n), dtype=bool)
+    seen[i, j] = True
+    slot = np.empty((n, n), dtype=np.int32)     # scratch: which front entry wrote a cell last
+    nodes, dsts, x, y = [i], [j], i, j
+    while x.size:
+        nxt = next_hop[x, y]
+        go = (nxt != y) & (nxt >= 0)
+        x, y = nxt[go], y[go]
+        new = ~seen[x, y]
+        x, y = x[new], y[new]
+        slot[x, y] = np.arange(x.size)
+        first = slot[x, y] == np.arange(x.size)     # one entry per cell
+        x, y = x[first], y[first]
+        seen[x, y] = True
+        nodes.append(x)
+        dsts.append(y)
+    return np.concatenate(nodes).astype(np.int64), np.concatenate(dsts).astype(np.int64)
+
+
+def _jump(value: np.ndarray, succ: np.ndarray, add) -> np.ndarray:
+    """``value`` (entry,) combined with ``add`` (``np.add`` on floats, ``np.logical_and`` on
+    bools) over every entry's chain of ``succ`` (entry,) (-1 ends a chain), by pointer jumping.
+
+    An entry whose chain never ends (a loop) gets inf (False).  Entries at
+    inf (False) stop early: nothing can change them.
+    """
+    value, succ = value.copy(), succ.copy()
+    done = np.isinf(value) if value.dtype.kind == "f" else ~value
+    act = np.flatnonzero((succ >= 0) & ~done)
+    for _ in range(int(np.ceil(np.log2(succ.size + 1))) + 1):
+        if not act.size:
+            return value
+        t = succ[act]
+        value[act] = add(value[act], value[t])
+        succ[act] = succ[t]
+        v = value[act]
+        act = act[(succ[act] >= 0) & (~np.isinf(v) if v.dtype.kind == "f" else v)]
+    value[act] = np.inf if value.dtype.kind == "f" else False
+    return value
+
+
+def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.ndarray, j: np.ndarray,
+                threshold_ratio: float, threshold_ms: float) -> np.ndarray:
+    """(pair,) bool: node ``i[p]`` may keep its ``old`` (node, node) path to ``j[p]``: from it and
+    from every node after it, the old path works and costs at most ``best`` (node, node) times the
+    ratio and plus ``threshold_ms``."""
+    n = graph.n_nodes
+    x, y = _downstream(old, i, j)                  # (entry,): every (node, dst) that matters
+    at = np.empty((n, n), dtype=np.int32)          # entry of a (node, dst); read only at entries
+    at[x, y] = np.arange(x.size)
+    nxt = old[x, y]
+    succ = np.where((nxt >= 0) & (nxt != y), at[np.maximum(nxt, 0), y], -1)
+    weight, relay = graph.dense(graph.delay_ms), ~graph.is_ground | graph.ground_transit
+    step = np.where(nxt >= 0, weight[x, np.maximum(nxt, 0)], np.inf)
+    step = np.where((nxt == y) | relay[np.maximum(nxt, 0)], step, np.inf)
+    cost_ms = _jump(step, succ, np.add)
+    ok = _within(cost_ms, best[x, y], threshold_ratio, threshold_ms,
+                 lambda sel: _follow(old, weight, relay, x[sel], y[sel]))
+    return _jump(ok, succ, np.logical_and)[:i.size]
+
+
+def _within(cost_ms: np.ndarray, best_ms: np.ndarray, threshold_ratio: float, threshold_ms: float,
+            exact: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(entry,) bool: an old path of ``cost_ms`` (entry,) is within the thresholds of ``best_ms``.
+
+    ``cost_ms`` is summed in another order than the hop by hop sum the
+    thresholds were always compared with; the two differ by less than
+    1e-11 of the cost, so only costs that close to a threshold are summed
+    again hop by hop (``exact(entries)`` -> their costs) to decide alike.
+    """
+    lim_ratio, lim_ms = best_ms * threshold_ratio, best_ms + threshold_ms
+    at = np.flatnonzero(np.isfinite(cost_ms))
+    c, tol = cost_ms[at], 1e-11 * cost_ms[at]
+    unsure = at[(np.abs(c - lim_ratio[at]) <= tol) | (np.abs(c - lim_ms[at]) <= tol)]
+    cost_ms = cost_ms.copy()
+    cost_ms[unsure] = exact(unsure)
+    return np.isfinite(cost_ms) & (cost_ms <= lim_ratio) & (cost_ms <= lim_ms)
 
 
 def hold_down(graph: RoutingGraph, prev: Decision | None = None, threshold_ratio: float = 1.2,
@@ -302,18 +394,18 @@ def hold_down(graph: RoutingGraph, prev: Decision | None = None, threshold_ratio
     A node keeps its old next hop only if every node downstream on the old
     path keeps too; everyone else takes the delay-shortest next hop.  Kept
     nodes forward only to kept nodes, the others along a shortest-path
-    tree, so the mix has no loops.
+    tree, so the mix has no loops.  Only entries whose old next hop differs
+    from the shortest one are looked at (elsewhere keeping changes nothing).
     """
     best, nh = graph.shortest(graph.delay_ms)
     if prev is None:
         return Decision(nh)
     old = np.asarray(prev.next_hop)
-    relay = ~graph.is_ground | graph.ground_transit
-    cost_old = _follow(old, graph.dense(graph.delay_ms), relay)
-    within = np.isfinite(cost_old) & (cost_old <= best * threshold_ratio) & (cost_old <= best + threshold_ms)
-    keep = _all_along(old, within & (old >= 0))
-    np.fill_diagonal(keep, False)
-    return Decision(np.where(keep, old, nh).astype(np.int32))
+    i, j = np.nonzero((old != nh) & (old >= 0))
+    i, j = i[i != j], j[i != j]
+    keep = _still_held(graph, old, best, i, j, threshold_ratio, threshold_ms)
+    nh[i[keep], j[keep]] = old[i[keep], j[keep]]
+    return Decision(nh)
 
 
 def predictive(graph: RoutingGraph, prev: Decision | None = None, horizon_s: float = 60.0,
