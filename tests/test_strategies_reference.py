@@ -200,6 +200,9 @@ def test_ecmp_and_hold_down_equal_the_reference_on_the_1714_node_scenario(large)
         same(S.ecmp(graph, None, metric=metric), ref_ecmp(graph, None, metric=metric), ("large", metric))
     for k, fast, ref in held_chain(large, range(4), {"threshold_ratio": 1.2, "threshold_ms": 20.0}):
         same(fast, ref, ("large", k))
+    other = S.check_decision(S.RoutingGraph(large, 2), S.min_hop(S.RoutingGraph(large, 2)), "min-hop")
+    graph = S.RoutingGraph(large, 3)      # most old next hops differ from the shortest ones
+    same(S.hold_down(graph, other), ref_hold_down(graph, other), ("large, from min-hop", 3))
 
 
 def chain_series(delays_ms: list[float], direct_ms: float):

@@ -299,31 +299,29 @@ def _follow(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, i: n
     return out
 
 
-def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray):
-    """The (node, destination) entries on the ``next_hop`` paths from ``i[p]`` to ``j[p]``
-    (destinations excluded), each once, the given pairs first: ``(node, dst)`` (entry,).
+def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The (node, destination) cells ``node * n + dst`` on the ``next_hop`` (node, node) paths
+    from ``i[p]`` to ``j[p]`` (destinations excluded), each once, the given pairs' cells first.
 
-    Walks the paths front by front, stopping where a path reaches an entry
-    already met, so the work grows with the entries, not with path lengths.
+    Walks the paths front by front, stopping where a path reaches a cell
+    already met, so the work grows with the cells, not with path lengths.
     """
     n = next_hop.shape[0]
-    seen = np.zeros((n, n), dtype=bool)
-    seen[i, j] = True
-    slot = np.empty((n, n), dtype=np.int32)     # scratch: which front entry wrote a cell last
-    nodes, dsts, x, y = [i], [j], i, j
-    while x.size:
-        nxt = next_hop[x, y]
-        go = (nxt != y) & (nxt >= 0)
-        x, y = nxt[go], y[go]
-        new = ~seen[x, y]
-        x, y = x[new], y[new]
-        slot[x, y] = np.arange(x.size)
-        first = slot[x, y] == np.arange(x.size)     # one entry per cell
-        x, y = x[first], y[first]
-        seen[x, y] = True
-        nodes.append(x)
-        dsts.append(y)
-    return np.concatenate(nodes).astype(np.int64), np.concatenate(dsts).astype(np.int64)
+    hop = np.ravel(next_hop)
+    seen = np.zeros(n * n, dtype=bool)
+    slot = np.empty(n * n, dtype=np.int32)      # scratch: which front cell wrote there last
+    cell = i.astype(np.int64) * n + j
+    seen[cell] = True
+    cells = [cell]
+    while cell.size:
+        nxt, y = hop[cell], cell % n
+        cell = (nxt * n + y)[(nxt != y) & (nxt >= 0)]
+        cell = cell[~seen[cell]]
+        slot[cell] = np.arange(cell.size, dtype=np.int32)
+        cell = cell[slot[cell] == np.arange(cell.size)]     # one per cell
+        seen[cell] = True
+        cells.append(cell)
+    return np.concatenate(cells)
 
 
 def _jump(value: np.ndarray, succ: np.ndarray, add) -> np.ndarray:
@@ -334,16 +332,15 @@ def _jump(value: np.ndarray, succ: np.ndarray, add) -> np.ndarray:
     inf (False) stop early: nothing can change them.
     """
     value, succ = value.copy(), succ.copy()
-    done = np.isinf(value) if value.dtype.kind == "f" else ~value
-    act = np.flatnonzero((succ >= 0) & ~done)
+    live = (lambda v: ~np.isinf(v)) if value.dtype.kind == "f" else (lambda v: v)
+    act = np.flatnonzero((succ >= 0) & live(value))
     for _ in range(int(np.ceil(np.log2(succ.size + 1))) + 1):
         if not act.size:
             return value
         t = succ[act]
-        value[act] = add(value[act], value[t])
-        succ[act] = succ[t]
-        v = value[act]
-        act = act[(succ[act] >= 0) & (~np.isinf(v) if v.dtype.kind == "f" else v)]
+        v, s = add(value[act], value[t]), succ[t]
+        value[act], succ[act] = v, s
+        act = act[(s >= 0) & live(v)]
     value[act] = np.inf if value.dtype.kind == "f" else False
     return value
 
@@ -354,14 +351,16 @@ def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.nd
     from every node after it, the old path works and costs at most ``best`` (node, node) times the
     ratio and plus ``threshold_ms``."""
     n = graph.n_nodes
-    x, y = _downstream(old, i, j)                  # (entry,): every (node, dst) that matters
-    at = np.empty((n, n), dtype=np.int32)          # entry of a (node, dst); read only at entries
-    at[x, y] = np.arange(x.size)
-    nxt = old[x, y]
-    succ = np.where((nxt >= 0) & (nxt != y), at[np.maximum(nxt, 0), y], -1)
+    cell = _downstream(old, i, j)                  # (entry,): every (node, dst) that matters
+    x, y = np.divmod(cell, n)
+    at = np.empty(n * n, dtype=np.int32)           # entry of a cell; read only at entries
+    at[cell] = np.arange(cell.size, dtype=np.int32)
+    nxt = np.ravel(old)[cell]
+    hop = np.maximum(nxt, 0)
+    succ = np.where((nxt >= 0) & (nxt != y), at[hop * n + y], -1)
     weight, relay = graph.dense(graph.delay_ms), ~graph.is_ground | graph.ground_transit
-    step = np.where(nxt >= 0, weight[x, np.maximum(nxt, 0)], np.inf)
-    step = np.where((nxt == y) | relay[np.maximum(nxt, 0)], step, np.inf)
+    step = np.where(nxt >= 0, np.ravel(weight)[x * n + hop], np.inf)
+    step = np.where((nxt == y) | relay[hop], step, np.inf)
     cost_ms = _jump(step, succ, np.add)
     ok = _within(cost_ms, best[x, y], threshold_ratio, threshold_ms,
                  lambda sel: _follow(old, weight, relay, x[sel], y[sel]))
