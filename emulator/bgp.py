@@ -24,7 +24,7 @@ Route choice is plain BGP (RFC 4271 9.1): shortest AS path first, then
 eBGP over iBGP, then the IGP cost to the next hop, then the lowest router
 ID.  Two ground ASes joined by a fibre therefore talk over it (AS path of
 one) and fall back to the space segment (``space_as ground_as``) when it
-fails: ``docs/examples/bgp-failover.yaml`` and docs/routing.md.
+fails: ``docs/examples/bgp-failover.yaml`` and docs/bgp.md.
 
 Timers follow a moving network: keepalive 1 s / hold 3 s, a failed
 connection retried after 1 s (FRR's default: 120 s, which would keep a

@@ -45,6 +45,9 @@ FDS_PER_NODE = 8                      # measured 7: netlink socket, the shell's 
 OSPF_FDS_PER_NODE = 3                 # vty sessions
 BUILD_S_PER_NODE = 0.05
 OSPF_START_S_PER_NODE = 0.3
+BGP_NODE_BYTES = 12_000_000           # bgpd (PSS 11.7 MB at 86 nodes, 2026-12-07)
+BGP_FDS_PER_NODE = 24                 # bgpd's sessions and sockets (measured 24 at 86 nodes)
+BGP_START_S_PER_NODE = 0.1
 ROUTE_INSTALL_S = 7e-6                # per kernel route
 #: Share of available memory a job may plan to use.
 MEMORY_SHARE = 0.7
@@ -191,12 +194,15 @@ def estimate(spec, routing: str | None = None) -> Estimate:
 def live(est: Estimate, routing: str = "static") -> Estimate:
     """Fill in a live network's memory, files, processes and build time (in place; returned)."""
     n = est.nodes
-    ospf = routing in ("ospf", "isis")  # FRR daemons in every node
+    bgp = routing.startswith("bgp+")  # bgpd beside the IGP (emulator.bgp)
+    ospf = routing in ("ospf", "isis") or bgp  # FRR daemons in every node
     routes = 0 if ospf else n * n
-    est.live_bytes = n * (NODE_BYTES + (OSPF_NODE_BYTES if ospf else 0)) + routes * ROUTE_ENTRY_BYTES
-    est.fds = n * (FDS_PER_NODE + (OSPF_FDS_PER_NODE if ospf else 0))
-    est.processes = n * (3 if ospf else 1)
-    est.build_s = n * (BUILD_S_PER_NODE + (OSPF_START_S_PER_NODE if ospf else 0)) + routes * ROUTE_INSTALL_S
+    est.live_bytes = (n * (NODE_BYTES + (OSPF_NODE_BYTES if ospf else 0) + (BGP_NODE_BYTES if bgp else 0))
+                      + routes * ROUTE_ENTRY_BYTES)
+    est.fds = n * (FDS_PER_NODE + (OSPF_FDS_PER_NODE if ospf else 0) + (BGP_FDS_PER_NODE if bgp else 0))
+    est.processes = n * ((3 if ospf else 1) + bgp)
+    est.build_s = (n * (BUILD_S_PER_NODE + (OSPF_START_S_PER_NODE if ospf else 0) + (BGP_START_S_PER_NODE if bgp else 0))
+                   + routes * ROUTE_INSTALL_S)
     return est
 
 

@@ -12,6 +12,7 @@ Measurements are printed: run with ``-s``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -278,3 +279,38 @@ def test_ground_as_fails_over_from_the_fibre_to_the_space_as_and_back(failover, 
     assert end["ebgp_established"] == end["ebgp_links_up"] and end["ibgp_established"] == end["ibgp"], end
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}-")] == []
     assert not subprocess.run(["pgrep", "-f", f"bgpd -N sgemu-{tag}-"], capture_output=True).stdout
+
+
+@pytest.mark.skipif(frr_missing("isis", bgp=True) is not None,
+                    reason=f"FRR cannot run BGP with IS-IS here: {frr_missing('isis', bgp=True)}")
+def test_with_isis_inside_the_ases_satellites_resolve_ground_routes_through_isis(failover, tmp_path):
+    """``routing: isis``: the space AS's IGP is IS-IS.  A satellite two hops before Kashi forwards to Kashi
+    by a BGP route (kernel protocol 186) to the satellite after it; bgpd's next hop for it is the
+    loopback of a satellite over Kashi (next-hop-self), which IS-IS routes (protocol 187); and stations
+    of different ASes reach each other."""
+    import sgemu
+    from experiments.tools import ping_once, traceroute
+
+    s = failover.series
+    with sgemu.Emulation(failover, shaping="none", routing="isis", out=tmp_path / "run") as emu:
+        assert emu.routing_label == "bgp+isis" and emu.frr.protocol == "isis"
+        path = traceroute(emu.network, "Sanya", "Kashi")
+        assert path[-1] == "Kashi" and len(path) >= 4, path
+        inner = path[-3]  # a satellite two hops before Kashi: not a border of Kashi's
+        route = _kernel_route(emu, inner, "Kashi")
+        hop = re.search(r"via (\S+) dev sl(\d+)", route)
+        assert hop, route
+        link = int(hop.group(2))
+        far = int(s.link_b[link]) if s.node_names[int(s.link_a[link])] == inner else int(s.link_a[link])
+        assert s.node_names[far] == path[-2], (route, path)
+        border = json.loads(emu.frr.node(inner).vtysh(f"show bgp ipv4 unicast {addr.loopback_ip(s.index('Kashi'))}"
+                                                      "/32 json", daemon="bgpd"))
+        best = [p for p in border["paths"] if p.get("bestpath", {}).get("overall")][0]
+        nexthop = best["nexthops"][0]["ip"]
+        kashi = s.index("Kashi")
+        borders = {addr.loopback_ip(int(s.link_a[l]) + int(s.link_b[l]) - kashi) for l in range(s.n_links)
+                   if kashi in (int(s.link_a[l]), int(s.link_b[l]))}
+        assert nexthop in borders, nexthop  # next-hop-self at a satellite over Kashi, not the station's link
+        assert emu.cmd(inner, ["ip", "-4", "route", "show", "proto", "187", f"{nexthop}/32"]).strip()
+        rtts, sent = ping_once(emu.network, "Harbin", "Sanya", count=3, interval_s=0.2)
+        assert sent == 3 and all(r is not None for r in rtts), rtts
