@@ -324,25 +324,34 @@ def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarra
     return np.concatenate(cells)
 
 
-def _jump(value: np.ndarray, succ: np.ndarray, add) -> np.ndarray:
-    """``value`` (entry,) combined with ``add`` (``np.add`` on floats, ``np.logical_and`` on
-    bools) over every entry's chain of ``succ`` (entry,) (-1 ends a chain), by pointer jumping.
+def _jump(value: np.ndarray, succ: np.ndarray) -> tuple[np.ndarray, list]:
+    """``value`` (entry,) summed over every entry's chain of ``succ`` (entry,) (-1 ends a chain),
+    by pointer jumping; a chain that never ends (a loop) sums to inf.
 
-    An entry whose chain never ends (a loop) gets inf (False).  Entries at
-    inf (False) stop early: nothing can change them.
+    Entries at inf stop early (nothing can change them).  Also returns the
+    rounds taken, ``[(entries, the entries they jumped to)]``, for :func:`_replay`.
     """
-    value, succ = value.copy(), succ.copy()
-    live = (lambda v: ~np.isinf(v)) if value.dtype.kind == "f" else (lambda v: v)
-    act = np.flatnonzero((succ >= 0) & live(value))
+    value, succ, rounds = value.copy(), succ.copy(), []
+    act = np.flatnonzero((succ >= 0) & ~np.isinf(value))
     for _ in range(int(np.ceil(np.log2(succ.size + 1))) + 1):
         if not act.size:
-            return value
+            return value, rounds
         t = succ[act]
-        v, s = add(value[act], value[t]), succ[t]
+        rounds.append((act, t))
+        v, s = value[act] + value[t], succ[t]
         value[act], succ[act] = v, s
-        act = act[(s >= 0) & live(v)]
-    value[act] = np.inf if value.dtype.kind == "f" else False
-    return value
+        act = act[(s >= 0) & ~np.isinf(v)]
+    value[act] = np.inf
+    return value, rounds
+
+
+def _replay(good: np.ndarray, rounds: list) -> np.ndarray:
+    """(entry,) bool: ``good`` (entry,) holds along the whole chain, combining as :func:`_jump`'s
+    ``rounds`` did.  Right wherever the sum ended finite; where it did not, ``good`` must be False."""
+    good = good.copy()
+    for act, t in rounds:
+        good[act] &= good[t]
+    return good
 
 
 def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.ndarray, j: np.ndarray,
@@ -361,10 +370,10 @@ def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.nd
     weight, relay = graph.dense(graph.delay_ms), ~graph.is_ground | graph.ground_transit
     step = np.where(nxt >= 0, np.ravel(weight)[x * n + hop], np.inf)
     step = np.where((nxt == y) | relay[hop], step, np.inf)
-    cost_ms = _jump(step, succ, np.add)
+    cost_ms, rounds = _jump(step, succ)
     ok = _within(cost_ms, best[x, y], threshold_ratio, threshold_ms,
                  lambda sel: _follow(old, weight, relay, x[sel], y[sel]))
-    return _jump(ok, succ, np.logical_and)[:i.size]
+    return _replay(ok, rounds)[:i.size]
 
 
 def _within(cost_ms: np.ndarray, best_ms: np.ndarray, threshold_ratio: float, threshold_ms: float,
