@@ -309,6 +309,10 @@ class Emulation:
     the scenario's ``emulation.routing``.  Predictions (:meth:`predicted_rtt_ms`,
     :meth:`predicted_path`, the run's table) follow the same strategy.
 
+    ``bgp``: an ``emulation.bgp`` mapping replacing the scenario's (BGP between ground ASes, the
+    satellites a transit AS; ``routing`` is then the IGP inside each AS: docs/bgp.md), or False to
+    leave the scenario's out; None keeps it.
+
     ``cluster``: a Ray address (``"auto"``, ``"HOST:PORT"``): the network is
     spread over the cluster's hosts (:mod:`emulator.cluster`; delay-shortest static routes, ospf or isis).
     ``out`` is the run directory (FRR logs, :meth:`run`'s results); None
@@ -323,13 +327,15 @@ class Emulation:
     def __init__(self, scenario=None, *, shaping: str = "auto", routing=None,
                  out: str | os.PathLike | None = None, quiet: bool = True, start_s: float = 0.0,
                  run_tag: str | None = None, progress=None, log=None, view: bool = False,
-                 queue_limit_pkts: int | None = None, cluster: str | None = None, bgp: dict | None = None):
+                 queue_limit_pkts: int | None = None, cluster: str | None = None, bgp: dict | bool | None = None):
         self.scenario = scenario if isinstance(scenario, Scenario) else (
             Scenario(scenario) if isinstance(scenario, ScenarioSpec) else Scenario.load(scenario))
         emu = dict(self.scenario.spec.emulation or {})
         if queue_limit_pkts is not None:
             emu["queue_limit_pkts"] = queue_limit_pkts
-        if bgp is not None:
+        if bgp is False:  # the scenario without its BGP section
+            emu.pop("bgp", None)
+        elif bgp is not None:
             emu["bgp"] = bgp
         spec = self.scenario.spec
         opts = runconfig.emulation_options(emu, routing, spec._base_dir, ground_transit=spec.ground_transit)

@@ -30,6 +30,8 @@ def register(sub) -> None:
                         "(= shortest-delay), min-hop, ecmp, hold-down, predictive, 'python: module:function'; "
                         "parameters as NAME:key=value, e.g. hold-down:threshold_ratio=1.5:controller_delay_ms=200 "
                         "(default: the scenario's emulation.routing, else static)")
+    p.add_argument("--no-bgp", action="store_true",
+                   help="leave out the scenario's emulation.bgp (the same scenario without BGP, to compare)")
     p.add_argument("--shaping", choices=("netem", "tbf", "none"), default=None,
                    help="netem: delays, losses and per-step rates (default); tbf: per-step rates only "
                         "(kernels without netem); none: topology and routes only")
@@ -74,7 +76,8 @@ def cmd_run(args) -> int:
     scen = scenario_from_args(args)
     exps = runconfig.experiments(scen, args.ping, args.iperf3)
     routing = runconfig.routing_option(args.routing)
-    runconfig.emulation_options(scen.emulation, routing, scen._base_dir, where="--routing")
+    section = {k: v for k, v in (scen.emulation or {}).items() if not (args.no_bgp and k == "bgp")}
+    runconfig.emulation_options(section, routing, scen._base_dir, where="--routing", ground_transit=scen.ground_transit)
     shaping = _shaping_option(args)
     speed = runconfig.check_speed(args.speed)
     view = _view_address(args.view)
@@ -85,7 +88,7 @@ def cmd_run(args) -> int:
     bar = (lambda label, total: progress_bar(label, total, args.quiet))
     emu = Emulation(Scenario(scen), shaping=shaping, routing=routing, out=out, queue_limit_pkts=args.queue_limit,
                     cluster=args.cluster, quiet=args.quiet, progress=bar, log=None if args.quiet else print,
-                    view=view)  # checks every option before anything is built
+                    view=view, bgp=False if args.no_bgp else None)  # checks every option before anything is built
     if args.vm:
         return _run_in_vm()
     try:

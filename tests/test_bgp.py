@@ -185,6 +185,10 @@ def test_names_are_checked_against_the_scenario_before_anything_is_built(failove
         sgemu.Emulation(failover, cluster="10.0.0.1:6379")
     emu = sgemu.Emulation(failover)
     assert emu.routing_label == "bgp+ospf" and emu.network is None
+    assert sgemu.Emulation(failover, bgp=False).routing_label == "ospf"  # the same scenario without BGP
+    assert sgemu.Emulation(failover, bgp=False, routing="min-hop").routing_label == "min-hop"
+    with pytest.raises(ScenarioError, match="accepted with bgp: routing ospf or isis"):
+        sgemu.Emulation(failover, routing="min-hop")
 
 
 def test_the_cli_refuses_a_bad_bgp_section_in_one_line_exit_2(tmp_path):
