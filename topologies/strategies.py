@@ -262,7 +262,8 @@ def _equal_cost_rows(graph: RoutingGraph, dist: np.ndarray, cost: np.ndarray, nh
     u = np.concatenate([graph.a, graph.b])          # directed edge u -> v
     v = np.concatenate([graph.b, graph.a])
     v_in, c = g.receiver(v), np.concatenate([cost, cost])
-    to_j = np.ascontiguousarray(np.where(np.isinf(dist), np.nan, dist).T)    # (vertex, dst); NaN equals nothing
+    to_j = dist.T.copy()                            # (vertex, dst)
+    to_j[np.isinf(to_j)] = np.nan                   # unreachable: NaN equals nothing
     rows = [np.zeros((0, 3), dtype=np.int32)]
     for lo in range(0, u.size, block_edges):
         e = slice(lo, lo + block_edges)
