@@ -315,7 +315,7 @@ def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarra
     seen[cell] = True
     cells = [cell]
     while cell.size:
-        nxt, y = hop[cell], cell % n
+        nxt, y = hop[cell].astype(np.int64), cell % n
         cell = (nxt * n + y)[(nxt != y) & (nxt >= 0)]
         cell = cell[~seen[cell]]
         slot[cell] = np.arange(cell.size, dtype=np.int32)
@@ -365,7 +365,7 @@ def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.nd
     x, y = np.divmod(cell, n)
     at = np.empty(n * n, dtype=np.int32)           # entry of a cell; read only at entries
     at[cell] = np.arange(cell.size, dtype=np.int32)
-    nxt = np.ravel(old)[cell]
+    nxt = np.ravel(old)[cell].astype(np.int64)
     hop = np.maximum(nxt, 0)
     succ = np.where((nxt >= 0) & (nxt != y), at[hop * n + y], -1)
     weight, relay = graph.dense(graph.delay_ms), ~graph.is_ground | graph.ground_transit
