@@ -180,7 +180,7 @@ class BgpPlan:
         if isinstance(wanted, (int, np.integer)) and not isinstance(wanted, bool):
             if not 0 <= wanted <= len(sats):
                 raise ValueError(f"route_reflectors {wanted}: 0 to {len(sats)} satellites")
-            steps = np.bincount(s.link_id, minlength=s.n_links) if s.link_id.size else np.zeros(s.n_links, int)
+            steps = np.bincount(s.link_id, minlength=s.n_links)  # steps each link is up, shape (link,)
             inner = self.igp_link & (self.node_asn[s.link_a] == self.space_asn)
             per_node = np.bincount(np.concatenate([s.link_a[inner], s.link_b[inner]]),
                                    weights=np.concatenate([steps[inner], steps[inner]]), minlength=s.n_nodes)

@@ -117,6 +117,7 @@ class ClusterFrr:
             raise ValueError(f'build the ClusterNetwork with routing="none": its static routes would shadow '
                              f'{protocol.upper()}')
         self.net, self.series, self.protocol = net, net.series, protocol
+        self.bgp = None  # BGP is not run across a cluster yet (sgemu.runconfig.check_cluster refuses it)
         # checked here (bad keywords fail on the driver, once), then sent to every agent
         self.plan = (IsisPlan if protocol == "isis" else OspfPlan)(
             net.series, ground_transit=bool(net.options.get("ground_transit")),
