@@ -98,7 +98,7 @@ def bench_emulation(n_hosts: int, series, planes, steps: int) -> dict:
             step_s = float(series.axis.step_s)
             t_run = time.time() + step_s  # steps at their real-time due times: lateness as in a run
             for k in range(1, min(steps + 1, series.n_steps)):
-                net.apply_step(k, due_wall=t_run + (k - 1) * step_s)
+                net.apply_step(k, due_s=t_run + (k - 1) * step_s)
             hosts = []
             for j, (h, row, info) in enumerate(zip(net.hosts, net.lateness(), net.build_info)):
                 ns_pids = set(_pids_in_ns(f"/run/netns/{c.hosts[j]['ns']}"))

@@ -604,10 +604,7 @@ class Emulation:
     def _apply(self, k: int, due_wall: float | None = None):
         """Apply step k to the network; notify the route watch and the listeners."""
         t0 = time.time()
-        if self.cluster is not None:
-            st = self.network.apply_step(k, due_wall=due_wall)
-        else:
-            st = self.network.apply_step(k, due_s=due_wall)
+        st = self.network.apply_step(k, due_s=due_wall)
         self.k = k
         if self._watch is not None:
             self._watch.notify(k, t0 if due_wall is None else due_wall)

@@ -209,9 +209,11 @@ class ClusterNetwork:
         return _merge(k, [b["stats"] for b in built])
 
     # -- run ------------------------------------------------------------------
-    def apply_step(self, k: int, due_wall: float | None = None) -> StepStats:
-        """Every host applies step k at ``due_wall`` (default: now); per-host lateness recorded."""
-        due = time.time() if due_wall is None else due_wall
+    def apply_step(self, k: int, due_s: float | None = None) -> StepStats:
+        """Every host applies step k at wall time ``due_s`` (default: now; a host early waits for it), as
+        :meth:`EmulatedNetwork.apply_step <emulator.network.EmulatedNetwork.apply_step>` takes it;
+        per-host lateness recorded."""
+        due = time.time() if due_s is None else due_s
         res = self._gather([a.apply.remote(k, due) for a in self.agents], f"step {k}")
         hosts = []
         for j, r in enumerate(res):
