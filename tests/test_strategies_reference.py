@@ -243,3 +243,23 @@ def test_hold_down_compares_the_old_path_cost_summed_hop_by_hop_from_its_start()
     _, fast, ref = list(held_chain(worse, range(2), params))[1]
     assert ref.next_hop[0, 4] == 4
     same(fast, ref, "chain, direct one ulp shorter")
+
+
+def test_hold_down_after_a_long_run_equals_the_reference_on_the_1714_node_scenario():
+    # after many steps many old paths are held, and most of them end in settled stretches (cells that
+    # follow the shortest next hops to the destination), which hold-down then does not walk
+    from benchmarks.bench_emulator import large_series
+
+    series, params, prev = large_series(42), {"threshold_ratio": 1.2, "threshold_ms": 20.0}, None
+    for k in range(40):
+        graph = S.RoutingGraph(series, k)
+        prev = S.check_decision(graph, S.hold_down(graph, prev, **params), "hold-down")
+    graph = S.RoutingGraph(series, 40)
+    best, nh = graph.shortest(graph.delay_ms)
+    i, j = np.nonzero((prev.next_hop != nh) & (prev.next_hop >= 0))
+    cells, settled = S._unsettled_downstream(prev.next_hop, nh, i, j)
+    assert S._settled_pass(graph, best, **params)
+    assert i.size > 50_000 and settled.size > 50_000 and cells.size > i.size, (i.size, settled.size, cells.size)
+    same(S.hold_down(graph, prev, **params), ref_hold_down(graph, prev, **params), ("large, step 40", params))
+    assert np.array_equal(S._still_held(graph, prev.next_hop, best, i, j, **params, nh=nh),
+                          S._still_held(graph, prev.next_hop, best, i, j, **params))

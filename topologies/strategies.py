@@ -325,6 +325,102 @@ def _downstream(next_hop: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarra
     return np.concatenate(cells)
 
 
+def _settled_pass(graph: RoutingGraph, best: np.ndarray, threshold_ratio: float, threshold_ms: float) -> bool:
+    """Every path along the shortest next hops passes both thresholds by far more than rounding:
+    ``threshold_ratio`` and ``threshold_ms`` above 1e-9 of the best (node, node) costs, and the
+    costs of the shortest paths are the link delays summed (no link under 1e-9 ms, none doubled)."""
+    top_ms = np.max(best, where=np.isfinite(best), initial=0.0)
+    pair = np.minimum(graph.a, graph.b) * graph.n_nodes + np.maximum(graph.a, graph.b)
+    return (threshold_ratio > 1.0 + 1e-9 and threshold_ms > 1e-9 * top_ms
+            and bool(np.all(graph.delay_ms >= 1e-9)) and np.unique(pair).size == pair.size)
+
+
+def _end_at_settled(step: np.ndarray, succ: np.ndarray, next_cell: np.ndarray, goes_on: np.ndarray,
+                    settled: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entries (entry,) whose next cell ``next_cell`` (entry,) (where ``goes_on``) is ``settled``
+    end there: their ``step`` adds that cell's ``best`` (node, node) cost, ``succ`` becomes -1."""
+    if not settled.size:
+        return step, succ
+    mark = np.zeros(best.size, dtype=bool)
+    mark[settled] = True
+    end = goes_on & mark[np.where(goes_on, next_cell, 0)]
+    x, y = np.divmod(next_cell[end], best.shape[0])
+    step, succ = step.copy(), succ.copy()
+    step[end] += best[x, y]
+    succ[end] = -1
+    return step, succ
+
+
+def _unsettled_downstream(old: np.ndarray, nh: np.ndarray, i: np.ndarray, j: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_downstream` of the ``old`` (node, node) paths from the cells ``i[p] * n + j[p]``
+    (those where ``old`` differs from ``nh`` (node, node)), less the settled cells.
+
+    A *tree* cell has ``old == nh >= 0``; it is *settled* when the cells after it are all tree
+    cells up to the destination.  Returns ``(cells, settled)``: the given cells first, then the
+    unsettled tree cells and dead ends met, each once; and the settled cells met.  Each stretch
+    of tree cells after a given cell is walked once, labelled with that cell's pair; a stretch
+    that runs into another one takes its fate.
+    """
+    n = old.shape[0]
+    hop, tree = np.ravel(old), np.ravel(nh)
+    start = i.astype(np.int64) * n + j
+    owner = np.full(n * n, -1, dtype=np.int32)      # label of the stretch that walked a tree cell
+    owner[start] = -2                               # -2: a given cell or a dead end
+    link = np.full(start.size, -1, dtype=np.int32)  # the stretch a stretch ran into
+    fate = np.zeros(start.size, dtype=np.int8)      # 1: leaves the tree, 2: reaches the destination
+    y0 = start % n
+    go = hop[start] != y0
+    cur, lab = hop[start][go].astype(np.int64) * n + y0[go], np.flatnonzero(go).astype(np.int32)
+    walked, labels, dead = [], [], []
+    slot = np.empty(n * n, dtype=np.int32)
+    while cur.size:
+        on_tree = (hop[cur] == tree[cur]) & (hop[cur] >= 0)
+        fate[lab[~on_tree]] = 1
+        off = cur[~on_tree]
+        dead.append(np.unique(off[owner[off] != -2]))
+        owner[dead[-1]] = -2
+        cur, lab = cur[on_tree], lab[on_tree]
+        cur, lab = _claim(cur, lab, owner, link, slot)
+        walked.append(cur)
+        labels.append(lab)
+        nxt, y = hop[cur].astype(np.int64), cur % n
+        fate[lab[nxt == y]] = 2
+        cur, lab = (nxt * n + y)[nxt != y], lab[nxt != y]
+    _inherit(fate, link)
+    cells, labs = np.concatenate(walked), np.concatenate(labels)
+    good = fate[labs] == 2
+    return np.concatenate([start, cells[~good], *dead]), cells[good]
+
+
+def _claim(cur: np.ndarray, lab: np.ndarray, owner: np.ndarray, link: np.ndarray, slot: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The front's tree cells ``cur`` (front,) with stretch labels ``lab`` (front,) that no stretch
+    walked yet, each once; the others' stretches ``link`` to the stretch that has the cell."""
+    slot[cur] = np.arange(cur.size, dtype=np.int32)
+    first = slot[cur] == np.arange(cur.size)
+    link[lab[~first]] = lab[slot[cur[~first]]]
+    cur, lab = cur[first], lab[first]
+    had = owner[cur]
+    link[lab[had >= 0]] = had[had >= 0]
+    cur, lab = cur[had < 0], lab[had < 0]
+    owner[cur] = lab
+    return cur, lab
+
+
+def _inherit(fate: np.ndarray, link: np.ndarray) -> None:
+    """Give every stretch (label,) without a ``fate`` the fate of the stretch its ``link``
+    (label,) names, following chains of links by pointer jumping; in place."""
+    link = link.copy()
+    for _ in range(64):
+        todo = np.flatnonzero((fate == 0) & (link >= 0))
+        if not todo.size:
+            return
+        fate[todo] = fate[link[todo]]
+        link[todo] = link[link[todo]]
+    raise AssertionError("stretch links do not end")
+
+
 def _jump(value: np.ndarray, succ: np.ndarray) -> tuple[np.ndarray, list]:
     """``value`` (entry,) summed over every entry's chain of ``succ`` (entry,) (-1 ends a chain),
     by pointer jumping; a chain that never ends (a loop) sums to inf.
@@ -356,13 +452,21 @@ def _replay(good: np.ndarray, rounds: list) -> np.ndarray:
 
 
 def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.ndarray, j: np.ndarray,
-                threshold_ratio: float, threshold_ms: float) -> np.ndarray:
+                threshold_ratio: float, threshold_ms: float, nh: np.ndarray | None = None) -> np.ndarray:
     """(pair,) bool: node ``i[p]`` may keep its ``old`` (node, node) path to ``j[p]``: from it and
     from every node after it, the old path works and costs at most ``best`` (node, node) times the
-    ratio and plus ``threshold_ms``."""
+    ratio and plus ``threshold_ms``.
+
+    Given the shortest next hops ``nh`` (node, node) and thresholds that every shortest path meets
+    with room (:func:`_settled_pass`), the old paths' stretches that follow ``nh`` all the way to
+    the destination are not walked further: they pass, and cost ``best`` (the same delays summed
+    in another order, which :func:`_within` allows for)."""
     n = graph.n_nodes
-    cell = _downstream(old, i, j)                  # (entry,): every (node, dst) that matters
-    x, y = np.divmod(cell, n)
+    if nh is not None and _settled_pass(graph, best, threshold_ratio, threshold_ms):
+        cell, settled = _unsettled_downstream(old, nh, i, j)
+    else:
+        cell, settled = _downstream(old, i, j), np.zeros(0, dtype=np.int64)
+    x, y = np.divmod(cell, n)                      # (entry,): every (node, dst) that matters
     at = np.empty(n * n, dtype=np.int32)           # entry of a cell; read only at entries
     at[cell] = np.arange(cell.size, dtype=np.int32)
     nxt = np.ravel(old)[cell].astype(np.int64)
@@ -371,6 +475,7 @@ def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.nd
     weight, relay = graph.dense(graph.delay_ms), ~graph.is_ground | graph.ground_transit
     step = np.where(nxt >= 0, np.ravel(weight)[x * n + hop], np.inf)
     step = np.where((nxt == y) | relay[hop], step, np.inf)
+    step, succ = _end_at_settled(step, succ, hop * n + y, (nxt >= 0) & (nxt != y), settled, best)
     cost_ms, rounds = _jump(step, succ)
     ok = _within(cost_ms, best[x, y], threshold_ratio, threshold_ms,
                  lambda sel: _follow(old, weight, relay, x[sel], y[sel]))
@@ -404,7 +509,8 @@ def hold_down(graph: RoutingGraph, prev: Decision | None = None, threshold_ratio
     path keeps too; everyone else takes the delay-shortest next hop.  Kept
     nodes forward only to kept nodes, the others along a shortest-path
     tree, so the mix has no loops.  Only entries whose old next hop differs
-    from the shortest one are looked at (elsewhere keeping changes nothing).
+    from the shortest one are looked at (elsewhere keeping changes nothing), and their old paths
+    only until they settle into shortest paths (:func:`_unsettled_downstream`).
     """
     best, nh = graph.shortest(graph.delay_ms)
     if prev is None:
@@ -412,7 +518,7 @@ def hold_down(graph: RoutingGraph, prev: Decision | None = None, threshold_ratio
     old = np.asarray(prev.next_hop)
     i, j = np.nonzero((old != nh) & (old >= 0))
     i, j = i[i != j], j[i != j]
-    keep = _still_held(graph, old, best, i, j, threshold_ratio, threshold_ms)
+    keep = _still_held(graph, old, best, i, j, threshold_ratio, threshold_ms, nh)
     nh[i[keep], j[keep]] = old[i[keep], j[keep]]
     return Decision(nh)
 
