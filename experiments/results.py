@@ -102,6 +102,18 @@ def iperf3_intervals(path: Path) -> list[dict]:
     return out
 
 
+def _mark_labels(marks, span_s: float, apart: float = 0.02) -> list[tuple[float, str]]:
+    """One label per group of marks closer than ``apart`` of the time axis (their rotated labels would
+    print over each other): the group's first time, its longest (most telling) label."""
+    out: list[tuple[float, str]] = []
+    for t_s, label in sorted(marks):
+        if out and t_s - out[-1][0] < apart * span_s:
+            out[-1] = (out[-1][0], max(out[-1][1], label, key=len))
+        else:
+            out.append((t_s, label))
+    return out
+
+
 def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray,
              marks: list[tuple[float, str]] = (), title: str = "", note: str | None = None,
              predicted_label: str = "predicted (shortest path)") -> Path:
@@ -123,9 +135,10 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
         sel = [r for r in rows if r["src"] == src and r["dst"] == dst]
         ax.plot([r["t_s"] for r in sel], [r["rtt_ms_measured"] for r in sel], ".", ms=3,
                 color="tab:blue", label="measured (ping)")
-        for t_s, label in marks:
+        for t_s, _ in marks:
             ax.axvline(t_s, color="0.6", lw=0.8, ls=":", zorder=0)
-            if len(marks) <= 8:
+        if len(marks) <= 8:
+            for t_s, label in _mark_labels(marks, float(np.ptp(t_axis)) if len(t_axis) else 0.0):
                 ax.annotate(label[:40], (t_s, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                             fontsize=6, va="top", ha="right", color="0.35")
         ax.set_title(f"{src} -> {dst}" + (f"  ({title})" if title else ""))

@@ -371,3 +371,13 @@ def test_the_installed_command_reports_an_unknown_station_in_one_line():
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown station 'Atlantis'" in proc.stderr
+
+
+def test_change_marks_a_second_apart_share_one_label_the_most_telling():
+    from experiments.results import _mark_labels
+
+    marks = [(60.0, "link Beijing--Kashi down; 0 up/1 down"), (59.0, "1 up/1 down"), (90.0, "end of link down"),
+             (110.0, "1 up/1 down")]
+    assert _mark_labels(marks, span_s=120.0) == [(59.0, "link Beijing--Kashi down; 0 up/1 down"),
+                                                 (90.0, "end of link down"), (110.0, "1 up/1 down")]
+    assert len(_mark_labels(marks, span_s=10.0)) == 4  # on a short axis they are far enough apart
