@@ -54,7 +54,7 @@ __all__ = ["BgpPlan", "BgpPeer", "RTPROT_BGP", "SPACE_ASN", "bgp_config"]
 
 RTPROT_BGP = 186          # the kernel's protocol number for routes zebra installs for bgpd
 SPACE_ASN = 65000         # the space segment's AS number unless the scenario names one
-ASN_RANGE = (1, 4294967294)
+ASN_RANGE = (1, 4294967294)  # 4-byte AS numbers (4294967295 is reserved)
 KEEPALIVE_S, HOLD_S = 1, 3
 ROUTE_REFLECTORS = 2      # how many satellites reflect the space AS's routes unless named
 
@@ -222,18 +222,15 @@ class BgpPlan:
             return [BgpPeer(addr.loopback_ip(j), asn, internal=True, rr_client=j not in rrs) for j in mine]
         return [BgpPeer(addr.loopback_ip(j), asn, internal=True) for j in mine]
 
-    def border(self, i: int) -> bool:
-        """Whether node i ever has an inter-AS link."""
-        s = self.series
-        return bool((((s.link_a == i) | (s.link_b == i)) & ~self.igp_link).any())
-
     def config(self, i: int) -> str:
         """bgpd.conf of node i."""
         s = self.series
         ground = int(self.node_asn[i]) != self.space_asn
         networks = [f"{addr.loopback_ip(i)}/32"] if ground else []
-        return bgp_config(s.node_names[i], addr.loopback_ip(i), int(self.node_asn[i]), self.peers(i), networks,
-                          self.keepalive_s, self.hold_s, next_hop_self=self.border(i))
+        peers = self.peers(i)
+        border = any(not p.internal for p in peers)  # it ever has an inter-AS link
+        return bgp_config(s.node_names[i], addr.loopback_ip(i), int(self.node_asn[i]), peers, networks,
+                          self.keepalive_s, self.hold_s, next_hop_self=border)
 
     def zebra_config(self, i: int) -> str:
         """zebra's lines for node i: BGP's routes leave from the node's loopback (``set src``).

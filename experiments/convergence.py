@@ -104,7 +104,6 @@ def change_table(watch: list[dict], per_pair: dict[str, list[dict]], causes: dic
     for k in sorted(steps):
         w = by_step.get(k, {})
         quiet = (f"{ {'ospf': 'OSPF', 'isis': 'IS-IS'}[routing]} costs updated" if routing in ("ospf", "isis") else
-                 "BGP or IGP costs updated" if routing.startswith("bgp+") else
                  "delays moved shortest paths" if routing == "static" else "delays moved the strategy's routes")
         cause = causes.get(k) or ("start" if k == 0 else quiet if w else "")
         row = {"step": k, "t_s": k * step_s, "cause": cause,

@@ -463,7 +463,7 @@ class Emulation:
             from .limits import check_live
         except ImportError:
             return
-        check_live(series, routing=self.routing_label if self.bgp else self.routing, log=self._log)
+        check_live(series, routing=self.routing, log=self._log, bgp=bool(self.bgp))
 
     def _build(self, series, shaping: str) -> None:
         offset_ms, how = self._calibration(shaping)

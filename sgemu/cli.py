@@ -51,9 +51,8 @@ def scenario_from_args(args):
         if getattr(args, "no_size_check", False):  # also for the checks the API makes later, and inside --vm
             os.environ[limits.OVERRIDE_ENV] = "1"
         routing = getattr(args, "routing", None) or (scen.emulation or {}).get("routing", "static")
-        if (scen.emulation or {}).get("bgp") and routing in ("ospf", "isis"):
-            routing = f"bgp+{routing}"  # bgpd beside the IGP in every node
-        est = limits.check(scen, live_=command in LIVE_COMMANDS, routing=str(routing),
+        bgp = bool((scen.emulation or {}).get("bgp")) and not getattr(args, "no_bgp", False)
+        est = limits.check(scen, live_=command in LIVE_COMMANDS, routing=str(routing), bgp=bgp,
                            override=getattr(args, "no_size_check", False),
                            log=None if getattr(args, "quiet", False) else print)
         if getattr(args, "out", None) is not None:

@@ -173,7 +173,7 @@ def _links_per_step(links: list, shells: dict[str, int], n_sats: int, n_stations
     return total
 
 
-def estimate(spec, routing: str | None = None) -> Estimate:
+def estimate(spec, routing: str | None = None, bgp: bool = False) -> Estimate:
     """The cost of scenario ``spec`` (a checked :class:`sgemu.scenario.Scenario`); ``routing``
     (``static``/``ospf``/None = not live) adds the live network's needs."""
     shells: dict[str, int] = {}
@@ -187,15 +187,15 @@ def estimate(spec, routing: str | None = None) -> Estimate:
                    series_bytes=SERIES_BYTES_PER_LINK_STEP * per_step * steps,
                    compute_s=LINK_S_PER_NODE_STEP * (n_sats + n_st) * steps)
     if routing is not None:
-        live(est, routing)
+        live(est, routing, bgp)
     return est
 
 
-def live(est: Estimate, routing: str = "static") -> Estimate:
-    """Fill in a live network's memory, files, processes and build time (in place; returned)."""
+def live(est: Estimate, routing: str = "static", bgp: bool = False) -> Estimate:
+    """Fill in a live network's memory, files, processes and build time (in place; returned); ``bgp``:
+    bgpd beside the IGP in every node (emulator.bgp)."""
     n = est.nodes
-    bgp = routing.startswith("bgp+")  # bgpd beside the IGP (emulator.bgp)
-    ospf = routing in ("ospf", "isis") or bgp  # FRR daemons in every node
+    ospf = routing in ("ospf", "isis")  # FRR daemons in every node
     routes = 0 if ospf else n * n
     est.live_bytes = (n * (NODE_BYTES + (OSPF_NODE_BYTES if ospf else 0) + (BGP_NODE_BYTES if bgp else 0))
                       + routes * ROUTE_ENTRY_BYTES)
@@ -270,15 +270,16 @@ def judge(est: Estimate, live_: bool = False, override: bool | None = None, log=
 _live_estimate_printed = False
 
 
-def check(spec, live_: bool = False, routing: str = "static", override: bool | None = None, log=None) -> Estimate:
+def check(spec, live_: bool = False, routing: str = "static", override: bool | None = None, log=None,
+          bgp: bool = False) -> Estimate:
     """:func:`estimate` then :func:`judge`: the one call a command makes before computing anything."""
     global _live_estimate_printed
-    est = judge(estimate(spec, routing if live_ else None), live_, override, log)
+    est = judge(estimate(spec, routing if live_ else None, bgp), live_, override, log)
     _live_estimate_printed = live_ and getattr(est, "printed", False)
     return est
 
 
-def check_live(series, routing: str = "static", log=None, override: bool | None = None) -> Estimate:
+def check_live(series, routing: str = "static", log=None, override: bool | None = None, bgp: bool = False) -> Estimate:
     """The same for a live run whose link series exists already (counts taken from it)."""
     sats = sum(1 for l in series.node_layer if l != "GROUND")
     steps = series.n_steps
@@ -286,7 +287,7 @@ def check_live(series, routing: str = "static", log=None, override: bool | None 
     global _live_estimate_printed
     est = Estimate(sats, series.n_nodes - sats, steps, per_step, series_bytes=0.0, compute_s=0.0)
     printed, _live_estimate_printed = _live_estimate_printed, False
-    return judge(live(est, routing), True, override, None if printed else log)
+    return judge(live(est, routing, bgp), True, override, None if printed else log)
 
 
 # -- output directories ------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ OSPF_KEYS = {"hello_s": int, "dead_s": int, "costs": str, "min_cost_change": int
 LAYERS = ("LEO", "MEO", "IGSO", "GEO", "GROUND")
 EMULATION_KEYS = ("routing", "ospf", "route_watch", "calibrate", "queue_limit_pkts", "bgp")
 BGP_KEYS = ("ases", "space_as", "route_reflectors", "keepalive_s", "hold_s")
-MAX_ASN = 4294967294
 SHAPING = ("auto", "netem", "tbf", "none")
 DYNAMIC_ROUTING = ("ospf", "isis")
 
@@ -104,14 +103,16 @@ def bgp_options(bgp, routing: str, ground_transit: bool = True) -> dict | None:
     if not ground_transit:
         raise ScenarioError("ground_transit", "false with emulation.bgp; accepted: true (stations are their "
                                               "ASes' routers, so they forward)")
-    space = _asn(bgp.get("space_as", 65000), "emulation.bgp.space_as")
+    from emulator import bgp as defaults
+
+    space = _asn(bgp.get("space_as", defaults.SPACE_ASN), "emulation.bgp.space_as")
     ases = _bgp_ases(bgp.get("ases", {}), space)
-    rr = bgp.get("route_reflectors", 2)
+    rr = bgp.get("route_reflectors", defaults.ROUTE_REFLECTORS)
     if not ((isinstance(rr, int) and not isinstance(rr, bool) and 0 <= rr <= 100)
             or (isinstance(rr, list) and rr and all(isinstance(x, str) for x in rr))):
         raise ScenarioError("emulation.bgp.route_reflectors", f"{_short(rr)}; accepted: 0 to 100 (how many "
                                                               "satellites to pick) or a list of satellite names")
-    keepalive, hold = bgp.get("keepalive_s", 1), bgp.get("hold_s", 3)
+    keepalive, hold = bgp.get("keepalive_s", defaults.KEEPALIVE_S), bgp.get("hold_s", defaults.HOLD_S)
     if not (isinstance(keepalive, int) and not isinstance(keepalive, bool) and 1 <= keepalive <= 21845):
         raise ScenarioError("emulation.bgp.keepalive_s", f"{_short(keepalive)}; accepted: 1 to 21845 s")
     if not (isinstance(hold, int) and not isinstance(hold, bool) and max(3, keepalive + 1) <= hold <= 65535):
@@ -120,10 +121,12 @@ def bgp_options(bgp, routing: str, ground_transit: bool = True) -> dict | None:
 
 
 def _asn(value, where: str) -> int:
+    from emulator.bgp import ASN_RANGE
+
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ASN):
-        raise ScenarioError(where, f"{_short(value)}; accepted: an AS number 1 to {MAX_ASN}")
+    if not (isinstance(value, int) and not isinstance(value, bool) and ASN_RANGE[0] <= value <= ASN_RANGE[1]):
+        raise ScenarioError(where, f"{_short(value)}; accepted: an AS number {ASN_RANGE[0]} to {ASN_RANGE[1]}")
     return value
 
 

@@ -275,7 +275,7 @@ def _equal_cost_rows(graph: RoutingGraph, dist: np.ndarray, cost: np.ndarray, nh
     return np.concatenate(rows)
 
 
-def _follow(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, i: np.ndarray, j: np.ndarray,
+def follow_cost(next_hop: np.ndarray, weight: np.ndarray, relay_ok: np.ndarray, i: np.ndarray, j: np.ndarray,
             max_hops: int | None = None) -> np.ndarray:
     """Cost (pair,) of following ``next_hop`` (node, node) from node ``i[p]`` to destination ``j[p]``.
 
@@ -478,7 +478,7 @@ def _still_held(graph: RoutingGraph, old: np.ndarray, best: np.ndarray, i: np.nd
     step, succ = _end_at_settled(step, succ, hop * n + y, (nxt >= 0) & (nxt != y), settled, best)
     cost_ms, rounds = _jump(step, succ)
     ok = _within(cost_ms, best[x, y], threshold_ratio, threshold_ms,
-                 lambda sel: _follow(old, weight, relay, x[sel], y[sel]))
+                 lambda sel: follow_cost(old, weight, relay, x[sel], y[sel]))
     return _replay(ok, rounds)[:i.size]
 
 

@@ -28,17 +28,6 @@ import numpy as np
 from ..frr import PROTOCOLS, FrrError, FrrNetwork, FrrNode, IsisPlan, OspfPlan
 
 
-def _walk_ok(nh: np.ndarray, ok: np.ndarray, src: int, dst: int) -> bool:
-    """Whether following ``nh`` (shape (node, node)) from src reaches dst with every entry ``ok``."""
-    node, seen = src, set()
-    while node != dst:
-        if node in seen or nh[node, dst] < 0 or not ok[node, dst]:
-            return False
-        seen.add(node)
-        node = int(nh[node, dst])
-    return True
-
-
 class _AbsentFrrNode:
     """Stand-in for the FRR of a node another host runs: every call does nothing."""
 
@@ -250,11 +239,24 @@ class ClusterFrr:
         reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
         np.fill_diagonal(reach, False)
         bad = reach & (nh[np.ix_(g, g)] < 0)
-        if shortest:  # every hop of the path, satellites' routes included, shortest and present
-            ok = on_shortest_paths(w, nh, extra)
-            walked = np.array([[_walk_ok(nh, ok, int(s), int(d)) for d in g] for s in g])
-            bad |= reach & ~walked
+        if shortest:  # the stations' own hops (equal-cost ones too), and the whole path as long as the shortest
+            ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
+            bad |= reach & ~(ok & self._whole_paths_shortest(w, nh, g))
         return int(bad.sum())
+
+    @staticmethod
+    def _whole_paths_shortest(w, nh: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """(station, station) bool: following every node's first next hop from one station reaches the
+        other at the shortest cost under ``w`` (so no hop is missing, looping or off a shortest path)."""
+        from scipy.sparse.csgraph import dijkstra
+
+        from topologies.strategies import follow_cost
+
+        dense = w.toarray()
+        dense[dense == 0] = np.inf
+        src, dst = np.repeat(g, g.size), np.tile(g, g.size)
+        cost = follow_cost(nh, dense, np.ones(nh.shape[0], bool), src, dst).reshape(g.size, g.size)
+        return cost <= dijkstra(w, directed=True, indices=g)[:, g] + 1e-6
 
     def wait_converged(self, k: int | None = None, timeout_s: float = 60.0, shortest: bool = False,
                        check=None, pause_s: float = 0.2) -> float:
