@@ -12,6 +12,7 @@ STAMP  := $(VENV)/.sgemu-installed
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	scripts/system-packages.sh python
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,vm,cluster,view]'

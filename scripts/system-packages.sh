@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Install the Debian packages sgemu needs, only those that are missing.
-#   scripts/system-packages.sh [core|vm|web|all]
+#   scripts/system-packages.sh [python|core|vm|web|all]
+# python: the venv module (Debian leaves ensurepip out of python3: python3-venv)
 # core: what emulation needs (mnexec from mininet, iproute2, ping, iperf3, traceroute, FRR)
 # vm:   the kernel-test lane (a stock Debian kernel with sch_netem, QEMU, busybox for virtme-ng)
 # web:  chromium for the browser tests, nodejs + npm to install the viewer's CesiumJS
 # Without root it only reports what is missing.
 set -euo pipefail
 what=${1:-all}
+python=(python3-venv)
 core=(mininet iproute2 iputils-ping iperf3 traceroute frr)
 vm=(qemu-system-x86 linux-image-amd64 busybox-static)
 web=(chromium ffmpeg)  # ffmpeg: the MP4 of `sgemu snapshot --animate`
 # Debian's nodejs + npm for the viewer's CesiumJS (npm ci), unless an npm is already there (e.g. NodeSource's nodejs)
 command -v npm >/dev/null 2>&1 || web+=(nodejs npm)
 case "$what" in
+  python) want=("${python[@]}") ;;
   core) want=("${core[@]}") ;;
   vm) want=("${vm[@]}") ;;
   web) want=("${web[@]}") ;;
-  all) want=("${core[@]}" "${vm[@]}" "${web[@]}") ;;
-  *) echo "usage: $0 [core|vm|web|all]" >&2; exit 2 ;;
+  all) want=("${python[@]}" "${core[@]}" "${vm[@]}" "${web[@]}") ;;
+  *) echo "usage: $0 [python|core|vm|web|all]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
