@@ -162,7 +162,16 @@ def boot_image(kernel: Path) -> Path:
         return kernel
 
 
+#: Programs virtme-ng runs on the host besides QEMU (it reads the kernel's version with `file` and
+#: `strings`; without them it stops in a traceback), each with the Debian package that has it.
+VM_HOST_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "file": "file",
+                 "strings": "binutils"}
+
+
 def _vng() -> str:
+    missing = sorted({pkg for tool, pkg in VM_HOST_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise VMError(f"the VM needs Debian packages {', '.join(missing)}: run scripts/system-packages.sh vm as root")
     beside_python = Path(sys.executable).parent / "vng"
     if beside_python.is_file():
         return str(beside_python)

@@ -3,14 +3,14 @@
 #   scripts/system-packages.sh [python|core|vm|web|all]
 # python: the venv module (Debian leaves ensurepip out of python3: python3-venv)
 # core: what emulation needs (mnexec from mininet, iproute2, ping, iperf3, traceroute, FRR)
-# vm:   the kernel-test lane (a stock Debian kernel with sch_netem, QEMU, busybox for virtme-ng)
+# vm:   the kernel-test lane (a stock Debian kernel with sch_netem, QEMU, busybox, file and strings for virtme-ng)
 # web:  chromium for the browser tests, nodejs + npm to install the viewer's CesiumJS
 # Without root it only reports what is missing.
 set -euo pipefail
 what=${1:-all}
 python=(python3-venv)
 core=(mininet iproute2 iputils-ping iperf3 traceroute frr)
-vm=(qemu-system-x86 linux-image-amd64 busybox-static)
+vm=(qemu-system-x86 linux-image-amd64 busybox-static file binutils)  # virtme-ng reads the kernel with file, strings
 web=(chromium ffmpeg)  # ffmpeg: the MP4 of `sgemu snapshot --animate`
 # Debian's nodejs + npm for the viewer's CesiumJS (npm ci), unless an npm is already there (e.g. NodeSource's nodejs)
 command -v npm >/dev/null 2>&1 || web+=(nodejs npm)

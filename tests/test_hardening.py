@@ -476,3 +476,16 @@ def test_a_full_disk_is_refused_before_any_work(tmp_path):
         assert list(disk.iterdir()) == []
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_the_vm_lane_names_the_debian_packages_virtme_ng_needs_when_one_is_missing(monkeypatch):
+    """virtme-ng reads the kernel's version with `file` and `strings` and stops in a traceback without
+    them (a fresh Debian 12 has neither): the lane says which package to install instead."""
+    import shutil
+
+    from emulator import vm
+
+    real = shutil.which
+    monkeypatch.setattr(vm.shutil, "which", lambda name, *a, **k: None if name == "strings" else real(name, *a, **k))
+    with pytest.raises(vm.VMError, match="binutils: run scripts/system-packages.sh vm as root"):
+        vm._vng()
