@@ -98,3 +98,21 @@ def node_routes(net, i: int) -> dict[int, list[int]]:
         if 0 <= j < s.n_nodes:
             out[int(j)] = [int(h) for h in gateway_nodes(np.array(gws, dtype=np.int64), a, b, s.n_nodes)]
     return out
+
+
+def paths_arrive(series, k: int, nh: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(row, row) bool: following the first next hops ``nh`` (node, node) hop by hop over the links
+    up at step k leads from node ``rows[p]`` to node ``rows[q]`` -- no hop missing, down or looping.
+    The diagonal is False."""
+    from topologies.strategies import follow_cost
+
+    n = series.n_nodes
+    ids, _ = series.active(k)
+    up = np.full((n, n), np.inf)
+    up[series.link_a[ids], series.link_b[ids]] = 1.0
+    up[series.link_b[ids], series.link_a[ids]] = 1.0
+    rows = np.asarray(rows, dtype=np.int64)
+    src, dst = np.repeat(rows, rows.size), np.tile(rows, rows.size)
+    ok = np.isfinite(follow_cost(nh, up, np.ones(n, bool), src, dst)).reshape(rows.size, rows.size)
+    np.fill_diagonal(ok, False)
+    return ok

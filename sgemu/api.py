@@ -552,8 +552,9 @@ class Emulation:
                        self.bgp["keepalive_s"], self.bgp["hold_s"])
 
     def _wait_for_ground_routes(self, timeout_s: float = 60.0) -> float:
-        """Seconds until every station has a kernel route to every station it can reach now."""
-        from emulator.fib import FibReader
+        """Seconds until every station's packets reach every station it can reach now: each node along
+        the way has its kernel route (a station's own route alone may lead to a satellite without one)."""
+        from emulator.fib import FibReader, paths_arrive
         from topologies.routing import next_hops
 
         s = self.series
@@ -563,8 +564,7 @@ class Emulation:
         with FibReader(self.network) as fib:
             while time.perf_counter() - t0 < timeout_s:
                 self._signals.check()
-                nh = fib.next_hops()[0][np.ix_(g, g)]
-                if not (want & (nh < 0)).any():
+                if not (want & ~paths_arrive(s, self.k, fib.next_hops()[0], g)).any():
                     return time.perf_counter() - t0
                 time.sleep(0.2)
         return float("nan")

@@ -667,7 +667,7 @@ function expose(st, points, links) {
       return loadRoute(st, src, dst).then(() => update(st, points, links, st.viewer.clock.currentTime));
     },
     select: (i) => { select(st, i); update(st, points, links, st.viewer.clock.currentTime); },
-    overlayFrame: () => (st.overlay ? st.overlay.frame : null),
+    overlayFrame: () => (st.overlay && st.overlay.layer ? st.overlay.frame : null),
     overlayShown: () => !!(st.overlay && st.overlay.layer && st.viewer.imageryLayers.contains(st.overlay.layer)),
   });
 }
