@@ -14,8 +14,9 @@ only remote is that host).
 ``repair_new_links``, ``quiesce``, ``stop``, ``dead_interval_expiries``,
 ``cost_matrix``, ``errors``, ``repaired``, ``plan`` -- by calling every
 agent, plus :meth:`ClusterFrr.next_hops` (rows read on the nodes' hosts) and
-:meth:`ClusterFrr.wait_converged` (seconds until the stations' routes are
-there, or are all shortest under the configured costs).
+:meth:`ClusterFrr.wait_converged` (seconds until packets between the
+stations arrive hop by hop, or also all on shortest paths under the
+configured costs).
 """
 
 from __future__ import annotations
@@ -227,18 +228,20 @@ class ClusterFrr:
         return nh, extra
 
     def wrong_station_routes(self, k: int, shortest: bool = True) -> int:
-        """Station-to-station entries that are missing (destination reachable at step k) or, with
-        ``shortest``, not on a shortest path under the costs configured now."""
+        """Station-to-station pairs reachable at step k whose packets would not arrive (a node along
+        the way without its route) or, with ``shortest``, would not take a shortest path under the
+        costs configured now."""
         from scipy.sparse.csgraph import dijkstra
 
+        from emulator.fib import paths_arrive
         from topologies.routing import on_shortest_paths
 
         g = np.asarray(self.series.ground_indices)
         w = self.cost_matrix(k)
-        nh, extra = self.next_hops(None if shortest else g)
+        nh, extra = self.next_hops()
         reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
         np.fill_diagonal(reach, False)
-        bad = reach & (nh[np.ix_(g, g)] < 0)
+        bad = reach & ~paths_arrive(self.series, k, nh, g)
         if shortest:  # the stations' own hops (equal-cost ones too), and the whole path as long as the shortest
             ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
             bad |= reach & ~(ok & self._whole_paths_shortest(w, nh, g))
@@ -260,9 +263,9 @@ class ClusterFrr:
 
     def wait_converged(self, k: int | None = None, timeout_s: float = 60.0, shortest: bool = False,
                        check=None, pause_s: float = 0.2) -> float:
-        """Seconds until every station has an OSPF route to every station it can reach at step k (with
-        ``shortest``: every node along each station-to-station path has its route, all on shortest
-        paths under the configured costs); NaN after ``timeout_s``."""
+        """Seconds until packets from every station reach every station it can reach at step k -- every
+        node along each path has its route (with ``shortest``: and each path is a shortest one under
+        the configured costs); NaN after ``timeout_s``."""
         k = self.net.step if k is None else k
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout_s:
