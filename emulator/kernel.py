@@ -56,6 +56,29 @@ def modprobe_netem() -> bool:
     return done.returncode == 0
 
 
+def mnexec_problem(mnexec: str = "mnexec", timeout_s: float = 10.0) -> str | None:
+    """Why Mininet's ``mnexec`` cannot start a node shell here (None: it can).
+
+    Every node's shell is ``mnexec -cdn`` (new network and mount
+    namespaces).  When that fails -- not installed, no mount namespaces, a
+    chroot whose root is no mount point ("remount: Invalid argument") --
+    Mininet waits for the dead shell's prompt for ever, so the emulation
+    asks first: ``mnexec -cdn true`` must exit 0.
+    """
+    try:
+        done = subprocess.run([mnexec, "-cdn", "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        return f"{mnexec} is not installed (Debian: apt install mininet, or scripts/system-packages.sh core)"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{mnexec} -cdn true failed: {exc}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return (f"{mnexec} cannot start a shell in new network and mount namespaces "
+                f"(exit {done.returncode}{': ' + said[-1] if said else ''})")
+    return None
+
+
 def netem_available() -> bool:
     """Whether a netem qdisc can be attached to an interface on this kernel.
 

@@ -438,7 +438,11 @@ class Emulation:
         """Root, netem (as asked) and FRR (for OSPF); the shaping the links get: netem, tbf or none."""
         if os.geteuid() != 0:
             raise CapabilityError("a live emulation needs root (it creates network namespaces): run it with sudo")
-        from emulator.kernel import modprobe_netem, netem_available
+        from emulator.kernel import mnexec_problem, modprobe_netem, netem_available
+
+        problem = mnexec_problem()
+        if problem:
+            raise CapabilityError(f"nodes cannot be started: {problem}")
 
         if self.shaping in ("none", "tbf"):
             shaping = self.shaping

@@ -11,6 +11,7 @@ is in ``test_hardening_live.py``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -489,3 +490,36 @@ def test_the_vm_lane_names_the_debian_packages_virtme_ng_needs_when_one_is_missi
     monkeypatch.setattr(vm.shutil, "which", lambda name, *a, **k: None if name == "strings" else real(name, *a, **k))
     with pytest.raises(vm.VMError, match="binutils: run scripts/system-packages.sh vm as root"):
         vm._vng()
+
+
+def _fake_mnexec(d: Path, stderr: str, code: int) -> Path:
+    """An ``mnexec`` on PATH that fails the way a chroot's does (prints, exits ``code``)."""
+    bindir = d / "bin"
+    bindir.mkdir()
+    fake = bindir / "mnexec"
+    fake.write_text(f"#!/bin/sh\necho {stderr!r} >&2\nexit {code}\n")
+    fake.chmod(0o755)
+    return bindir
+
+
+def test_mnexec_that_cannot_start_a_shell_is_named_not_waited_for(tmp_path):
+    from emulator.kernel import mnexec_problem
+
+    assert "is not installed" in mnexec_problem(str(tmp_path / "none" / "mnexec"))
+    fake = _fake_mnexec(tmp_path, "remount: Invalid argument", 1) / "mnexec"
+    said = mnexec_problem(str(fake))
+    assert "exit 1" in said and "remount: Invalid argument" in said, said
+    if os.geteuid() == 0 and shutil.which("mnexec"):
+        assert mnexec_problem() is None   # the real one, here
+
+
+def test_a_run_whose_mnexec_fails_exits_3_in_one_line_before_building(tmp_path):
+    """Mininet waits for a dead node shell's prompt for ever: the run must refuse first (a chroot showed it)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: without it the run stops at the root check, before mnexec")
+    bindir = _fake_mnexec(tmp_path, "remount: Invalid argument", 1)
+    tag = _tag("mnexec")
+    r = sgemu("run", "--duration", "5", "--shaping", "none", "--out", str(tmp_path / "o"), "-q",
+              env={"PATH": f"{bindir}:{os.environ['PATH']}", "SGEMU_RUN_TAG": tag}, timeout=60)
+    assert_one_line(r, "mnexec", "remount: Invalid argument", code=3)
+    _assert_no_namespaces(tag)
