@@ -17,8 +17,15 @@ both ends are in that AS); across ASes only BGP speaks:
   n(n-1)/2 sessions).  A border router sets itself as next hop
   (``next-hop-self``), so every router resolves an external route to the
   border's loopback through its IGP.
-- Each station originates its own loopback /32 (``network``); satellites
-  originate nothing: the space AS is transit only.
+- Each station originates its own loopback /32 (``network``).  The space
+  AS carries transit and also answers for its satellites: every satellite
+  that ever borders a ground AS originates the fewest prefixes that cover
+  all satellites' loopbacks (:meth:`BgpPlan.space_prefixes`), so a station
+  can ping and trace to any satellite; inside the space AS the IGP's /32s
+  are more specific and carry the packet on.  (A satellite's own /32 in
+  BGP would not do: FRR refuses an iBGP route whose next hop, the
+  originator's loopback, lies inside the prefix itself, so no border
+  would pass it on.)
 
 Route choice is plain BGP (RFC 4271 9.1): shortest AS path first, then
 eBGP over iBGP, then the IGP cost to the next hop, then the lowest router
@@ -225,12 +232,21 @@ class BgpPlan:
     def config(self, i: int) -> str:
         """bgpd.conf of node i."""
         s = self.series
-        ground = int(self.node_asn[i]) != self.space_asn
-        networks = [f"{addr.loopback_ip(i)}/32"] if ground else []
         peers = self.peers(i)
         border = any(not p.internal for p in peers)  # it ever has an inter-AS link
+        if int(self.node_asn[i]) != self.space_asn:
+            networks = [f"{addr.loopback_ip(i)}/32"]
+        else:
+            networks = self.space_prefixes() if border else []
         return bgp_config(s.node_names[i], addr.loopback_ip(i), int(self.node_asn[i]), peers, networks,
                           self.keepalive_s, self.hold_s, next_hop_self=border)
+
+    def space_prefixes(self) -> list[str]:
+        """The fewest prefixes covering every satellite's loopback and no station's (the node order
+        puts satellites in one run of addresses, so this is a handful)."""
+        sats = np.nonzero(self.node_asn == self.space_asn)[0].tolist()
+        nets = ipaddress.collapse_addresses(ipaddress.ip_network(f"{addr.loopback_ip(i)}/32") for i in sats)
+        return [str(n) for n in nets]
 
     def zebra_config(self, i: int) -> str:
         """zebra's lines for node i: BGP's routes leave from the node's loopback (``set src``).

@@ -11,6 +11,7 @@ Measurements are printed: run with ``-s``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -116,7 +117,7 @@ def test_route_reflectors_are_the_best_connected_satellites_and_every_other_sate
     assert named.route_reflectors == [s.index("bds3-G1")]
 
 
-def test_a_node_config_has_its_sessions_timers_and_only_stations_originate(failover):
+def test_a_node_config_has_its_sessions_timers_and_originates_its_loopback(failover):
     s = failover.series
     plan = BgpPlan(s, ASES)
     beijing = plan.config(s.index("Beijing"))
@@ -125,7 +126,17 @@ def test_a_node_config_has_its_sessions_timers_and_only_stations_originate(failo
     assert " timers bgp 1 3" in beijing and " no bgp ebgp-requires-policy" in beijing
     assert " neighbor ebgp timers connect 1" in beijing and "  neighbor ibgp next-hop-self" in beijing
     sat = plan.config(s.index("bds3-M01"))
-    assert "router bgp 65000\n" in sat and "  network" not in sat
+    assert "router bgp 65000\n" in sat
+    sats = [i for i in range(s.n_nodes) if s.node_layer[i] != "GROUND"]
+    networks = {sat_i: [ln.split()[1] for ln in plan.config(sat_i).splitlines() if ln.startswith("  network")]
+                for sat_i in sats}
+    # borders announce prefixes covering exactly the satellites' loopbacks; the others announce nothing
+    covered = {str(a) for n in plan.space_prefixes() for a in ipaddress.ip_network(n)}
+    assert covered == {addr.loopback_ip(i) for i in sats}
+    borders = {i for i in sats if any(not p.internal for p in plan.peers(i))}
+    assert borders and borders != set(sats)
+    assert {i for i, nets in networks.items() if nets == plan.space_prefixes()} == borders
+    assert all(networks[i] == [] for i in set(sats) - borders)
     assert f"set src {addr.loopback_ip(5)}" in plan.zebra_config(5)
     with pytest.raises(ValueError, match="hold at least 3 s"):
         bgp_config("x", "10.128.0.1", 65000, [], keepalive_s=1, hold_s=2)
@@ -318,3 +329,15 @@ def test_with_isis_inside_the_ases_satellites_resolve_ground_routes_through_isis
         assert emu.cmd(inner, ["ip", "-4", "route", "show", "proto", "187", f"{nexthop}/32"]).strip()
         rtts, sent = ping_once(emu.network, "Harbin", "Sanya", count=3, interval_s=0.2)
         assert sent == 3 and all(r is not None for r in rtts), rtts
+        # a satellite's own /32 reaches another AS by eBGP: a station pings it, the reply from its loopback
+        # satellites are reached through the space AS's covering prefixes, learnt by eBGP at Beijing
+        sat_ip = addr.loopback_ip(s.index(inner))
+        best = lambda: json.loads(emu.frr.node("Harbin").vtysh(f"show bgp ipv4 unicast {sat_ip} json",  # noqa: E731
+                                                               daemon="bgpd"))
+        assert _wait(lambda: any(p.get("bestpath") and p["aspath"]["string"] == "65000"
+                                 for p in best().get("paths", []))), best()
+        assert best()["prefix"] in emu.frr.bgp.space_prefixes()
+        assert emu.cmd("Harbin", ["ip", "-4", "route", "show", "proto", str(RTPROT_BGP), "match", sat_ip]).strip()
+        rtts, sent = ping_once(emu.network, "Harbin", inner, count=3, interval_s=0.2)
+        assert sent == 3 and all(r is not None for r in rtts), rtts
+        assert traceroute(emu.network, "Harbin", inner)[-1] == inner
