@@ -248,6 +248,13 @@ class BgpPlan:
         nets = ipaddress.collapse_addresses(ipaddress.ip_network(f"{addr.loopback_ip(i)}/32") for i in sats)
         return [str(n) for n in nets]
 
+    def spec(self) -> dict:
+        """The keywords that rebuild this plan from the same series (a cluster host makes its own)."""
+        names = self.series.node_names
+        return {"ases": self.ases(), "space_asn": self.space_asn,
+                "route_reflectors": [names[i] for i in self.route_reflectors],
+                "keepalive_s": self.keepalive_s, "hold_s": self.hold_s}
+
     def zebra_config(self, i: int) -> str:
         """zebra's lines for node i: BGP's routes leave from the node's loopback (``set src``).
 

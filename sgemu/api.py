@@ -347,7 +347,7 @@ class Emulation:
         self._route_watch, self._calibrate = opts["route_watch"], opts["calibrate"]
         self.queue_limit_pkts = opts["queue_limit_pkts"]
         self.shaping = runconfig.check_shaping(shaping)
-        self.cluster = runconfig.check_cluster(cluster, self.routing, self.strategy, self.bgp)
+        self.cluster = runconfig.check_cluster(cluster, self.routing, self.strategy)
         axis = self.scenario.axis
         if not (isinstance(start_s, (int, float)) and 0 <= start_s <= axis.duration_s):
             raise ScenarioError("start_s", f"{start_s!r} is outside the run (0 to {axis.duration_s:g} s)")
@@ -531,9 +531,11 @@ class Emulation:
         if self.cluster is not None:  # each host's agent runs FRR in its own nodes
             from emulator.cluster.ospf import ClusterFrr
 
-            self.frr = ClusterFrr(self.network, self._outdir() / "frr", protocol=self.routing, **ospf)
-            with self._progress("frr", 2 * self.series.n_nodes) as advance:
-                start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(2 * n)))
+            self.frr = ClusterFrr(self.network, self._outdir() / "frr", protocol=self.routing, bgp=self._bgp_plan(),
+                                  **ospf)
+            per_node = len(self.frr.daemons)
+            with self._progress("frr", per_node * self.series.n_nodes) as advance:
+                start_s = self.frr.start(self.k, progress=lambda n=1: (check(), advance(per_node * n)))
             converged_s = self.frr.wait_converged(self.k, check=check)
         else:
             self.frr = FrrNetwork(self.network, self._outdir() / "frr", protocol=self.routing, bgp=self._bgp_plan(),

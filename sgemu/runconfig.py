@@ -252,7 +252,7 @@ def routing_option(text: str | None):
     return mapping if len(mapping) > 1 else mapping["strategy"]
 
 
-def check_cluster(address, routing: str, strategy=None, bgp=None):
+def check_cluster(address, routing: str, strategy=None):
     """``cluster``: the Ray head's GCS address ``HOST:PORT`` or None; delay-shortest static routing
     (the hosts' agents plan their own routes) or OSPF / IS-IS (each host's agent runs FRR in its nodes).
     Whether anything answers there is checked at start."""
@@ -264,9 +264,6 @@ def check_cluster(address, routing: str, strategy=None, bgp=None):
         raise ScenarioError("cluster", f"{_short(address)}; accepted: the Ray head's address HOST:PORT "
                                        "(e.g. 10.0.0.1:6379)")
     label = routing if strategy is None else strategy.label
-    if bgp:
-        raise ScenarioError("emulation.bgp", "across a cluster is not supported yet; accepted with cluster: "
-                                             "no bgp section")
     if label not in ("shortest-delay", *DYNAMIC_ROUTING):
         raise ScenarioError("routing", f"{label!r} across a cluster is not supported yet; accepted with "
                                        f"cluster: static (delay-shortest), {', '.join(DYNAMIC_ROUTING)}")

@@ -192,8 +192,7 @@ def test_names_are_checked_against_the_scenario_before_anything_is_built(failove
         sgemu.Emulation(failover, bgp={"ases": {65001: ["Pekin"]}})
     with pytest.raises(ScenarioError, match="'Beijing' is not a satellite"):
         sgemu.Emulation(failover, bgp={"ases": {65001: ["Beijing"]}, "route_reflectors": ["Beijing"]})
-    with pytest.raises(ScenarioError, match="across a cluster is not supported"):
-        sgemu.Emulation(failover, cluster="10.0.0.1:6379")
+    assert sgemu.Emulation(failover, cluster="10.0.0.1:6379").routing_label == "bgp+ospf"  # tests/test_cluster_host
     emu = sgemu.Emulation(failover)
     assert emu.routing_label == "bgp+ospf" and emu.network is None
     assert sgemu.Emulation(failover, bgp=False).routing_label == "ospf"  # the same scenario without BGP

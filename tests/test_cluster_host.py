@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emulator import addressing as addr
 from emulator.namespaces import our_namespaces
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, Ray workers in them)")
 
@@ -295,6 +298,45 @@ def test_isis_across_hosts_routes_stations_on_different_hosts(cluster, tmp_path)
         assert sent == 3 and all(r is not None for r in rtts), rtts
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
     assert _frr_left(tag) == []
+
+def test_bgp_across_hosts_fails_over_from_the_fibre_to_the_space_as(cluster, tmp_path):
+    """``emulation.bgp`` over the cluster (docs/examples/bgp-failover.yaml): every host's agent runs bgpd
+    beside the IGP in its nodes, eBGP and iBGP sessions form across the VXLAN links, Harbin reaches
+    Kashi over the fibre and, once the fibre is cut at 60 s, through the satellites."""
+    pytest.importorskip("ray")
+    from emulator.frr import frr_missing
+
+    if frr_missing("ospf", bgp=True):
+        pytest.skip(frr_missing("ospf", bgp=True))
+    import sgemu
+    from experiments.tools import ping_once, traceroute
+
+    scen = sgemu.Scenario.load(REPO / "docs" / "examples" / "bgp-failover.yaml")
+    sats = {n for n, layer in zip(scen.series.node_names, scen.series.node_layer) if layer != "GROUND"}
+    with sgemu.Emulation(scen, shaping="none", start_s=55, cluster=cluster.address, out=tmp_path / "run") as emu:
+        net, tag = emu.network, emu.network.run_tag
+        assert emu.routing_label == "bgp+ospf" and emu.frr.daemons == ("zebra", "ospfd", "bgpd")
+        assert len({net.host_of(n) for n in scen.series.node_names}) == 2
+        start = emu._info["bgp"]["sessions_at_start"]
+        assert start["ebgp_established"] == start["ebgp_links_up"] > 0, start
+        assert start["ibgp_established"] == start["ibgp"] > 0, start
+        assert np.isfinite(emu._info["ospf"]["initial_convergence_s"]), "stations never reached each other"
+        assert traceroute(net, "Harbin", "Kashi") == ["Harbin", "Beijing", "Kashi"]
+        sanya = traceroute(net, "Sanya", "Kashi")
+        assert sanya[-1] == "Kashi" and set(sanya[1:-1]) <= sats and _crossings(net, sanya) > 0, sanya
+        emu.advance(62)  # the fibre Beijing - Kashi is cut from 60 s
+        deadline, path = time.monotonic() + 30, []
+        while time.monotonic() < deadline:
+            path = traceroute(net, "Harbin", "Kashi")
+            if path[-1:] == ["Kashi"] and set(path[1:-1]) & sats:
+                break
+            time.sleep(0.5)
+        assert path[-1:] == ["Kashi"] and set(path[1:-1]) & sats, path
+        rtts, sent = ping_once(net, "Harbin", "Kashi", count=3, interval_s=0.2)
+        assert sent == 3 and all(r is not None for r in rtts), rtts
+    assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")] == []
+    assert _frr_left(tag) == []
+
 
 def _ospf_interface(emu, node: int, link: int) -> str:
     """``show ip ospf interface sl<link>`` from node's ospfd (on its host)."""

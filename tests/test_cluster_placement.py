@@ -144,3 +144,38 @@ def test_cluster_local_cli_bad_input_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sgemu", "cluster", "local", "up", "0"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "N: 0 hosts; accepted 1..32" in r.stderr, r.stderr
+
+
+def test_a_cluster_process_is_known_by_its_open_files_when_it_renamed_its_command_line(tmp_path):
+    """The head's ``ray::DashboardAgent`` renames its command line; ``down`` and ``leftovers`` still find
+    it by its logs open under the cluster's temp dir (it once outlived ``sgemu cluster local down``).
+    A driver (the user's script, connected by ``ray.init``) with logs open there is not the cluster's."""
+    import subprocess
+    import sys
+
+    from emulator.cluster.local import _uses_dir
+
+    ours = tmp_path / "ray-sgc-abc123"
+    ours.mkdir()
+    code = "import sys, time; sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(60)"
+    procs = []
+    for argv0 in ("ray::DashboardAgent", "python3"):   # a renamed Ray process, a driver
+        log = open(ours / f"{len(procs)}.out", "w")
+        procs.append(subprocess.Popen([argv0, "-c", code], executable=sys.executable, stdout=log))
+        log.close()
+    other = subprocess.Popen(["ray::DashboardAgent", "-c", code], executable=sys.executable, stdout=subprocess.PIPE)
+    procs.append(other)
+    agent, driver = procs[:2]
+    try:
+        other.stdout.readline()
+        assert open(f"/proc/{agent.pid}/cmdline", "rb").read().startswith(b"ray::DashboardAgent")
+        assert _uses_dir(agent.pid, str(ours))
+        assert not _uses_dir(driver.pid, str(ours))
+        assert not _uses_dir(other.pid, str(ours))
+        assert not _uses_dir(agent.pid, str(tmp_path / "ray-sgc-abc12"))   # a prefix of another's dir
+        (ours / "0.out").unlink()                        # deleted under it: still open there
+        assert _uses_dir(agent.pid, str(ours))
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

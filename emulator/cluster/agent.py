@@ -224,6 +224,12 @@ class HostAgent:
         """Start FRR in this host's nodes at step k's costs (:class:`.ospf.HostFrr`)."""
         from .ospf import HostFrr
 
+        options = dict(options)
+        spec = options.pop("bgp", None)
+        if spec:
+            from ..bgp import BgpPlan
+
+            options["bgp"] = BgpPlan(self.net.series, **spec)
         self.frr = HostFrr(self.net, log_dir, **options)
         self.frr.start(k)
         return {"nodes": len(self.net.local_nodes), "timings": self.frr.timings_s}
@@ -233,6 +239,10 @@ class HostAgent:
 
     def ospf_repair(self, grace_s) -> list:
         return self.frr.repair_new_links(grace_s)
+
+    def bgp_sessions(self) -> dict:
+        """This host's nodes' BGP sessions (:meth:`emulator.frr.FrrNetwork.bgp_sessions`)."""
+        return self.frr.bgp_sessions() if self.frr is not None else {}
 
     def ospf_cpu_s(self) -> float:
         """CPU seconds this host's daemons have used."""

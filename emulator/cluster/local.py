@@ -268,22 +268,42 @@ def _ns_inodes(c: LocalCluster) -> set[int]:
 
 
 def _our_pids(c: LocalCluster) -> list[int]:
-    """Processes of this cluster: inside its host namespaces, or with its temp dir on the command line."""
-    inodes, marker, me = _ns_inodes(c), c.temp_dir.encode(), os.getpid()
+    """Processes of this cluster: inside its host namespaces, or using its temp dir (:func:`_uses_dir`)."""
+    inodes, me = _ns_inodes(c), os.getpid()
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes or _uses_dir(int(entry), c.temp_dir):
                 pids.append(int(entry))
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if marker in f.read():
-                    pids.append(int(entry))
         except OSError:
             continue
     return pids
+
+
+def _uses_dir(pid: int, temp_dir: str) -> bool:
+    """Whether process pid is one of Ray's with ``temp_dir`` on its command line or, renamed
+    ``ray::...`` (the head's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent``), a file under it
+    open.  A driver -- the user's script or notebook that called ``ray.init`` -- holds logs there too,
+    but is never the cluster's to stop."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        if temp_dir.encode() in cmdline:
+            return True
+        if not cmdline.startswith(b"ray::"):
+            return False
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(temp_dir + "/"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -353,15 +373,7 @@ def leftovers(tag: str) -> list[str]:
     with IPRoute() as ipr:
         out += [l.get_attr("IFLA_IFNAME") for l in ipr.get_links()
                 if l.get_attr("IFLA_IFNAME", "").startswith((f"sgcb-{tag}", f"sgc{tag}h"))]
-    marker = f"/tmp/ray-sgc-{tag}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker in f.read():
-                        out.append(f"pid {entry}")
-            except OSError:
-                pass
+    out += [f"pid {e}" for e in os.listdir("/proc") if e.isdigit() and _uses_dir(int(e), f"/tmp/ray-sgc-{tag}")]
     for p in (Path(f"/tmp/ray-sgc-{tag}"), STATE_DIR / f"{tag}.json"):
         if p.exists():
             out.append(str(p))

@@ -100,20 +100,22 @@ class ClusterFrr:
     """
 
     def __init__(self, net, log_dir, limit_fds: int = 1024, nice: int | None = None, protocol: str = "ospf",
-                 **plan):
+                 bgp=None, **plan):
         if protocol not in PROTOCOLS:
             raise ValueError(f"routing protocol {protocol!r}; accepted: {', '.join(PROTOCOLS)}")
         if net.options.get("routing") != "none":
             raise ValueError(f'build the ClusterNetwork with routing="none": its static routes would shadow '
                              f'{protocol.upper()}')
         self.net, self.series, self.protocol = net, net.series, protocol
-        self.bgp = None  # BGP is not run across a cluster yet (sgemu.runconfig.check_cluster refuses it)
+        self.bgp = bgp  # an emulator.bgp.BgpPlan; each agent rebuilds it from its spec() on its own series
         # checked here (bad keywords fail on the driver, once), then sent to every agent
         self.plan = (IsisPlan if protocol == "isis" else OspfPlan)(
             net.series, ground_transit=bool(net.options.get("ground_transit")),
-            unnumbered=bool(net.options.get("loopback_on_links")), **plan)
+            unnumbered=bool(net.options.get("loopback_on_links")),
+            igp_links=None if bgp is None else bgp.igp_link, **plan)
         self.log_dir = Path(log_dir)
-        self.options = dict(plan, limit_fds=limit_fds, nice=nice, protocol=protocol)
+        self.options = dict(plan, limit_fds=limit_fds, nice=nice, protocol=protocol,
+                            bgp=None if bgp is None else bgp.spec())
         self.cost: dict[int, int] = {}
         self.errors: list[str] = []
         self.repaired: list[tuple[str, str]] = []
@@ -204,6 +206,21 @@ class ClusterFrr:
         self.stop()
 
     @property
+    def daemons(self) -> tuple[str, ...]:
+        """The daemons every node runs, as :attr:`FrrNetwork.daemons`."""
+        return ("zebra", PROTOCOLS[self.protocol][0]) + (("bgpd",) if self.bgp is not None else ())
+
+    def bgp_sessions(self) -> dict[str, int]:
+        """:meth:`FrrNetwork.bgp_sessions` summed over the hosts (each counts its own nodes' sessions)."""
+        if self.bgp is None:
+            return {}
+        out: dict[str, int] = {}
+        for part in self._call("bgp_sessions", what="reading the BGP sessions"):
+            for key, n in part.items():
+                out[key] = out.get(key, 0) + n
+        return out
+
+    @property
     def nodes(self) -> list[_HostDaemons]:
         """Per host, its daemons' CPU seconds (``.cpu_s()``): what a run's control-plane figure sums."""
         if not self.started:
@@ -234,12 +251,15 @@ class ClusterFrr:
         from scipy.sparse.csgraph import dijkstra
 
         from emulator.fib import paths_arrive
-        from topologies.routing import on_shortest_paths
+        from topologies.routing import next_hops, on_shortest_paths
 
         g = np.asarray(self.series.ground_indices)
         w = self.cost_matrix(k)
         nh, extra = self.next_hops()
-        reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
+        if self.bgp is None:
+            reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
+        else:  # across ASes BGP carries the packets: every pair the links join counts, by arrival alone
+            reach, shortest = next_hops(self.series, k, ground_transit=True)[1][np.ix_(g, g)] >= 0, False
         np.fill_diagonal(reach, False)
         bad = reach & ~paths_arrive(self.series, k, nh, g)
         if shortest:  # the stations' own hops (equal-cost ones too), and the whole path as long as the shortest
