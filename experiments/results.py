@@ -121,9 +121,19 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
 
     ``marks`` are ``(t_s, label)`` changes (handovers, events) drawn as thin
     vertical lines, labelled when there are few; ``title`` heads the figure;
-    ``note`` is written across each panel (e.g. that delays were not emulated).
+    ``note`` is written in red over each panel, under its title (e.g. that
+    delays were not emulated), clear of the data and the change labels.
     Drawn on a figure of its own: matplotlib's backend is left as the caller has it.
     """
+    fig = rtt_figure(rows, pairs, predicted, t_axis, marks, title, note, predicted_label)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def rtt_figure(rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, t_axis: np.ndarray,
+               marks: list[tuple[float, str]] = (), title: str = "", note: str | None = None,
+               predicted_label: str = "predicted (shortest path)"):
+    """The matplotlib Figure :func:`plot_rtt` saves (arguments as there)."""
     from matplotlib.figure import Figure
 
     n = max(1, len(pairs))
@@ -141,15 +151,13 @@ def plot_rtt(path: Path, rows: list[dict], pairs: list[tuple[str, str]], predict
             for t_s, label in _mark_labels(marks, float(np.ptp(t_axis)) if len(t_axis) else 0.0):
                 ax.annotate(label[:40], (t_s, 1.0), xycoords=("data", "axes fraction"), rotation=90,
                             fontsize=6, va="top", ha="right", color="0.35")
-        ax.set_title(f"{src} -> {dst}" + (f"  ({title})" if title else ""))
+        ax.set_title(f"{src} -> {dst}" + (f"  ({title})" if title else ""), pad=18 if note else 6)
         ax.set_xlabel("scenario time (s)")
         ax.set_ylabel("RTT (ms)")
         ax.grid(alpha=0.3)
-        # with a note across the middle, the legend goes beside the panel (it would land on the note)
-        ax.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if note else {"loc": "best"}))
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         if note:
-            ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=11,
-                    color="tab:red", alpha=0.8, bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "tab:red"})
+            ax.text(0.5, 1.02, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=9,
+                    color="tab:red")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return fig

@@ -381,3 +381,28 @@ def test_change_marks_a_second_apart_share_one_label_the_most_telling():
     assert _mark_labels(marks, span_s=120.0) == [(59.0, "link Beijing--Kashi down; 0 up/1 down"),
                                                  (90.0, "end of link down"), (110.0, "1 up/1 down")]
     assert len(_mark_labels(marks, span_s=10.0)) == 4  # on a short axis they are far enough apart
+
+
+def test_the_no_shaping_note_stays_clear_of_the_data_and_the_change_labels():
+    """With marks labelled and a note, no two texts of a panel overlap and the note is outside the plot
+    area (it once sat across the middle, over the change labels)."""
+    from experiments.results import rtt_figure
+
+    t = np.arange(0.0, 100.0)
+    rows = [{"src": "a", "dst": "b", "t_s": x, "rtt_ms_measured": 0.1} for x in t]
+    marks = [(60.0, "link Beijing--Kashi down; 0 up/1 down"), (90.0, "end of link Beijing--Kashi down")]
+    fig = rtt_figure(rows, [("a", "b")], {("a", "b"): np.where(t < 60, 66.0, 307.0)}, t, marks,
+                     title="routing bgp+ospf", note="no delay shaping (none): measured RTTs are not the model's")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    ax = fig.axes[0]
+    renderer = canvas.get_renderer()
+    note = [x for x in ax.texts if x.get_text().startswith("no delay shaping")][0].get_window_extent(renderer)
+    labels = [x.get_window_extent(renderer) for x in ax.texts if "Kashi" in x.get_text()]
+    assert len(labels) == 2
+    assert not any(note.overlaps(b) for b in labels)
+    assert not note.overlaps(ax.title.get_window_extent(renderer))
+    assert note.y0 >= ax.get_window_extent(renderer).y1 - 1    # above the plot area, not on the data
+    assert note.x0 >= 0 and note.x1 <= fig.bbox.x1              # and on the page
