@@ -23,9 +23,9 @@ both ends are in that AS); across ASes only BGP speaks:
   all satellites' loopbacks (:meth:`BgpPlan.space_prefixes`), so a station
   can ping and trace to any satellite; inside the space AS the IGP's /32s
   are more specific and carry the packet on.  (A satellite's own /32 in
-  BGP would not do: FRR refuses an iBGP route whose next hop, the
-  originator's loopback, lies inside the prefix itself, so no border
-  would pass it on.)
+  BGP would reach the ground only from satellites above a station: FRR
+  refuses an iBGP route whose next hop, the originator's loopback, lies
+  inside the prefix itself, so no border would pass the others' on.)
 
 Route choice is plain BGP (RFC 4271 9.1): shortest AS path first, then
 eBGP over iBGP, then the IGP cost to the next hop, then the lowest router
@@ -247,6 +247,35 @@ class BgpPlan:
         sats = np.nonzero(self.node_asn == self.space_asn)[0].tolist()
         nets = ipaddress.collapse_addresses(ipaddress.ip_network(f"{addr.loopback_ip(i)}/32") for i in sats)
         return [str(n) for n in nets]
+
+    def deliverable(self, k: int, rows) -> np.ndarray:
+        """(row, row) bool: node pairs BGP can carry packets between at step k, as far as waiting for
+        routes goes -- the same AS joined by its own IGP links, or different ASes joined directly
+        by an inter-AS link or through one other AS joined by its IGP.  ``rows`` (m,) node indices.
+
+        BGP drops a path that enters an AS twice (AS-path loop check), so two stations of one AS
+        joined only through another AS never reach each other, and neither do two ASes whose only
+        way passes both halves of a space AS split at step k.  Paths through two or more transit
+        ASes are deliverable too, but not counted here: a wait does not hang on them."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        s, n = self.series, self.series.n_nodes
+        ids, _ = s.active(k)
+        a, b = s.link_a[ids].astype(np.int64), s.link_b[ids].astype(np.int64)
+        igp = self.igp_link[ids]
+        _, comp = connected_components(csr_matrix((np.ones(int(igp.sum())), (a[igp], b[igp])), shape=(n, n)),
+                                       directed=False)
+        m = int(comp.max()) + 1
+        ends = np.concatenate([comp[a[~igp]], comp[b[~igp]]]), np.concatenate([comp[b[~igp]], comp[a[~igp]]])
+        joined = csr_matrix((np.ones(ends[0].size), ends), shape=(m, m))  # IGP islands joined by a link up
+        rows = np.asarray(rows, dtype=np.int64)
+        cr, asn = comp[rows], self.node_asn[rows]
+        same_as = asn[:, None] == asn[None, :]
+        via = (joined + joined @ joined)[cr][:, cr].toarray() > 0
+        out = np.where(same_as, cr[:, None] == cr[None, :], via)
+        np.fill_diagonal(out, False)
+        return out
 
     def spec(self) -> dict:
         """The keywords that rebuild this plan from the same series (a cluster host makes its own)."""

@@ -103,7 +103,8 @@ def node_routes(net, i: int) -> dict[int, list[int]]:
 def paths_arrive(series, k: int, nh: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(row, row) bool: following the first next hops ``nh`` (node, node) hop by hop over the links
     up at step k leads from node ``rows[p]`` to node ``rows[q]`` -- no hop missing, down or looping.
-    The diagonal is False."""
+    ``rows`` (m,) node indices.  The diagonal is False.  Further equal-cost next hops are not
+    followed: a flow the kernel hashes onto one of them is not vouched for."""
     from topologies.strategies import follow_cost
 
     n = series.n_nodes

@@ -75,7 +75,8 @@ def mnexec_problem(mnexec: str = "mnexec", timeout_s: float = 10.0) -> str | Non
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
         return (f"{mnexec} cannot start a shell in new network and mount namespaces "
-                f"(exit {done.returncode}{': ' + said[-1] if said else ''})")
+                f"(exit {done.returncode}{': ' + said[-1] if said else ''}); run on the machine itself or in a "
+                "full VM, not in a chroot or a container without CAP_SYS_ADMIN, or use `sgemu run --vm`")
     return None
 
 

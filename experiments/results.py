@@ -157,7 +157,7 @@ def rtt_figure(rows: list[dict], pairs: list[tuple[str, str]], predicted: dict, 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         if note:
-            ax.text(0.5, 1.02, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=9,
-                    color="tab:red")
+            ax.annotate(note, (0.5, 1.0), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=9, color="tab:red")
     fig.tight_layout()
     return fig

@@ -440,7 +440,7 @@ class Emulation:
             raise CapabilityError("a live emulation needs root (it creates network namespaces): run it with sudo")
         from emulator.kernel import mnexec_problem, modprobe_netem, netem_available
 
-        problem = mnexec_problem()
+        problem = None if self.cluster is not None else mnexec_problem()  # a cluster's hosts check their own
         if problem:
             raise CapabilityError(f"nodes cannot be started: {problem}")
 
@@ -558,14 +558,18 @@ class Emulation:
                        self.bgp["keepalive_s"], self.bgp["hold_s"])
 
     def _wait_for_ground_routes(self, timeout_s: float = 60.0) -> float:
-        """Seconds until every station's packets reach every station it can reach now: each node along
-        the way has its kernel route (a station's own route alone may lead to a satellite without one)."""
+        """Seconds until every station's packets reach every station it can reach now (with BGP: the
+        pairs :meth:`emulator.bgp.BgpPlan.deliverable` counts): each node along the way has its kernel
+        route, first next hops followed (a station's own route alone may lead to a satellite without one)."""
         from emulator.fib import FibReader, paths_arrive
         from topologies.routing import next_hops
 
         s = self.series
         g = np.asarray(s.ground_indices)
-        want = next_hops(s, self.k, self.scenario.spec.ground_transit)[1][np.ix_(g, g)] >= 0
+        if self.frr.bgp is not None:  # AS paths cannot enter an AS twice: not every pair the links join
+            want = self.frr.bgp.deliverable(self.k, g)
+        else:
+            want = next_hops(s, self.k, self.scenario.spec.ground_transit)[1][np.ix_(g, g)] >= 0
         t0 = time.perf_counter()
         with FibReader(self.network) as fib:
             while time.perf_counter() - t0 < timeout_s:

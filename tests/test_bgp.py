@@ -117,6 +117,25 @@ def test_route_reflectors_are_the_best_connected_satellites_and_every_other_sate
     assert named.route_reflectors == [s.index("bds3-G1")]
 
 
+def test_the_pairs_bgp_can_carry_exclude_an_as_joined_only_through_another(failover):
+    """An AS path never enters an AS twice: Beijing and Sanya in one AS with no fibre between them reach
+    each other only through space, which BGP refuses; every other pair is carried (a wait for routes
+    must not hang on the first)."""
+    s = failover.series
+    g = np.asarray(s.ground_indices)
+    names = [s.node_names[i] for i in g]
+    assert BgpPlan(s, ASES).deliverable(0, g).sum() == g.size * (g.size - 1)   # all but the diagonal
+    split = BgpPlan(s, {65001: ["Beijing", "Sanya"]}).deliverable(0, g)
+    b, y = names.index("Beijing"), names.index("Sanya")
+    assert not split[b, y] and not split[y, b]
+    split[b, y] = split[y, b] = True
+    assert split.sum() == g.size * (g.size - 1)
+    # three satellites: one IGP island of the space AS at step 0, so each pair of them counts
+    rows = np.concatenate([g, np.flatnonzero(np.asarray(s.node_layer) != "GROUND")[:3]])
+    got = BgpPlan(s, ASES).deliverable(0, rows)
+    assert got[g.size:, g.size:].sum() == 3 * 2   # the satellites' crosslinks join them at step 0
+
+
 def test_a_node_config_has_its_sessions_timers_and_originates_its_loopback(failover):
     s = failover.series
     plan = BgpPlan(s, ASES)
@@ -328,7 +347,7 @@ def test_with_isis_inside_the_ases_satellites_resolve_ground_routes_through_isis
         assert emu.cmd(inner, ["ip", "-4", "route", "show", "proto", "187", f"{nexthop}/32"]).strip()
         rtts, sent = ping_once(emu.network, "Harbin", "Sanya", count=3, interval_s=0.2)
         assert sent == 3 and all(r is not None for r in rtts), rtts
-        # a satellite's own /32 reaches another AS by eBGP: a station pings it, the reply from its loopback
+        # a satellite two hops from Kashi is reached from Harbin's AS: a station pings it and traces to it
         # satellites are reached through the space AS's covering prefixes, learnt by eBGP at Beijing
         sat_ip = addr.loopback_ip(s.index(inner))
         best = lambda: json.loads(emu.frr.node("Harbin").vtysh(f"show bgp ipv4 unicast {sat_ip} json",  # noqa: E731

@@ -513,6 +513,22 @@ def test_mnexec_that_cannot_start_a_shell_is_named_not_waited_for(tmp_path):
         assert mnexec_problem() is None   # the real one, here
 
 
+def test_a_cluster_host_whose_mnexec_fails_answers_the_build_with_its_reason(tmp_path, monkeypatch):
+    """Each host builds its own nodes, so each host's agent asks mnexec first; the driver turns the answer
+    into one ClusterError line (``sgemu run`` prints it, exit 1)."""
+    from emulator.cluster.agent import HostAgent
+
+    monkeypatch.setenv("PATH", f"{_fake_mnexec(tmp_path, 'remount: Invalid argument', 1)}:{os.environ['PATH']}")
+    agent = HostAgent("127.0.0.1")
+    try:
+        res = agent.build(None, 0, 0, None, {}, {}, {})
+        assert set(res) == {"error"} and "remount: Invalid argument" in res["error"], res
+        assert res["error"].startswith("nodes cannot be started: ") and "\n" not in res["error"]
+        assert agent.net is None
+    finally:
+        agent.stop()
+
+
 def test_a_run_whose_mnexec_fails_exits_3_in_one_line_before_building(tmp_path):
     """Mininet waits for a dead node shell's prompt for ever: the run must refuse first (a chroot showed it)."""
     if os.geteuid() != 0:

@@ -204,6 +204,13 @@ class HostAgent:
         return {h: vxlan.ping_rtt_ms(ip) / 2 for h, ip in peer_ips.items()}
 
     def build(self, series, k: int, host: int, host_of, host_ip: dict, underlay_ms: dict, options: dict) -> dict:
+        """Build this host's nodes and links at step k; ``{"error": ...}`` instead when mnexec cannot start
+        node shells here (Mininet would wait for them for ever)."""
+        from ..kernel import mnexec_problem
+
+        problem = mnexec_problem()
+        if problem:
+            return {"error": f"nodes cannot be started: {problem}"}
         t0 = time.perf_counter()
         self.net = HostNetwork(series, host, host_of, host_ip, underlay_ms, **options)
         st = self.net.start(k)

@@ -201,6 +201,9 @@ class ClusterNetwork:
                 under = {i: float(self.underlay_ms[j, i]) for i in range(len(self.hosts)) if i != j}
                 refs.append(a.build.remote(series_ref, k, j, self.placement.host, host_ip, under, opts))
             built = self._gather(refs, "the build", progress=progress)
+            failed = [(self.hosts[j]["name"], b["error"]) for j, b in enumerate(built) if "error" in b]
+            if failed:
+                raise ClusterError(f"cluster host {failed[0][0]}: {failed[0][1]}")
         except BaseException:
             self.stop()
             raise

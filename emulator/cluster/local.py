@@ -283,10 +283,12 @@ def _our_pids(c: LocalCluster) -> list[int]:
 
 
 def _uses_dir(pid: int, temp_dir: str) -> bool:
-    """Whether process pid is one of Ray's with ``temp_dir`` on its command line or, renamed
-    ``ray::...`` (the head's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent``), a file under it
-    open.  A driver -- the user's script or notebook that called ``ray.init`` -- holds logs there too,
-    but is never the cluster's to stop."""
+    """Whether process pid belongs to the cluster whose temp dir is ``temp_dir``: ``temp_dir`` on its
+    command line (Ray's processes started with ``--temp-dir``; also anything else naming it there,
+    such as a ``tail -f`` of its logs, which goes with the cluster), or a renamed ``ray::...`` process
+    (the head's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent``) with a file under it open.  A
+    driver -- the user's script or notebook that called ``ray.init`` -- holds logs there too, but is
+    never the cluster's to stop."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read()

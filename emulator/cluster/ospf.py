@@ -251,15 +251,15 @@ class ClusterFrr:
         from scipy.sparse.csgraph import dijkstra
 
         from emulator.fib import paths_arrive
-        from topologies.routing import next_hops, on_shortest_paths
+        from topologies.routing import on_shortest_paths
 
         g = np.asarray(self.series.ground_indices)
         w = self.cost_matrix(k)
         nh, extra = self.next_hops()
         if self.bgp is None:
             reach = np.isfinite(dijkstra(w, directed=True, indices=g))[:, g]
-        else:  # across ASes BGP carries the packets: every pair the links join counts, by arrival alone
-            reach, shortest = next_hops(self.series, k, ground_transit=True)[1][np.ix_(g, g)] >= 0, False
+        else:  # across ASes BGP carries the packets, by its own choice: arrival alone counts
+            reach, shortest = self.bgp.deliverable(k, g), False
         np.fill_diagonal(reach, False)
         bad = reach & ~paths_arrive(self.series, k, nh, g)
         if shortest:  # the stations' own hops (equal-cost ones too), and the whole path as long as the shortest
@@ -284,8 +284,9 @@ class ClusterFrr:
     def wait_converged(self, k: int | None = None, timeout_s: float = 60.0, shortest: bool = False,
                        check=None, pause_s: float = 0.2) -> float:
         """Seconds until packets from every station reach every station it can reach at step k -- every
-        node along each path has its route (with ``shortest``: and each path is a shortest one under
-        the configured costs); NaN after ``timeout_s``."""
+        node along each path has its route, first next hops followed (with ``shortest``: and each path
+        is a shortest one under the configured costs; with BGP ``shortest`` is ignored and the pairs are
+        :meth:`emulator.bgp.BgpPlan.deliverable`'s); NaN after ``timeout_s``."""
         k = self.net.step if k is None else k
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout_s:
