@@ -86,26 +86,35 @@ def causes_by_step(series, events=()) -> dict[int, str]:
     return {k: "; ".join(v) for k, v in out.items()}
 
 
+def _quiet_cause(routing: str) -> str:
+    """What changed routes at a step without a link event, by routing mode (label as the run's)."""
+    if routing in ("ospf", "isis"):
+        return f"{ {'ospf': 'OSPF', 'isis': 'IS-IS'}[routing]} costs updated"
+    if routing.startswith("bgp+"):
+        return "BGP or IGP routes moved"
+    return "delays moved shortest paths" if routing == "static" else "delays moved the strategy's routes"
+
+
 def change_table(watch: list[dict], per_pair: dict[str, list[dict]], causes: dict[int, str],
-                 step_s: float, routing: str = "static") -> list[dict]:
+                 step_s: float, routing: str = "static", steps_run: tuple[int, int] | None = None) -> list[dict]:
     """One row per step at which routes or a pair's path changed, or an event began or ended.
 
     ``watch`` are :class:`~experiments.routewatch.RouteWatch` records,
     ``per_pair`` maps ``"src->dst"`` to :func:`recoveries` records.  Each row
     has step, t_s, cause, the route figures (None where not measured) and
     per pair ``reach_s``, ``recovery_s`` and ``lost`` (None where the pair's
-    path did not change).
+    path did not change).  ``steps_run`` (first, last): the steps the run
+    went through; causes outside it are left out and the first is the start.
     """
     by_step = {r["step"]: r for r in watch if "step" in r}
-    steps = set(by_step) | set(causes)
+    k_first, k_last = steps_run if steps_run is not None else (0, None)
+    steps = set(by_step) | {k for k in causes if k_first <= k and (k_last is None or k <= k_last)}
     for recs in per_pair.values():
         steps |= {r["step"] for r in recs}
     rows = []
     for k in sorted(steps):
         w = by_step.get(k, {})
-        quiet = (f"{ {'ospf': 'OSPF', 'isis': 'IS-IS'}[routing]} costs updated" if routing in ("ospf", "isis") else
-                 "delays moved shortest paths" if routing == "static" else "delays moved the strategy's routes")
-        cause = causes.get(k) or ("start" if k == 0 else quiet if w else "")
+        cause = causes.get(k) or ("start" if k == k_first else _quiet_cause(routing) if w else "")
         row = {"step": k, "t_s": k * step_s, "cause": cause,
                "routes_changed": w.get("routes_changed"), "routes_right_s": w.get("converged_s"),
                "wrong_at_first": w.get("wrong_at_first"), "read_s": w.get("read_s"), "pairs": {}}

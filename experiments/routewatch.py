@@ -22,7 +22,8 @@ moment (delays in 0.1 ms units, or 1 per hop), equal-cost choices all
 counting (:func:`topologies.routing.on_shortest_paths`).  With OSPF areas
 (``areas: per-layer``) a path inside an area wins over a shorter one across
 the backbone, so there "right" means only: a route to every node that can
-be reached.
+be reached.  With BGP (:class:`BgpTarget`): packets between every two
+stations BGP can carry arrive, whichever path BGP picked.
 
 The watch runs in a thread beside the step loop, with its own netlink
 sockets, and sleeps between reads; it reads only while a change is open,
@@ -83,6 +84,28 @@ class OspfTarget:
             np.fill_diagonal(missing, False)
             return int(missing.sum())
         return int((~on_shortest_paths(w, nh, extra)).sum())
+
+
+class BgpTarget:
+    """Right routes of a BGP run: packets between every pair of stations BGP can carry arrive hop by
+    hop (:meth:`emulator.bgp.BgpPlan.deliverable`, :func:`emulator.fib.paths_arrive`).  BGP picks
+    by AS path, not by delay, so which path they take is not judged; a change opens when the links
+    up change, not when delays move."""
+
+    def __init__(self, frr):
+        self.plan, self.series = frr.bgp, frr.series
+        self.stations = np.asarray(frr.series.ground_indices)
+
+    def at(self, k: int):
+        want = self.plan.deliverable(k, self.stations)
+        ids, _ = self.series.active(k)
+        return (want.tobytes(), np.sort(ids).tobytes()), (k, want)
+
+    def wrong(self, target, nh, extra) -> int:
+        from emulator.fib import paths_arrive
+
+        k, want = target
+        return int((want & ~paths_arrive(self.series, k, nh, self.stations)).sum())
 
 
 class RouteWatch:

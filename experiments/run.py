@@ -288,7 +288,8 @@ def collect(out: Path, run: dict, series, loop: RealTimeLoop | None, predicted: 
     _path_agreement(per_pair, path_records)
     _write_csv(out / "paths.csv", path_records, ["step", "pair", "measured", "predicted", "agree"])
     causes = convergence.causes_by_step(series, scen_events)
-    table = convergence.change_table(watch_records, pair_recs, causes, step_s, run["routing"])
+    steps_run = (round(run["t_start_s"] / step_s), round(run["t_end_s"] / step_s)) if "t_end_s" in run else None
+    table = convergence.change_table(watch_records, pair_recs, causes, step_s, run["routing"], steps_run)
     _write_csv(out / "changes.csv", convergence.flat_rows(table), ["step"])
     thr = _throughput(running)
     if thr:

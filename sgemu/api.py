@@ -789,14 +789,16 @@ class Emulation:
 
     def _run_loop(self, loop, k0: int, k1: int, exps: list, predicted: dict):
         """The loop with its route watch, path check and ping tail; (interrupted, (watch, path) records)."""
-        from experiments.routewatch import OspfTarget, RouteWatch, StaticTarget
+        from experiments.routewatch import BgpTarget, OspfTarget, RouteWatch, StaticTarget
         from experiments.run import ROUTE_WATCH_MAX_NODES, PathCheck, PingTail
 
         watch_on = self._route_watch if self._route_watch is not None else self.series.n_nodes <= ROUTE_WATCH_MAX_NODES
-        # the watch reads every node's table from here, and judges by shortest paths (BGP follows AS paths)
-        watch_on = watch_on and self.cluster is None and not self.bgp
+        watch_on = watch_on and self.cluster is None  # the watch reads every node's table from here
         if watch_on:
-            target = OspfTarget(self.frr) if self.frr is not None else StaticTarget(self.network)
+            if self.frr is None:
+                target = StaticTarget(self.network)
+            else:
+                target = BgpTarget(self.frr) if self.frr.bgp is not None else OspfTarget(self.frr)
             self._watch = RouteWatch(self.network, target, self.series.axis.step_s)
             loop.on_step.append(lambda k: k == k0 and self._watch.notify(k, loop.clock.due(k)))
         check = None

@@ -308,6 +308,11 @@ def test_ground_as_fails_over_from_the_fibre_to_the_space_as_and_back(failover, 
     sent, lost = _lost(back, "Harbin", "Kashi")
     assert sent > 250 and lost == [], lost
     assert cut.summary["routing"] == "bgp+ospf" and cut.summary["bgp"]["space_as"] == 65000
+    # the route watch: at the cut some station pairs lose their way, and BGP gives every one back
+    at_cut = next(r for r in cut.summary["changes"] if r["step"] == 60)
+    print("route watch at the cut:", {k: at_cut[k] for k in ("wrong_at_first", "routes_changed", "routes_right_s")})
+    assert at_cut["cause"].startswith("link Beijing--Kashi down") and at_cut["routes_right_s"] < 3, at_cut
+    assert [r["step"] for r in cut.summary["changes"]][0] == 55 and max(r["step"] for r in back.summary["changes"]) <= 95
     end = back.summary["bgp"]["sessions_at_end"]
     assert end["ebgp_established"] == end["ebgp_links_up"] and end["ibgp_established"] == end["ibgp"], end
     assert [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}-")] == []

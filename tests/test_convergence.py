@@ -34,13 +34,28 @@ def test_with_delay_emulation_recovery_waits_for_an_rtt_that_agrees():
 
 @pytest.mark.parametrize("routing, cause", [("static", "delays moved shortest paths"),
                                             ("ospf", "OSPF costs updated"), ("isis", "IS-IS costs updated"),
-                                            ("hold-down(threshold_ratio=1.2)", "delays moved the strategy's routes")])
+                                            ("hold-down(threshold_ratio=1.2)", "delays moved the strategy's routes"),
+                                            ("bgp+ospf", "BGP or IGP routes moved")])
 def test_a_change_without_an_event_is_named_after_the_routing(routing, cause):
     from experiments.convergence import change_table
 
     watch = [{"step": 3, "routes_changed": 4, "converged_s": 0.2}]
     rows = change_table(watch, {}, {}, 1.0, routing)
     assert [r["cause"] for r in rows] == [cause]
+
+
+def test_a_run_started_late_and_ended_early_lists_only_its_own_steps_and_starts_at_its_first():
+    """A run from 55 s to 95 s of a longer scenario: a link event at 110 s (after it) and one at 20 s
+    (before it) are not its changes; its first step is the start, not a "costs updated"."""
+    from experiments.convergence import change_table
+
+    watch = [{"step": 55, "routes_changed": None, "converged_s": 0.01}, {"step": 60, "converged_s": 0.09}]
+    causes = {20: "1 up/0 down", 60: "link Beijing--Kashi down", 90: "end of link Beijing--Kashi down",
+              110: "1 up/1 down"}
+    rows = change_table(watch, {}, causes, 1.0, "bgp+ospf", steps_run=(55, 95))
+    assert [(r["step"], r["cause"]) for r in rows] == [(55, "start"), (60, "link Beijing--Kashi down"),
+                                                       (90, "end of link Beijing--Kashi down")]
+    assert rows[1]["routes_right_s"] == 0.09
 
 
 def test_the_plot_legend_names_the_strategy_whose_paths_were_predicted():
