@@ -68,11 +68,38 @@ def clean(prefix: str = PREFIX, verbose: bool = False, force: bool = False) -> d
     for tag in {run_tag_of(n) for n in names}:
         if force or not run_owner_alive(tag):
             release_run(tag)
+    agent_dirs = 0
     if prefix == PREFIX:
         _stale_owner_files(owners)
+        agent_dirs = _remove_dead_agent_dirs()
     if verbose:
         print(f"removed {removed} namespace(s), killed {len(victims)} process(es)")
-    return {"namespaces": removed, "processes": len(victims), "live": live, "frr_dirs": len(state_dirs)}
+    return {"namespaces": removed, "processes": len(victims), "live": live, "frr_dirs": len(state_dirs),
+            "agent_dirs": agent_dirs}
+
+
+def _remove_dead_agent_dirs() -> int:
+    """Remove the output directories (``<tmp>/sgemu-agent-<pid>-*``) of cluster host agents that are gone:
+    an agent whose driver was killed dies with Ray's actors, before its own teardown.  A directory whose
+    pid runs a ``HostAgent`` is a live run's and stays.  How many were removed."""
+    import tempfile
+
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob("sgemu-agent-*-*"):
+        pid = d.name.split("-")[2]
+        if not pid.isdigit() or not d.is_dir() or d.is_symlink() or _runs_agent(int(pid)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _runs_agent(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"HostAgent" in f.read()
+    except OSError:
+        return False
 
 
 def _frr_state_dirs(prefix: str, owners: list[str]) -> list[Path]:

@@ -322,7 +322,8 @@ def cmd_clean(args) -> int:
 
     counts = clean(force=args.force)
     print(f"removed {counts['namespaces']} namespace(s), killed {counts['processes']} process(es), "
-          f"removed {counts['frr_dirs']} FRR run directories")
+          f"removed {counts['frr_dirs']} FRR run directories"
+          + (f", {counts['agent_dirs']} cluster agent directories" if counts.get("agent_dirs") else ""))
     if counts["live"]:
         print(f"left alone: live run(s) {', '.join(counts['live'])} (their sgemu process is running; --force to remove)")
     return 0

@@ -168,8 +168,11 @@ def test_sgemu_clean_removes_what_a_killed_cluster_driver_left_on_the_hosts(clus
     import subprocess
     import sys
 
+    import glob
+
     tag = "tck" + os.urandom(2).hex()
     out = tmp_path / "run"
+    agent_dirs_before = set(glob.glob("/tmp/sgemu-agent-*"))
     p = subprocess.Popen([sys.executable, "-m", "sgemu", "run", "--cluster", cluster.address, "--no-netem",
                           "--duration", "120", "--step", "10", "--out", str(out), "-q"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "SGEMU_RUN_TAG": tag})
@@ -184,15 +187,19 @@ def test_sgemu_clean_removes_what_a_killed_cluster_driver_left_on_the_hosts(clus
         if p.poll() is None:
             p.kill()
     ours = lambda: [n for n in our_namespaces() if n.startswith(f"sgemu-{tag}h")]  # noqa: E731
+    # the agents' output directories (ping and command output): theirs, made during this run
+    agent_dirs = lambda: sorted(set(glob.glob("/tmp/sgemu-agent-*")) - agent_dirs_before)  # noqa: E731
     assert ours(), "nothing was left to clean: the test would prove nothing"
+    assert agent_dirs(), "the run's agents made no output directory: the test would prove nothing"
     deadline = time.time() + 60  # Ray notices the dead driver and ends its agents
     while time.time() < deadline:
         r = subprocess.run([sys.executable, "-m", "sgemu", "clean"], capture_output=True, text=True, timeout=300)
-        if not ours():
+        if not ours() and not agent_dirs():
             break
         time.sleep(2)
     assert r.returncode == 0, r.stderr
     assert ours() == [], r.stdout
+    assert agent_dirs() == [], r.stdout
 
 
 def _frr_left(tag: str) -> list[str]:

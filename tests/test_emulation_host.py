@@ -202,7 +202,8 @@ def test_clean_removes_what_a_killed_run_left():
     assert name not in our_namespaces()
     assert proc.wait(timeout=10) != 0
     assert not frr_dir.exists() and "1 FRR run director" in r.stdout
-    assert clean(prefix=name) == {"namespaces": 0, "processes": 0, "live": [], "frr_dirs": 0}  # idempotent
+    assert clean(prefix=name) == {"namespaces": 0, "processes": 0, "live": [], "frr_dirs": 0,
+                                  "agent_dirs": 0}  # idempotent
 
 
 def test_clean_leaves_a_live_run_alone_unless_forced(tag):
