@@ -355,11 +355,9 @@ def _ospf_interface(emu, node: int, link: int) -> str:
 
 
 def _is_agent(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"HostAgent" in f.read()
-    except OSError:
-        return False
+    from emulator.cleanup import _runs_agent
+
+    return _runs_agent(pid)
 
 def _run_namespaces(net) -> list[str]:
     return [n for n in our_namespaces() if n.startswith(f"sgemu-{net.run_tag}h")]
