@@ -156,6 +156,7 @@ class BgpPlan:
         self.node_asn = self._assign(ases or {})
         self.igp_link = self.node_asn[series.link_a] == self.node_asn[series.link_b]
         self.route_reflectors = self._reflectors(route_reflectors)
+        self._space_prefixes: list[str] | None = None  # space_prefixes(), once asked
         bgp_config("check", addr.loopback_ip(0), self.space_asn, [], (), self.keepalive_s, self.hold_s)
 
     # -- membership -------------------------------------------------------------------------------
@@ -243,10 +244,12 @@ class BgpPlan:
 
     def space_prefixes(self) -> list[str]:
         """The fewest prefixes covering every satellite's loopback and no station's (the node order
-        puts satellites in one run of addresses, so this is a handful)."""
-        sats = np.nonzero(self.node_asn == self.space_asn)[0].tolist()
-        nets = ipaddress.collapse_addresses(ipaddress.ip_network(f"{addr.loopback_ip(i)}/32") for i in sats)
-        return [str(n) for n in nets]
+        puts satellites in one run of addresses, so this is a handful); worked out once per plan."""
+        if self._space_prefixes is None:
+            sats = np.nonzero(self.node_asn == self.space_asn)[0].tolist()
+            nets = ipaddress.collapse_addresses(ipaddress.ip_network(f"{addr.loopback_ip(i)}/32") for i in sats)
+            self._space_prefixes = [str(n) for n in nets]
+        return list(self._space_prefixes)
 
     def deliverable(self, k: int, rows) -> np.ndarray:
         """(row, row) bool: node pairs BGP can carry packets between at step k, as far as waiting for

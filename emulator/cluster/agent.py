@@ -328,16 +328,15 @@ def clean_run(prefix: str, agent_pid: int | None = None) -> dict:
     off from Ray), then remove what it left (``sgemu clean`` for one run)."""
     import signal
 
-    from ..cleanup import clean
+    from ..cleanup import _runs_agent, clean
 
     if agent_pid:
-        try:
-            with open(f"/proc/{agent_pid}/cmdline", "rb") as f:
-                if b"HostAgent" in f.read():
-                    os.kill(agent_pid, signal.SIGKILL)
-                    time.sleep(0.2)
-        except OSError:
-            pass
+        if _runs_agent(agent_pid):
+            try:
+                os.kill(agent_pid, signal.SIGKILL)
+                time.sleep(0.2)
+            except OSError:
+                pass
         import glob
         import shutil
 

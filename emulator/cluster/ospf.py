@@ -205,10 +205,7 @@ class ClusterFrr:
     def __exit__(self, *exc):
         self.stop()
 
-    @property
-    def daemons(self) -> tuple[str, ...]:
-        """The daemons every node runs, as :attr:`FrrNetwork.daemons`."""
-        return ("zebra", PROTOCOLS[self.protocol][0]) + (("bgpd",) if self.bgp is not None else ())
+    daemons = FrrNetwork.daemons  # uses only protocol and bgp, both kept here
 
     def bgp_sessions(self) -> dict[str, int]:
         """:meth:`FrrNetwork.bgp_sessions` summed over the hosts (each counts its own nodes' sessions)."""
@@ -261,11 +258,11 @@ class ClusterFrr:
         else:  # across ASes BGP carries the packets, by its own choice: arrival alone counts
             reach, shortest = self.bgp.deliverable(k, g), False
         np.fill_diagonal(reach, False)
-        bad = reach & ~paths_arrive(self.series, k, nh, g)
-        if shortest:  # the stations' own hops (equal-cost ones too), and the whole path as long as the shortest
-            ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
-            bad |= reach & ~(ok & self._whole_paths_shortest(w, nh, g))
-        return int(bad.sum())
+        if not shortest:
+            return int((reach & ~paths_arrive(self.series, k, nh, g)).sum())
+        # the stations' own hops (equal-cost ones too), and the whole path arriving as short as the shortest
+        ok = on_shortest_paths(w, nh, [e for e in extra if e[0] in set(g.tolist())])[np.ix_(g, g)]
+        return int((reach & ~(ok & self._whole_paths_shortest(w, nh, g))).sum())
 
     @staticmethod
     def _whole_paths_shortest(w, nh: np.ndarray, g: np.ndarray) -> np.ndarray:
